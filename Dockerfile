@@ -1,0 +1,17 @@
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY config config
+COPY accounts accounts
+COPY surveys surveys
+COPY coding coding
+COPY exports exports
+COPY api api
+COPY templates templates
+COPY static static
+COPY manage.py ./
+RUN pip install --no-cache-dir . && useradd --system survey && mkdir -p /srv/data && chown survey /srv/data
+USER survey
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--no-control-socket"]

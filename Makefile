@@ -1,0 +1,51 @@
+# Two commands matter: `make run` (look at the platform) and `make test` (the whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+DEMO ?= 1
+# Tests always run against this machine's real PostgreSQL and Redis unless told otherwise.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vetted_survey
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run test lint typecheck format migrations bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	PORT=$(PORT) DEMO=$(DEMO) scripts/run.sh
+
+test: install
+	$(VENV)/bin/ruff check .
+	tmp=$$(mktemp -d) && DEBUG=1 DATA_DIR=$$tmp $(PY) manage.py makemigrations --check --dry-run; \
+		status=$$?; rm -rf $$tmp; exit $$status
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret \
+		$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	SECRET_KEY=typecheck DEBUG=1 $(VENV)/bin/mypy surveys/expressions.py surveys/definition.py surveys/xlsform.py surveys/questionnaire.py
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+migrations: install
+	DEBUG=1 $(PY) manage.py makemigrations
+
+bench: install
+	@echo "Benchmarks arrive with the load and export issues; nothing to measure yet." >&2; exit 1
+
+clean:
+	rm -rf $(VENV) .data

@@ -1,0 +1,96 @@
+"""The identity side: who people are, what they may do, and what they did (audit).
+
+Nothing here may reference the anonymous side (responses, answers, staging pool): see
+docs/anonymity.md, invariant 1.
+"""
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.utils.functional import cached_property
+
+
+class Role(models.TextChoices):
+    OFFICER = "officer", "Officer"
+    ANALYST = "analyst", "Analyst"
+    ADMINISTRATOR = "administrator", "Administrator"
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: object) -> "User":
+        if not email:
+            raise ValueError("An e-mail address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: object) -> "User":
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person who logs in. E-mail is the login; there is no username."""
+
+    username = None  # type: ignore[assignment]
+    first_name = None  # type: ignore[assignment]
+    last_name = None  # type: ignore[assignment]
+    email = models.EmailField("e-mail address", unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()  # type: ignore[misc]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @cached_property
+    def role_names(self) -> frozenset[str]:
+        # Group names are the role values; read once per user object (i.e. per request).
+        return frozenset(self.groups.values_list("name", flat=True))
+
+    def has_role(self, role: Role) -> bool:
+        return self.is_active and role.value in self.role_names
+
+
+class VettingStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    VETTED = "vetted", "Vetted"
+    REJECTED = "rejected", "Rejected"
+
+
+class OfficerProfile(models.Model):
+    """Facts given for vetting. They stay on the identity side and are never copied into answers."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="officer_profile")
+    vetting_status = models.CharField(
+        max_length=16, choices=VettingStatus.choices, default=VettingStatus.PENDING
+    )
+    agency = models.CharField(max_length=200, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user.email} ({self.vetting_status})"
+
+
+class AuditEvent(models.Model):
+    """Append-only record of security-relevant actions. Never holds answers or anything from the
+    anonymous side; `target` names an object on the identity or administrative side."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_email = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_email or '-'} {self.action} {self.target}"

@@ -1,0 +1,13 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from api import views
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("editions/", views.EditionListView.as_view(), name="api-editions"),
+    path("editions/<int:edition_id>/", views.EditionDetailView.as_view(), name="api-edition"),
+    path("editions/<int:edition_id>/open/", views.EditionOpenView.as_view(), name="api-edition-open"),
+    path("editions/<int:edition_id>/close/", views.EditionCloseView.as_view(), name="api-edition-close"),
+]

@@ -1,0 +1,127 @@
+"""REST API v1: thin views over the apps' services and selectors."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Role
+from api.permissions import IsAdministrator
+from api.serializers import (
+    EditionImportSerializer,
+    EditionOpenSerializer,
+    EditionSerializer,
+    ImportErrorsSerializer,
+)
+from surveys import services
+from surveys.definition import DefinitionInvalid
+from surveys.models import Edition, EditionStatus
+from surveys.selectors import edition_definition, editions_list
+
+
+def _visible_editions(request: Request) -> QuerySet[Edition]:
+    """Staff see every edition; everyone else (officers) only published ones."""
+    qs = editions_list()
+    user = request.user
+    if user.has_role(Role.ADMINISTRATOR) or user.has_role(Role.ANALYST):
+        return qs
+    return qs.exclude(status=EditionStatus.DRAFT)
+
+
+def _errors_payload(exc: DefinitionInvalid) -> dict[str, Any]:
+    return {
+        "errors": [
+            {
+                "message": e.message,
+                "sheet": e.sheet,
+                "row": e.row,
+                "column": e.column,
+                "element": e.element,
+                "field": e.field,
+            }
+            for e in exc.errors
+        ]
+    }
+
+
+class EditionListView(APIView):
+    def get_permissions(self) -> list[Any]:
+        if self.request.method == "POST":
+            return [IsAdministrator()]
+        return super().get_permissions()
+
+    @extend_schema(responses=EditionSerializer(many=True), summary="List editions")
+    def get(self, request: Request) -> Response:
+        return Response(EditionSerializer(_visible_editions(request), many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": EditionImportSerializer},
+        responses={201: EditionSerializer, 400: ImportErrorsSerializer},
+        summary="Import a questionnaire as a new draft edition",
+    )
+    def post(self, request: Request) -> Response:
+        form = EditionImportSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = form.validated_data["file"]
+        try:
+            definition = services.definition_from_upload(fileobj=upload, filename=upload.name)
+            edition = services.edition_import_definition(
+                series=services.series_get_or_create(slug=form.validated_data["series"]),
+                label=form.validated_data["label"],
+                definition=definition,
+                actor=request.user,
+            )
+        except DefinitionInvalid as exc:
+            return Response(_errors_payload(exc), status=status.HTTP_400_BAD_REQUEST)
+        return Response(EditionSerializer(edition).data, status=status.HTTP_201_CREATED)
+
+    parser_classes = [MultiPartParser]
+
+
+class EditionDetailView(APIView):
+    @extend_schema(
+        responses={200: OpenApiResponse(description="The edition with its questionnaire definition")},
+        summary="An edition and its (frozen) questionnaire",
+    )
+    def get(self, request: Request, edition_id: int) -> Response:
+        edition = get_object_or_404(_visible_editions(request), pk=edition_id)
+        return Response({**EditionSerializer(edition).data, "definition": edition_definition(edition)})
+
+
+class EditionOpenView(APIView):
+    permission_classes = [IsAdministrator]
+
+    @extend_schema(request=EditionOpenSerializer, responses={200: EditionSerializer}, summary="Open a draft")
+    def post(self, request: Request, edition_id: int) -> Response:
+        edition = get_object_or_404(Edition, pk=edition_id)
+        form = EditionOpenSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            edition = services.edition_open(
+                edition=edition,
+                closes_at=form.validated_data["closes_at"],
+                opens_at=form.validated_data.get("opens_at"),
+                actor=request.user,
+            )
+        except services.LifecycleError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(EditionSerializer(edition).data)
+
+
+class EditionCloseView(APIView):
+    permission_classes = [IsAdministrator]
+
+    @extend_schema(request=None, responses={200: EditionSerializer}, summary="Close an open edition")
+    def post(self, request: Request, edition_id: int) -> Response:
+        edition = get_object_or_404(Edition, pk=edition_id)
+        try:
+            edition = services.edition_close(edition=edition, actor=request.user)
+        except services.LifecycleError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(EditionSerializer(edition).data)

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from config import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("staff/", include("surveys.urls")),
+    path("api/v1/", include("api.urls")),
+    path("django-admin/", admin.site.urls),
+]

@@ -1,0 +1,83 @@
+"""The fixed cast every test uses, and the reference questionnaires as editions."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import Role
+from accounts.services import api_token_create, user_create
+from surveys import services
+from surveys.reference import REFERENCE_DIR
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    # Production serves hashed files from a collectstatic manifest; tests render pages without one.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def admin_ada(db):
+    return user_create(email="ada@agency.example", role=Role.ADMINISTRATOR, password=PASSWORD)
+
+
+@pytest.fixture
+def analyst_ann(db):
+    return user_create(email="ann@agency.example", role=Role.ANALYST, password=PASSWORD)
+
+
+@pytest.fixture
+def officer_alice(db):
+    return user_create(email="alice@police.example", role=Role.OFFICER, password=PASSWORD, vetted=True)
+
+
+@pytest.fixture
+def officer_bob(db):
+    return user_create(email="bob@police.example", role=Role.OFFICER, password=PASSWORD, vetted=True)
+
+
+@pytest.fixture
+def pending_pete(db):
+    return user_create(email="pete@police.example", role=Role.OFFICER, password=PASSWORD)
+
+
+@pytest.fixture
+def outsider_charlie(db):
+    from accounts.models import User
+
+    return User.objects.create_user(email="charlie@elsewhere.example", password=PASSWORD)
+
+
+def api_client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user)}")
+    return client
+
+
+@pytest.fixture
+def series(db):
+    return services.series_get_or_create(slug="law-enforcement-survey", title="Annual law-enforcement survey")
+
+
+def import_reference(series, label: str):
+    with (REFERENCE_DIR / f"netclean-{label}.xlsx").open("rb") as fh:
+        definition = services.definition_from_upload(fileobj=fh, filename=fh.name)
+    return services.edition_import_definition(series=series, label=label, definition=definition)
+
+
+@pytest.fixture
+def draft_2017(series):
+    return import_reference(series, "2017")
+
+
+@pytest.fixture
+def open_2017(draft_2017):
+    return services.edition_open(edition=draft_2017, closes_at=timezone.now() + timedelta(days=30))
