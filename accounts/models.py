@@ -94,3 +94,30 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_email or '-'} {self.action} {self.target}"
+
+
+class ParticipationStatus(models.TextChoices):
+    INVITED = "invited", "Invited"
+    BALLOT_ISSUED = "ballot_issued", "Ballot issued"
+    SUBMITTED = "submitted", "Submitted"
+
+
+class Participation(models.Model):
+    """Whether an officer has answered an edition: a status, never a time (anonymity invariant 2).
+
+    It is the identity side's only knowledge of answering; nothing on the anonymous side points here."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="participations")
+    edition = models.ForeignKey("surveys.Edition", on_delete=models.CASCADE, related_name="participations")
+    status = models.CharField(
+        max_length=16, choices=ParticipationStatus.choices, default=ParticipationStatus.INVITED
+    )
+    reminded = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "edition"], name="participation_once_per_edition"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}/{self.edition_id}: {self.status}"
