@@ -27,3 +27,18 @@ def role_required(*roles: Role) -> Callable[[Callable[..., HttpResponse]], Calla
         return wrapper
 
     return decorator
+
+
+def vetted_officer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Officer pages: anonymous visitors log in first; anyone but a vetted officer gets 403."""
+    from accounts.selectors import user_is_vetted_officer
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not user_is_vetted_officer(request.user):  # type: ignore[arg-type]
+            raise PermissionDenied("Your account has not been vetted yet.")
+        return view(request, *args, **kwargs)
+
+    return wrapper

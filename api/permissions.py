@@ -26,3 +26,12 @@ class IsStaff(BasePermission):
             and user.is_authenticated
             and (user.has_role(Role.ADMINISTRATOR) or user.has_role(Role.ANALYST))
         )
+
+
+class IsVettedOfficer(BasePermission):
+    message = "Only vetted officers can answer."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        from accounts.selectors import user_is_vetted_officer
+
+        return bool(request.user and request.user.is_authenticated and user_is_vetted_officer(request.user))

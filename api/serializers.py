@@ -35,3 +35,23 @@ class ImportErrorSerializer(serializers.Serializer[None]):
 
 class ImportErrorsSerializer(serializers.Serializer[None]):
     errors = ImportErrorSerializer(many=True)
+
+
+class ResponseSubmitSerializer(serializers.Serializer[None]):
+    answers = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="item code → choice code, list of choice codes, number or string; absent = unanswered",
+    )
+
+
+class ReceiptSerializer(serializers.Serializer[None]):
+    receipt = serializers.CharField()
+
+
+class AnswerErrorsSerializer(serializers.Serializer[None]):
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class EditionStatsSerializer(serializers.Serializer[None]):
+    submitted = serializers.IntegerField()
+    released = serializers.IntegerField()

@@ -10,4 +10,10 @@ urlpatterns = [
     path("editions/<int:edition_id>/", views.EditionDetailView.as_view(), name="api-edition"),
     path("editions/<int:edition_id>/open/", views.EditionOpenView.as_view(), name="api-edition-open"),
     path("editions/<int:edition_id>/close/", views.EditionCloseView.as_view(), name="api-edition-close"),
+    path(
+        "editions/<int:edition_id>/responses/",
+        views.ResponseSubmitView.as_view(),
+        name="api-edition-responses",
+    ),
+    path("editions/<int:edition_id>/stats/", views.EditionStatsView.as_view(), name="api-edition-stats"),
 ]

@@ -4,6 +4,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
@@ -12,16 +14,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role
-from api.permissions import IsAdministrator
+from api.permissions import IsAdministrator, IsVettedOfficer
 from api.serializers import (
+    AnswerErrorsSerializer,
     EditionImportSerializer,
     EditionOpenSerializer,
     EditionSerializer,
+    EditionStatsSerializer,
     ImportErrorsSerializer,
+    ReceiptSerializer,
+    ResponseSubmitSerializer,
 )
+from responses import services as response_services
 from surveys import services
 from surveys.definition import DefinitionInvalid
 from surveys.models import Edition, EditionStatus
+from surveys.questionnaire import AnswersInvalid
 from surveys.selectors import edition_definition, editions_list
 
 
@@ -125,3 +133,53 @@ class EditionCloseView(APIView):
         except services.LifecycleError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(EditionSerializer(edition).data)
+
+
+_REFUSAL_STATUS = {
+    response_services.NotEligible: status.HTTP_403_FORBIDDEN,
+    response_services.EditionNotAccepting: status.HTTP_409_CONFLICT,
+    response_services.AlreadySubmitted: status.HTTP_409_CONFLICT,
+    response_services.PoolUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class ResponseSubmitView(APIView):
+    permission_classes = [IsVettedOfficer]
+
+    @extend_schema(
+        request=ResponseSubmitSerializer,
+        responses={
+            201: ReceiptSerializer,
+            400: AnswerErrorsSerializer,
+            403: OpenApiResponse(description="not a vetted officer"),
+            409: OpenApiResponse(description="already answered, or the edition is not open"),
+            503: OpenApiResponse(description="not ready to take answers yet; retry later"),
+        },
+        summary="Submit answers to an open edition, once (anonymous once stored)",
+    )
+    def post(self, request: Request, edition_id: int) -> Response:
+        edition = get_object_or_404(Edition.objects.exclude(status=EditionStatus.DRAFT), pk=edition_id)
+        form = ResponseSubmitSerializer(data=request.data)
+        if not form.is_valid():
+            return Response(
+                {"errors": {"answers": ["Send an object mapping item codes to answers."]}}, status=400
+            )
+        try:
+            receipt = response_services.response_submit(
+                edition=edition, officer=request.user, answers=form.validated_data["answers"]
+            )
+        except AnswersInvalid as exc:
+            return Response({"errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+        except response_services.SubmissionRefused as exc:
+            return Response({"detail": exc.reason}, status=_REFUSAL_STATUS[type(exc)])
+        return Response({"receipt": receipt.code}, status=status.HTTP_201_CREATED)
+
+
+class EditionStatsView(APIView):
+    permission_classes = [IsAdministrator]
+
+    @extend_schema(responses=EditionStatsSerializer, summary="Totals of submitted and released responses")
+    def get(self, request: Request, edition_id: int) -> Response:
+        edition = get_object_or_404(Edition, pk=edition_id)
+        return Response(response_services.edition_response_counts(edition=edition))

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "surveys",
     "coding",
     "exports",
+    "responses",
     "api",
 ]
 
@@ -184,6 +185,17 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
     "close-due-editions": {"task": "surveys.editions_close_due", "schedule": timedelta(minutes=1)},
+    "release-closed-pools": {"task": "responses.pool_release_sweep", "schedule": timedelta(minutes=5)},
+    "release-midway": {"task": "responses.pool_release_midway", "schedule": timedelta(days=1)},
+    "replenish-pool-keys": {"task": "responses.pool_keys_replenish", "schedule": timedelta(minutes=10)},
+}
+
+# --- Staging pool (anonymous side) -----------------------------------------------------------------
+# Private staging keys: only the worker mounts this directory (docs/operations.md, docs/anonymity.md).
+POOL_KEY_DIR = Path(env_str("POOL_KEY_DIR", str(DATA_DIR / "pool-keys")))
+POOL_SPARE_KEYS = env_int("POOL_SPARE_KEYS", 3)
+# Mid-way releases (daily) only when at least this many submissions wait; 0 turns them off.
+POOL_MIDWAY_MINIMUM = env_int("POOL_MIDWAY_MINIMUM", 50),
 }
 
 # --- API ------------------------------------------------------------------------------------------

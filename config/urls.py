@@ -10,5 +10,6 @@ urlpatterns = [
     path("staff/", include("surveys.urls")),
     path("staff/people/", include("accounts.urls")),
     path("api/v1/", include("api.urls")),
+    path("", include("responses.urls")),
     path("django-admin/", admin.site.urls),
 ]

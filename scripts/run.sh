@@ -30,6 +30,8 @@ if [ -n "${DATABASE_URL:-}" ] && [ -n "${REDIS_URL:-}" ]; then
   pids+=($!)
   echo "PostgreSQL and Redis configured: Celery worker and beat started."
 else
+  # In-process jobs: this process plays the worker, so it makes the staging keys itself.
+  $PY manage.py pool_keys_replenish
   echo "Embedded mode: SQLite in .data/, jobs run in-process."
 fi
 echo "Serving on http://127.0.0.1:${PORT}/"

@@ -187,6 +187,31 @@ class Questionnaire:
         conditions = (*item.group_relevant, *((item.relevant,) if item.relevant else ()))
         return all(expr.is_true(values) for expr in conditions)
 
+    def _typed_or_none(self, raw: Mapping[str, object]) -> dict[str, Answer]:
+        values: dict[str, Answer] = {}
+        for item in self:
+            try:
+                values[item.code] = item.clean_answer(raw.get(item.code))
+            except ValidationError:
+                values[item.code] = None
+        return values
+
+    def asked_items(self, raw: Mapping[str, object]) -> set[str]:
+        """Codes of the items that skip logic shows, given these (possibly partial, invalid) answers."""
+        values = self._typed_or_none(raw)
+        asked = set()
+        for item in self:
+            if self.is_relevant(item, values):
+                asked.add(item.code)
+            else:
+                values[item.code] = None
+        return asked
+
+    def without_hidden(self, raw: Mapping[str, object]) -> dict[str, object]:
+        """The answers minus those to items that other answers hide (the portal drops them, the API not)."""
+        asked = self.asked_items(raw)
+        return {code: value for code, value in raw.items() if code in asked or code not in self.items}
+
     def clean_answers(self, raw: Mapping[str, object], *, language: str | None = None) -> dict[str, Answer]:
         """Validate a whole set of answers (item code → raw value; absent items are unanswered).
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record
+from responses.jobs import enqueue_pool_release
 from surveys.definition import DefinitionError, DefinitionInvalid, iter_items, validate_definition
 from surveys.models import Choice, ChoiceList, Edition, EditionStatus, Group, Item, Series
 from surveys.selectors import edition_definition
@@ -244,6 +245,7 @@ def edition_close(*, edition: Edition, actor: User | None = None) -> Edition:
     audit_record(
         actor=actor, action="edition.closed", target=str(edition), details={"edition_id": edition.pk}
     )
+    enqueue_pool_release(edition.pk)
     return edition
 
 

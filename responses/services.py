@@ -1,0 +1,275 @@
+"""Submitting answers anonymously, and releasing the staging pool.
+
+The submission path (web) seals answers with a public key and marks the officer's Participation, in one
+transaction. The release path (worker) decrypts the pool and writes Response/Answer rows in one shuffled
+transaction, then destroys the private key. See docs/anonymity.md for why each step is as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from nacl.public import PublicKey, SealedBox
+
+from accounts.models import Participation, ParticipationStatus, User
+from accounts.selectors import user_is_vetted_officer
+from responses import keys
+from responses.models import Answer, PoolKey, PoolKeyStatus, ReceiptDigest, Response, StagedSubmission
+from surveys.models import Edition, EditionStatus, Item
+from surveys.questionnaire import CHOICE_TYPES
+from surveys.questionnaire import Answer as AnswerValue
+from surveys.selectors import edition_questionnaire
+
+# Namespace of the PostgreSQL advisory locks that order submissions against releases, per edition.
+_POOL_LOCK_NAMESPACE = 0x5E41ED
+
+
+class SubmissionRefused(Exception):
+    """The submission cannot be taken; `reason` is safe to show to the officer."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotEligible(SubmissionRefused):
+    pass
+
+
+class EditionNotAccepting(SubmissionRefused):
+    pass
+
+
+class AlreadySubmitted(SubmissionRefused):
+    pass
+
+
+class PoolUnavailable(SubmissionRefused):
+    """No staging key yet: the worker has not run since the platform was installed."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    code: str
+
+
+# --- receipts -------------------------------------------------------------------------------------
+
+
+def _receipt_new() -> str:
+    raw = base64.b32encode(secrets.token_bytes(15)).decode()  # 120 random bits, 24 characters
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def receipt_digest(code: str) -> str:
+    normalised = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+def receipt_is_released(*, edition: Edition, code: str) -> bool:
+    return ReceiptDigest.objects.filter(edition=edition, digest=receipt_digest(code)).exists()
+
+
+# --- locking --------------------------------------------------------------------------------------
+
+
+def _lock_pool(edition_id: int, *, exclusive: bool) -> None:
+    """Submissions hold the edition's pool lock shared; a release takes it exclusively to switch keys, so
+    it waits for every submission in flight and no submission can seal to a key being released."""
+    if connection.vendor != "postgresql":
+        return  # SQLite (embedded mode) serialises writers anyway
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [_POOL_LOCK_NAMESPACE, edition_id])
+
+
+def _sealing_key(edition: Edition) -> PoolKey:
+    key = PoolKey.objects.filter(edition=edition, status=PoolKeyStatus.ACTIVE).first()
+    if key is not None:
+        return key
+    # Claim a spare key the worker made in advance; two first submissions may claim two, which is fine.
+    spare = PoolKey.objects.select_for_update(skip_locked=True).filter(status=PoolKeyStatus.SPARE).first()
+    if spare is None:
+        raise PoolUnavailable(
+            "The survey is not ready to take answers yet. Please try again in a few minutes."
+        )
+    spare.edition = edition
+    spare.status = PoolKeyStatus.ACTIVE
+    spare.save(update_fields=["edition", "status"])
+    return spare
+
+
+# --- submission (web) -----------------------------------------------------------------------------
+
+
+def _encode(value: AnswerValue) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _participation_for(*, officer: User, edition: Edition) -> Participation:
+    try:
+        participation, _ = Participation.objects.get_or_create(user=officer, edition=edition)
+    except IntegrityError:  # the same officer in two tabs, both creating the row
+        participation = Participation.objects.get(user=officer, edition=edition)
+    return participation
+
+
+def response_submit(*, edition: Edition, officer: User, answers: Mapping[str, object]) -> Receipt:
+    """Take one officer's answers to an edition, once. Raises AnswersInvalid or SubmissionRefused.
+
+    Once this returns, the answers are durable (sealed in the pool) and the officer is marked as having
+    answered, in the same transaction; nothing stored links the two."""
+    if not user_is_vetted_officer(officer):
+        raise NotEligible("Only vetted officers can answer.")
+    if not edition.is_accepting_answers():
+        raise EditionNotAccepting("This questionnaire is not open for answers.")
+    cleaned = edition_questionnaire(edition).clean_answers(answers)
+    participation = _participation_for(officer=officer, edition=edition)
+    code = _receipt_new()
+    payload = json.dumps(
+        {"answers": {k: _encode(v) for k, v in cleaned.items()}, "receipt": receipt_digest(code)},
+        separators=(",", ":"),
+    ).encode()
+    with transaction.atomic():
+        _lock_pool(edition.pk, exclusive=False)
+        participation = Participation.objects.select_for_update().get(pk=participation.pk)
+        if participation.status != ParticipationStatus.INVITED:
+            raise AlreadySubmitted("You have already answered this questionnaire.")
+        if not Edition.objects.get(pk=edition.pk).is_accepting_answers():
+            raise EditionNotAccepting("This questionnaire closed before your answers arrived.")
+        key = _sealing_key(edition)
+        sealed = SealedBox(PublicKey(bytes(key.public_key))).encrypt(payload)
+        StagedSubmission.objects.create(edition=edition, key=key, sealed=sealed)
+        participation.status = ParticipationStatus.SUBMITTED
+        participation.save(update_fields=["status"])
+    return Receipt(code=code)
+
+
+# --- release (worker) -----------------------------------------------------------------------------
+
+
+def _answer_rows(
+    response: Response, items: Mapping[str, Item], answers: Mapping[str, Any]
+) -> Iterable[Answer]:
+    for code, value in answers.items():
+        item = items[code]
+        if item.type in CHOICE_TYPES:
+            for choice in value if isinstance(value, list) else [value]:
+                yield Answer(response=response, item=item, choice=choice)
+        elif item.type in ("integer", "decimal"):
+            yield Answer(response=response, item=item, number=Decimal(str(value)))
+        else:
+            yield Answer(response=response, item=item, text=value)
+
+
+def pool_release(*, edition_id: int, minimum: int = 1) -> int:
+    """Release every staged submission of an edition in one shuffled transaction; return how many.
+
+    Worker only (it needs the private keys). Safe to run twice or after a crash at any point: rows leave
+    the pool in the same transaction that writes them as responses, and a key is destroyed only after."""
+    with transaction.atomic():
+        # Phase 1: stop sealing to the current keys, after every submission in flight has committed.
+        _lock_pool(edition_id, exclusive=True)
+        pending = StagedSubmission.objects.filter(edition_id=edition_id).count()
+        if pending < minimum:
+            return 0
+        PoolKey.objects.filter(edition_id=edition_id, status=PoolKeyStatus.ACTIVE).update(
+            status=PoolKeyStatus.RELEASING
+        )
+    released_key_ids: list[uuid.UUID] = []
+    with transaction.atomic():
+        # Phase 2: decrypt, shuffle, write, delete. Locking the keys makes a second worker wait and then
+        # find nothing left to do.
+        releasing = list(
+            PoolKey.objects.select_for_update().filter(edition_id=edition_id, status=PoolKeyStatus.RELEASING)
+        )
+        if not releasing:
+            return 0
+        boxes = {key.id: SealedBox(keys.private_key_load(key.id)) for key in releasing}
+        staged = list(StagedSubmission.objects.filter(key__in=releasing))
+        payloads = [json.loads(boxes[row.key_id].decrypt(bytes(row.sealed))) for row in staged]
+        shuffler = secrets.SystemRandom()
+        shuffler.shuffle(payloads)
+        items = {item.code: item for item in Item.objects.filter(edition_id=edition_id)}
+        responses = [Response(edition_id=edition_id) for _ in payloads]
+        answers = [
+            row
+            for response, payload in zip(responses, payloads, strict=True)
+            for row in _answer_rows(response, items, payload["answers"])
+        ]
+        digests = [ReceiptDigest(digest=p["receipt"], edition_id=edition_id) for p in payloads]
+        shuffler.shuffle(digests)
+        Response.objects.bulk_create(responses, batch_size=2000)
+        Answer.objects.bulk_create(answers, batch_size=5000)
+        ReceiptDigest.objects.bulk_create(digests, batch_size=5000)
+        StagedSubmission.objects.filter(pk__in=[row.pk for row in staged]).delete()
+        PoolKey.objects.filter(pk__in=[key.id for key in releasing]).update(status=PoolKeyStatus.DESTROYED)
+        released_key_ids = [key.id for key in releasing]
+        transaction.on_commit(lambda: [keys.private_key_destroy(key_id) for key_id in released_key_ids])
+    return len(payloads)
+
+
+def pool_release_midway() -> list[int]:
+    """Mid-way releases (run daily): open editions with at least POOL_MIDWAY_MINIMUM staged submissions."""
+    minimum: int = settings.POOL_MIDWAY_MINIMUM
+    if minimum <= 0:
+        return []
+    released = []
+    for edition_id in Edition.objects.filter(status=EditionStatus.OPEN).values_list("pk", flat=True):
+        if pool_release(edition_id=edition_id, minimum=minimum):
+            released.append(edition_id)
+    return released
+
+
+def pool_keys_replenish(*, spare: int | None = None) -> int:
+    """Worker only: keep `spare` unassigned keys ready, and delete private keys already released."""
+    wanted = settings.POOL_SPARE_KEYS if spare is None else spare
+    on_disk = keys.private_key_ids()
+    for key_id in PoolKey.objects.filter(status=PoolKeyStatus.DESTROYED, pk__in=on_disk).values_list(
+        "pk", flat=True
+    ):
+        keys.private_key_destroy(key_id)
+    usable = PoolKey.objects.filter(status=PoolKeyStatus.SPARE, pk__in=on_disk).count()
+    created = 0
+    for _ in range(max(0, wanted - usable)):
+        key_id = uuid.uuid4()
+        PoolKey.objects.create(
+            id=key_id, public_key=keys.private_key_create(key_id), status=PoolKeyStatus.SPARE
+        )
+        created += 1
+    return created
+
+
+# --- counts (administrators) ----------------------------------------------------------------------
+
+
+def edition_response_counts(*, edition: Edition) -> dict[str, int]:
+    """Totals only, never a time series (invariant 7)."""
+    return {
+        "submitted": Participation.objects.filter(
+            edition=edition, status=ParticipationStatus.SUBMITTED
+        ).count(),
+        "released": Response.objects.filter(edition=edition).count(),
+    }
+
+
+def pool_release_sweep() -> list[int]:
+    """Release what closed editions still hold: covers a release message lost while Redis was down."""
+    released = []
+    closed = Edition.objects.filter(status__in=[EditionStatus.CLOSED, EditionStatus.ARCHIVED])
+    for edition_id in closed.filter(pk__in=StagedSubmission.objects.values("edition_id")).values_list(
+        "pk", flat=True
+    ):
+        if pool_release(edition_id=edition_id):
+            released.append(edition_id)
+    return released

@@ -1,0 +1,123 @@
+"""Submitting: once per officer and edition, sealed, durable, validated by the one service."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import Participation, ParticipationStatus
+from responses import services
+from responses.models import PoolKey, PoolKeyStatus, Response, StagedSubmission
+from surveys import services as survey_services
+from surveys.questionnaire import AnswersInvalid
+from tests.responses.conftest import BASE_ANSWERS
+
+
+def test_a_submission_is_sealed_and_the_officer_marked(open_2017, officer_alice, worker_keys):
+    receipt = services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    assert len(receipt.code) == 29  # 24 characters in groups of four
+    staged = StagedSubmission.objects.get()
+    assert b"More data" not in bytes(staged.sealed) and b"SE" not in bytes(staged.sealed)
+    participation = Participation.objects.get(user=officer_alice, edition=open_2017)
+    assert participation.status == ParticipationStatus.SUBMITTED
+    assert not Response.objects.exists()  # nothing is readable before the release
+
+
+def test_a_second_submission_is_refused_and_stores_nothing(open_2017, officer_alice, worker_keys):
+    services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    with pytest.raises(services.AlreadySubmitted):
+        services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    assert StagedSubmission.objects.count() == 1
+
+
+def test_invalid_answers_store_nothing_and_leave_the_officer_free_to_answer(
+    open_2017, officer_alice, worker_keys
+):
+    with pytest.raises(AnswersInvalid) as caught:
+        services.response_submit(edition=open_2017, officer=officer_alice, answers={"country": "SE"})
+    assert "workload_change" in caught.value.errors
+    assert not StagedSubmission.objects.exists()
+    assert not Participation.objects.filter(status=ParticipationStatus.SUBMITTED).exists()
+
+
+def test_only_vetted_officers_may_submit(open_2017, pending_pete, analyst_ann, worker_keys):
+    for user in (pending_pete, analyst_ann):
+        with pytest.raises(services.NotEligible):
+            services.response_submit(edition=open_2017, officer=user, answers=BASE_ANSWERS)
+    assert not StagedSubmission.objects.exists()
+
+
+def test_a_closed_or_not_yet_open_edition_refuses(draft_2017, officer_alice, worker_keys):
+    now = timezone.now()
+    edition = survey_services.edition_open(
+        edition=draft_2017, opens_at=now + timedelta(days=1), closes_at=now + timedelta(days=9)
+    )
+    with pytest.raises(services.EditionNotAccepting):
+        services.response_submit(edition=edition, officer=officer_alice, answers=BASE_ANSWERS)
+    survey_services.edition_close(edition=edition)
+    edition.refresh_from_db()
+    with pytest.raises(services.EditionNotAccepting):
+        services.response_submit(edition=edition, officer=officer_alice, answers=BASE_ANSWERS)
+
+
+def test_without_any_worker_key_the_submission_is_refused_not_lost(open_2017, officer_alice):
+    with pytest.raises(services.PoolUnavailable):
+        services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    participation = Participation.objects.get(user=officer_alice, edition=open_2017)
+    assert participation.status == ParticipationStatus.INVITED  # may try again
+
+
+def test_the_first_submission_claims_a_spare_key_for_the_edition(
+    open_2017, officer_alice, officer_bob, worker_keys
+):
+    services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    services.response_submit(edition=open_2017, officer=officer_bob, answers=BASE_ANSWERS)
+    active = PoolKey.objects.filter(edition=open_2017, status=PoolKeyStatus.ACTIVE)
+    assert active.count() == 1
+    assert set(StagedSubmission.objects.values_list("key_id", flat=True)) == {active.get().id}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_submitting_at_the_same_moment_store_one_answer(series, officer_alice, worker_keys):
+    from tests.conftest import import_reference
+
+    edition = survey_services.edition_open(
+        edition=import_reference(series, "2017"), closes_at=timezone.now() + timedelta(days=1)
+    )
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def tab() -> None:
+        try:
+            barrier.wait()
+            services.response_submit(edition=edition, officer=officer_alice, answers=BASE_ANSWERS)
+            outcomes.append("receipt")
+        except services.AlreadySubmitted:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tab) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["receipt", "refused", "refused", "refused"]
+    assert StagedSubmission.objects.count() == 1
+
+
+def test_submissions_need_neither_redis_nor_a_worker(client, open_2017, officer_alice, worker_keys, settings):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    client.force_login(officer_alice)
+    answers = {"country": "SE", "workload_change": "decreased", "better_equipped": "no"}
+    page = client.post(
+        f"/portal/{open_2017.pk}/",
+        {**answers, "viewing_handson_correlation": "rare", "_action": "submit", "_page": "7"},
+    )
+    assert b"your answers are in" in page.content
+    assert StagedSubmission.objects.count() == 1
