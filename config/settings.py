@@ -195,8 +195,7 @@ CELERY_BEAT_SCHEDULE = {
 POOL_KEY_DIR = Path(env_str("POOL_KEY_DIR", str(DATA_DIR / "pool-keys")))
 POOL_SPARE_KEYS = env_int("POOL_SPARE_KEYS", 3)
 # Mid-way releases (daily) only when at least this many submissions wait; 0 turns them off.
-POOL_MIDWAY_MINIMUM = env_int("POOL_MIDWAY_MINIMUM", 50),
-}
+POOL_MIDWAY_MINIMUM = env_int("POOL_MIDWAY_MINIMUM", 50)
 
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
