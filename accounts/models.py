@@ -63,6 +63,16 @@ class VettingStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
+class VettedVia(models.TextChoices):
+    """How an officer came to be vetted (or rejected): the answer to "why may this person answer?"."""
+
+    EMAIL_DOMAIN = "email_domain", "Agency e-mail domain"
+    INVITATION = "invitation", "Invitation"
+    REVIEW = "review", "Manual review"
+    SINGLE_SIGN_ON = "single_sign_on", "Agency single sign-on"
+    COMMAND = "command", "Created by an operator"
+
+
 class OfficerProfile(models.Model):
     """Facts given for vetting. They stay on the identity side and are never copied into answers."""
 
@@ -70,6 +80,8 @@ class OfficerProfile(models.Model):
     vetting_status = models.CharField(
         max_length=16, choices=VettingStatus.choices, default=VettingStatus.PENDING
     )
+    vetted_via = models.CharField(max_length=16, choices=VettedVia.choices, blank=True)
+    rejection_reason = models.TextField(blank=True)
     agency = models.CharField(max_length=200, blank=True)
     country = models.CharField(max_length=2, blank=True)
     job_title = models.CharField(max_length=200, blank=True)
@@ -121,3 +133,22 @@ class Participation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}/{self.edition_id}: {self.status}"
+
+
+class AgencyDomain(models.Model):
+    """An allowlisted agency e-mail domain: a verified address there vets an officer on its own.
+
+    `pattern` is either an exact domain (``police.uk`` matches only ``police.uk``) or an explicit
+    subdomain wildcard (``*.police.uk`` matches ``met.police.uk`` and deeper, not ``police.uk`` itself).
+    Stored lower-case in IDNA (punycode) form; matching lives in accounts/domains.py."""
+
+    pattern = models.CharField(max_length=253, unique=True)
+    agency = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["pattern"]
+
+    def __str__(self) -> str:
+        return self.pattern

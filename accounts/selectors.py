@@ -1,6 +1,12 @@
 """Reads on the identity side."""
 
-from accounts.models import Role, User, VettingStatus
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from accounts.domains import candidate_patterns, email_domain
+from accounts.models import AgencyDomain, AuditEvent, OfficerProfile, Role, User, VettingStatus
 
 
 def user_is_vetted_officer(user: User) -> bool:
@@ -8,3 +14,79 @@ def user_is_vetted_officer(user: User) -> bool:
         return False
     profile = getattr(user, "officer_profile", None)
     return profile is not None and profile.vetting_status == VettingStatus.VETTED
+
+
+def officer_profile_of(user: User) -> OfficerProfile | None:
+    if not user.is_authenticated:
+        return None
+    return OfficerProfile.objects.filter(user=user).first()
+
+
+def agency_domain_for_email(email: str) -> AgencyDomain | None:
+    """The allowlist entry that vouches for this address, most specific first (see accounts/domains.py)."""
+    domain = email_domain(email)
+    if domain is None:
+        return None
+    candidates = candidate_patterns(domain)
+    found = {d.pattern: d for d in AgencyDomain.objects.filter(pattern__in=candidates)}
+    return next((found[p] for p in candidates if p in found), None)
+
+
+def agency_domains_list() -> QuerySet[AgencyDomain]:
+    return AgencyDomain.objects.select_related("created_by").order_by("pattern")
+
+
+def vetting_queue(*, status: str = VettingStatus.PENDING) -> QuerySet[OfficerProfile]:
+    return (
+        OfficerProfile.objects.filter(vetting_status=status)
+        .select_related("user")
+        .order_by("user__date_joined", "pk")
+    )
+
+
+def vetting_counts() -> dict[str, int]:
+    rows = OfficerProfile.objects.values("vetting_status").annotate(n=Count("pk")).order_by()
+    counts = dict.fromkeys(VettingStatus.values, 0)
+    counts.update({row["vetting_status"]: row["n"] for row in rows})
+    return counts
+
+
+def people_with_roles() -> QuerySet[User]:
+    """Everyone who holds a staff role, for the roles page (officers are managed in the vetting queue)."""
+    return (
+        User.objects.filter(groups__name__in=[Role.ADMINISTRATOR.value, Role.ANALYST.value])
+        .distinct()
+        .prefetch_related("groups")
+        .order_by("email")
+    )
+
+
+def audit_events(
+    *,
+    action: str = "",
+    actor: str = "",
+    target: str = "",
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[AuditEvent]:
+    """Filtered audit trail, newest first. `action` matches a prefix ("login." finds every login event)."""
+    qs = AuditEvent.objects.all()
+    if action:
+        qs = qs.filter(action__startswith=action.strip())
+    if actor:
+        qs = qs.filter(actor_email__icontains=actor.strip())
+    if target:
+        qs = qs.filter(target__icontains=target.strip())
+    if since:
+        qs = qs.filter(at__gte=_start_of(since))
+    if until:
+        qs = qs.filter(at__lt=_start_of(until + timedelta(days=1)))
+    return qs.order_by("-at", "-id")
+
+
+def audit_actions() -> list[str]:
+    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())

@@ -1,13 +1,29 @@
-"""Writes on the identity side: accounts, roles, vetting, API tokens, audit."""
+"""Writes on the identity side: accounts, roles, vetting, invitations, API tokens, audit.
+
+Each function that changes state writes its audit row and defers e-mails until the transaction
+commits. Nothing here reads or writes the anonymous side.
+"""
 
 from collections.abc import Mapping
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
 from django.db import transaction
 from knox.models import AuthToken
 
-from accounts.models import AuditEvent, OfficerProfile, Role, User, VettingStatus
+from accounts import selectors
+from accounts.domains import normalise_pattern
+from accounts.mail import render_email, send_emails
+from accounts.models import (
+    AgencyDomain,
+    AuditEvent,
+    OfficerProfile,
+    Role,
+    User,
+    VettedVia,
+    VettingStatus,
+)
 
 
 def audit_record(
@@ -49,11 +65,11 @@ def user_create(
     user.groups.add(group)
     if role == Role.OFFICER:
         OfficerProfile.objects.create(
-            user=user, vetting_status=VettingStatus.VETTED if vetted else VettingStatus.PENDING
+            user=user,
+            vetting_status=VettingStatus.VETTED if vetted else VettingStatus.PENDING,
+            vetted_via=VettedVia.COMMAND if vetted else "",
         )
     # allauth wants a verified address record before it lets the person log in.
-    from allauth.account.models import EmailAddress
-
     EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
     audit_record(
         actor=actor, action="user.created", target=email, details={"role": role.value, "vetted": vetted}
@@ -66,3 +82,235 @@ def api_token_create(*, user: User, actor: User | None = None) -> str:
     _instance, key = AuthToken.objects.create(user=user)
     audit_record(actor=actor or user, action="api_token.created", target=user.email)
     return key
+
+
+# --- Sign-up, profile, vetting ---------------------------------------------------------------------
+
+
+class VettingError(Exception):
+    """The vetting decision does not fit the officer's current state."""
+
+
+def _officer_group() -> Group:
+    group, _ = Group.objects.get_or_create(name=Role.OFFICER.value)
+    return group
+
+
+@transaction.atomic
+def officer_signup(
+    *, user: User, agency: str = "", country: str = "", job_title: str = "", via: str = "signup"
+) -> OfficerProfile:
+    """Someone who signed up themselves (form or agency single sign-on) becomes a pending officer."""
+    user.groups.add(_officer_group())
+    profile, _ = OfficerProfile.objects.get_or_create(
+        user=user, defaults={"agency": agency, "country": country, "job_title": job_title}
+    )
+    audit_record(actor=user, action="officer.signed_up", target=user.email, details={"via": via})
+    return profile
+
+
+@transaction.atomic
+def officer_profile_update(*, user: User, agency: str, country: str, job_title: str) -> OfficerProfile:
+    profile = OfficerProfile.objects.select_for_update().get(user=user)
+    new = {"agency": agency, "country": country, "job_title": job_title}
+    changed = sorted(name for name, value in new.items() if getattr(profile, name) != value)
+    for name, value in new.items():
+        setattr(profile, name, value)
+    profile.save(update_fields=[*new])
+    # Which facts changed, not their values: the profile itself is the record of those.
+    audit_record(actor=user, action="officer.profile_updated", target=user.email, details={"fields": changed})
+    return profile
+
+
+def _vet(profile: OfficerProfile, *, via: VettedVia, actor: User | None, details: Mapping[str, Any]) -> None:
+    profile.vetting_status = VettingStatus.VETTED
+    profile.vetted_via = via
+    profile.rejection_reason = ""
+    profile.save(update_fields=["vetting_status", "vetted_via", "rejection_reason"])
+    audit_record(
+        actor=actor,
+        action="vetting.approved",
+        target=profile.user.email,
+        details={"via": via.value, **details},
+    )
+
+
+@transaction.atomic
+def officer_vet_by_email_domain(*, user: User) -> AgencyDomain | None:
+    """Vet a pending officer whose verified address is on an allowlisted agency domain.
+
+    Returns the matching allowlist entry, or None (nothing changes). Rejected officers stay rejected:
+    an administrator's decision is not overturned by a rule."""
+    profile = OfficerProfile.objects.select_for_update().select_related("user").filter(user=user).first()
+    if profile is None or profile.vetting_status != VettingStatus.PENDING:
+        return None
+    for address in EmailAddress.objects.filter(user=user, verified=True).order_by("-primary", "pk"):
+        rule = selectors.agency_domain_for_email(address.email)
+        if rule is not None:
+            if not profile.agency and rule.agency:
+                profile.agency = rule.agency
+                profile.save(update_fields=["agency"])
+            _vet(profile, via=VettedVia.EMAIL_DOMAIN, actor=None, details={"rule": rule.pattern})
+            return rule
+    return None
+
+
+def _notify_after_commit(name: str, *, to: str, context: Mapping[str, Any]) -> None:
+    # Rendered now (the template sees the state we just wrote), sent only once the decision is durable.
+    message = render_email(name, to=to, context=context)
+    transaction.on_commit(lambda: send_emails([message]))
+
+
+@transaction.atomic
+def officer_vetting_approve(*, profile: OfficerProfile, actor: User) -> OfficerProfile:
+    profile = OfficerProfile.objects.select_for_update().select_related("user").get(pk=profile.pk)
+    if profile.vetting_status == VettingStatus.VETTED:
+        raise VettingError(f"{profile.user.email} is already vetted.")
+    _vet(profile, via=VettedVia.REVIEW, actor=actor, details={})
+    _notify_after_commit("vetting_approved", to=profile.user.email, context={"profile": profile})
+    return profile
+
+
+@transaction.atomic
+def officer_vetting_reject(*, profile: OfficerProfile, actor: User, reason: str) -> OfficerProfile:
+    """Reject a pending officer, or withdraw a vetted one's standing. A rejected officer cannot answer."""
+    reason = reason.strip()
+    if not reason:
+        raise VettingError("Give a reason; it is sent to the officer.")
+    profile = OfficerProfile.objects.select_for_update().select_related("user").get(pk=profile.pk)
+    if profile.vetting_status == VettingStatus.REJECTED:
+        raise VettingError(f"{profile.user.email} is already rejected.")
+    previous = profile.vetting_status
+    profile.vetting_status = VettingStatus.REJECTED
+    profile.vetted_via = VettedVia.REVIEW
+    profile.rejection_reason = reason
+    profile.save(update_fields=["vetting_status", "vetted_via", "rejection_reason"])
+    audit_record(
+        actor=actor,
+        action="vetting.rejected",
+        target=profile.user.email,
+        details={"reason": reason, "previous": previous},
+    )
+    _notify_after_commit("vetting_rejected", to=profile.user.email, context={"profile": profile})
+    return profile
+
+
+# --- Agency domain allowlist -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def agency_domain_add(*, pattern: str, agency: str = "", actor: User) -> AgencyDomain:
+    pattern = normalise_pattern(pattern)
+    if AgencyDomain.objects.filter(pattern=pattern).exists():
+        raise ValueError(f"{pattern} is already on the allowlist.")
+    domain = AgencyDomain.objects.create(pattern=pattern, agency=agency.strip(), created_by=actor)
+    audit_record(actor=actor, action="domain.added", target=pattern, details={"agency": domain.agency})
+    return domain
+
+
+@transaction.atomic
+def agency_domain_remove(*, domain: AgencyDomain, actor: User) -> None:
+    """Stops future vetting by this domain; officers it already vetted stay vetted."""
+    pattern = domain.pattern
+    domain.delete()
+    audit_record(actor=actor, action="domain.removed", target=pattern)
+
+
+# --- Roles -----------------------------------------------------------------------------------------
+
+
+class RoleChangeRefused(Exception):
+    pass
+
+
+@transaction.atomic
+def user_role_set(*, user: User, role: Role, granted: bool, actor: User) -> None:
+    if not granted and role == Role.ADMINISTRATOR and user.pk == actor.pk:
+        raise RoleChangeRefused("You cannot remove your own administrator role; ask another administrator.")
+    group, _ = Group.objects.get_or_create(name=role.value)
+    if granted == user.groups.filter(pk=group.pk).exists():
+        raise RoleChangeRefused(f"{user.email} {'already has' if granted else 'does not have'} that role.")
+    if granted:
+        user.groups.add(group)
+        if role == Role.OFFICER:
+            OfficerProfile.objects.get_or_create(user=user)
+    else:
+        user.groups.remove(group)
+    user.__dict__.pop("role_names", None)  # drop the cached roles of this object
+    audit_record(
+        actor=actor,
+        action="role.granted" if granted else "role.revoked",
+        target=user.email,
+        details={"role": role.value},
+    )
+
+
+# --- Account deletion ------------------------------------------------------------------------------
+
+
+def deleted_user_label(user_id: int) -> str:
+    return f"deleted account #{user_id}"
+
+
+@transaction.atomic
+def user_delete(*, user: User, actor: User) -> None:
+    """Delete an account: the identity, its profile, addresses, authenticators, tokens and
+    participation records (cascades). The anonymous side is never touched: nothing there points
+    here, so there is nothing to find.
+
+    Data minimisation: an officer's e-mail is replaced in earlier audit rows by a pseudonym, since
+    the trail of an account that no longer exists needs no address. Staff e-mails stay, because
+    accountability for what administrators and analysts did outlives their accounts."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    roles = sorted(user.role_names)
+    if (
+        Role.ADMINISTRATOR.value in roles
+        and not User.objects.filter(groups__name=Role.ADMINISTRATOR.value, is_active=True)
+        .exclude(pk=user.pk)
+        .exists()
+    ):
+        raise RoleChangeRefused(
+            "This is the last administrator account; make someone else administrator first."
+        )
+    is_staff_member = bool({Role.ADMINISTRATOR.value, Role.ANALYST.value} & set(roles))
+    label = user.email if is_staff_member else deleted_user_label(user.pk)
+    by_self = actor.pk == user.pk
+    if not is_staff_member:
+        AuditEvent.objects.filter(actor_email=user.email).update(actor_email=label)
+        AuditEvent.objects.filter(target=user.email).update(target=label)
+    user.delete()
+    audit_record(
+        actor=None if by_self else actor,
+        action="user.deleted",
+        target=label,
+        details={"roles": roles, "by": "self" if by_self else "administrator"},
+    )
+
+
+# --- Authentication events (allauth performs them; we record them) ---------------------------------
+
+
+def _account_label(email: str) -> str:
+    """An attempted login names an account only if one exists: whatever else was typed into the
+    e-mail field (a mistyped address, sometimes a password) is not worth keeping."""
+    email = email.strip().lower()
+    return email if email and User.objects.filter(email__iexact=email).exists() else "unknown account"
+
+
+def login_record(*, user: User, method: str, mfa: bool) -> None:
+    audit_record(
+        actor=user, action="login.succeeded", target=user.email, details={"method": method, "mfa": mfa}
+    )
+
+
+def login_failure_record(*, email: str) -> None:
+    audit_record(actor=None, action="login.failed", target=_account_label(email))
+
+
+def login_lockout_record(*, email: str) -> None:
+    audit_record(actor=None, action="login.locked_out", target=_account_label(email))
+
+
+def account_event_record(*, user: User, action: str, details: Mapping[str, Any] | None = None) -> None:
+    """Password changes and resets, authenticators added or removed, recovery codes used."""
+    audit_record(actor=user, action=action, target=user.email, details=details)

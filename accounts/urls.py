@@ -1,2 +1,17 @@
+"""Staff pages of the identity side, under /staff/people/ (administrators; the token page also analysts)."""
+
+from django.urls import path
+
+from accounts import views
+
 app_name = "accounts"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("vetting/", views.vetting_queue, name="vetting_queue"),
+    path("vetting/<int:profile_id>/approve/", views.vetting_approve, name="vetting_approve"),
+    path("vetting/<int:profile_id>/reject/", views.vetting_reject, name="vetting_reject"),
+    path("domains/", views.domain_list, name="domain_list"),
+    path("domains/<int:domain_id>/remove/", views.domain_remove, name="domain_remove"),
+    path("roles/", views.roles, name="roles"),
+    path("audit/", views.audit_log, name="audit_log"),
+]

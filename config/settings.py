@@ -115,14 +115,46 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Single sign-on through agencies' OpenID Connect providers (configured on a staff page as SocialApp rows).
+INSTALLED_APPS += ["allauth.socialaccount", "allauth.socialaccount.providers.openid_connect"]
+# The API trusts a staff member's session only after MFA (tokens are unaffected).
+MIDDLEWARE += ["accounts.middleware.StaffSessionMFAMiddleware"]
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_FORMS = {"signup": "accounts.forms.OfficerSignupForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Vetted Survey] "
+# Lockout: after LOGIN_LOCKOUT_ATTEMPTS failures for one e-mail address within LOGIN_LOCKOUT_MINUTES,
+# allauth refuses every login for that address (right password or not) until the window passes.
+LOGIN_LOCKOUT_ATTEMPTS = env_int("LOGIN_LOCKOUT_ATTEMPTS", 5)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15)
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": f"10/m/ip,{LOGIN_LOCKOUT_ATTEMPTS}/{LOGIN_LOCKOUT_MINUTES}m/key",
+    "signup": "5/m/ip,30/h/ip",
+    "reset_password": "5/m/ip,3/h/key",
+    "reset_password_from_key": "20/m/ip",
+    # Ours (accounts/views.py): redeeming an invitation code.
+    "redeem_invitation": "5/m/user,20/h/ip",
+}
 LOGIN_REDIRECT_URL = "home"
 LOGIN_URL = "account_login"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Vetted Survey"
+# Agencies' identity providers: no access tokens kept, no sign-in by matching e-mail to a local account
+# (an IdP could claim any address), PKCE on.
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True}}
+# Officers are e-mailed about an open edition once, and reminded once this many days before it closes.
+REMINDER_DAYS_BEFORE_CLOSE = env_int("REMINDER_DAYS_BEFORE_CLOSE", 7)
+# Invitation and reminder e-mails go out in batches of this size, one SMTP connection per batch.
+MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 100)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "survey@localhost")

@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("staff/", include("surveys.urls")),
     path("staff/people/", include("accounts.urls")),
+    path("", include("accounts.officer_urls")),
     path("api/v1/", include("api.urls")),
     path("", include("responses.urls")),
     path("django-admin/", admin.site.urls),

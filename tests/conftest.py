@@ -1,8 +1,11 @@
 """The fixed cast every test uses, and the reference questionnaires as editions."""
 
+import time
 from datetime import timedelta
 
 import pytest
+from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
+from allauth.mfa.totp.internal.auth import TOTP
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -12,6 +15,8 @@ from surveys import services
 from surveys.reference import REFERENCE_DIR
 
 PASSWORD = "correct-horse-battery-staple"
+# Administrators and analysts must pass MFA; the cast's staff have this TOTP secret (base32).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 @pytest.fixture(autouse=True)
@@ -23,14 +28,36 @@ def _plain_static_storage(settings):
     }
 
 
+def with_totp(user):
+    TOTP.activate(user, TOTP_SECRET)
+    return user
+
+
 @pytest.fixture
 def admin_ada(db):
-    return user_create(email="ada@agency.example", role=Role.ADMINISTRATOR, password=PASSWORD)
+    return with_totp(user_create(email="ada@agency.example", role=Role.ADMINISTRATOR, password=PASSWORD))
 
 
 @pytest.fixture
 def analyst_ann(db):
-    return user_create(email="ann@agency.example", role=Role.ANALYST, password=PASSWORD)
+    return with_totp(user_create(email="ann@agency.example", role=Role.ANALYST, password=PASSWORD))
+
+
+def login_with_mfa(client, user):
+    """Log `user` in as if through the full login flow, password and authenticator code included.
+
+    allauth keeps a record of each authentication step in the session; staff pages look for the
+    "mfa" step (accounts/access.py). Plain `force_login` is a session that never passed MFA."""
+    client.force_login(user)
+    session = client.session
+    now = time.time()
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {"method": "password", "at": now, "email": user.email},
+        {"method": "mfa", "at": now, "type": "totp"},
+    ]
+    session["account_authentication_methods_user"] = str(user.pk)
+    session.save()
+    return client
 
 
 @pytest.fixture

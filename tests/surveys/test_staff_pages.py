@@ -8,11 +8,12 @@ from django.utils import timezone
 
 from surveys.models import Edition, EditionStatus
 from surveys.reference import REFERENCE_DIR
+from tests.conftest import login_with_mfa
 
 
 def logged_in(client, user):
-    client.force_login(user)
-    return client
+    # Staff pages need a session that passed MFA; officers' sessions are plain logins.
+    return login_with_mfa(client, user)
 
 
 def test_anonymous_visitors_are_sent_to_login(client, db):

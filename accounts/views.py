@@ -1,0 +1,197 @@
+"""Pages of the identity side. Each view: access check, form, one service call, redirect or render.
+
+Staff pages (accounts/urls.py, under /staff/people/) go through role_required, which also enforces
+MFA; the officer's own pages (accounts/officer_urls.py) need a login only.
+"""
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.access import role_required
+from accounts.domains import DomainInvalid
+from accounts.forms import (
+    AgencyDomainForm,
+    AuditFilterForm,
+    DeleteAccountForm,
+    ProfileForm,
+    RejectForm,
+    RoleForm,
+)
+from accounts.models import AgencyDomain, OfficerProfile, Role, User, VettingStatus
+
+admin_required = role_required(Role.ADMINISTRATOR)
+staff_required = role_required(Role.ADMINISTRATOR, Role.ANALYST)
+
+AUDIT_PAGE_SIZE = 50
+
+
+# --- Staff: overview -------------------------------------------------------------------------------
+
+
+@staff_required
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/index.html", {"counts": selectors.vetting_counts()})
+
+
+# --- Staff: vetting --------------------------------------------------------------------------------
+
+
+@admin_required
+def vetting_queue(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", VettingStatus.PENDING)
+    if status not in VettingStatus.values:
+        status = VettingStatus.PENDING
+    counts = selectors.vetting_counts()
+    tabs = [(value, label, counts[value]) for value, label in VettingStatus.choices]
+    profiles = selectors.vetting_queue(status=status)[:500]
+    return render(
+        request, "accounts/vetting_queue.html", {"profiles": profiles, "status": status, "tabs": tabs}
+    )
+
+
+@admin_required
+@require_POST
+def vetting_approve(request: HttpRequest, profile_id: int) -> HttpResponse:
+    profile = get_object_or_404(OfficerProfile.objects.select_related("user"), pk=profile_id)
+    try:
+        services.officer_vetting_approve(profile=profile, actor=request.user)  # type: ignore[arg-type]
+    except services.VettingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{profile.user.email} is vetted and has been told by e-mail.")
+    return redirect("accounts:vetting_queue")
+
+
+@admin_required
+def vetting_reject(request: HttpRequest, profile_id: int) -> HttpResponse:
+    profile = get_object_or_404(OfficerProfile.objects.select_related("user"), pk=profile_id)
+    form = RejectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.officer_vetting_reject(
+                profile=profile,
+                actor=request.user,  # type: ignore[arg-type]
+                reason=form.cleaned_data["reason"],
+            )
+        except services.VettingError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{profile.user.email} is rejected and has been told by e-mail.")
+        return redirect("accounts:vetting_queue")
+    return render(request, "accounts/vetting_reject.html", {"profile": profile, "form": form})
+
+
+# --- Staff: agency domains -------------------------------------------------------------------------
+
+
+@admin_required
+def domain_list(request: HttpRequest) -> HttpResponse:
+    form = AgencyDomainForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            domain = services.agency_domain_add(
+                pattern=form.cleaned_data["pattern"],
+                agency=form.cleaned_data["agency"],
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except (ValueError, DomainInvalid) as exc:
+            form.add_error("pattern", str(exc))
+        else:
+            messages.success(request, f"Verified addresses at {domain.pattern} now vet officers.")
+            return redirect("accounts:domain_list")
+    return render(
+        request, "accounts/domain_list.html", {"domains": selectors.agency_domains_list(), "form": form}
+    )
+
+
+@admin_required
+@require_POST
+def domain_remove(request: HttpRequest, domain_id: int) -> HttpResponse:
+    domain = get_object_or_404(AgencyDomain, pk=domain_id)
+    services.agency_domain_remove(domain=domain, actor=request.user)  # type: ignore[arg-type]
+    messages.success(request, f"{domain.pattern} was removed; officers it vetted stay vetted.")
+    return redirect("accounts:domain_list")
+
+
+# --- Staff: roles ----------------------------------------------------------------------------------
+
+
+@admin_required
+def roles(request: HttpRequest) -> HttpResponse:
+    form = RoleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        user = User.objects.filter(email__iexact=data["email"]).first()
+        if user is None:
+            form.add_error("email", "No account has this address.")
+        else:
+            try:
+                services.user_role_set(
+                    user=user,
+                    role=Role(data["role"]),
+                    granted=data["grant"],
+                    actor=request.user,  # type: ignore[arg-type]
+                )
+            except services.RoleChangeRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Roles of {user.email} updated.")
+                return redirect("accounts:roles")
+    return render(request, "accounts/roles.html", {"people": selectors.people_with_roles(), "form": form})
+
+
+# --- Staff: audit log ------------------------------------------------------------------------------
+
+
+@admin_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    events = selectors.audit_events(**{k: v for k, v in filters.items() if v})
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "accounts/audit_log.html",
+        {"form": form, "page": page, "actions": selectors.audit_actions(), "query": query.urlencode()},
+    )
+
+
+# --- The officer's own pages -----------------------------------------------------------------------
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    officer = selectors.officer_profile_of(request.user)  # type: ignore[arg-type]
+    form = None
+    if officer is not None:
+        initial = {"agency": officer.agency, "country": officer.country, "job_title": officer.job_title}
+        form = ProfileForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            services.officer_profile_update(user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            messages.success(request, "Your details were saved.")
+            return redirect("me:profile")
+    return render(request, "accounts/profile.html", {"officer": officer, "form": form})
+
+
+@login_required
+def account_delete(request: HttpRequest) -> HttpResponse:
+    form = DeleteAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = request.user
+        try:
+            services.user_delete(user=user, actor=user)  # type: ignore[arg-type]
+        except services.RoleChangeRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            logout(request)
+            messages.success(request, "Your account was deleted.")
+            return redirect("home")
+    return render(request, "accounts/account_delete.html", {"form": form})

@@ -1,0 +1,84 @@
+"""Deleting an account removes the identity and its participation records, and never touches or
+reveals an answer: the anonymous side has nothing that points at an account."""
+
+import pytest
+from django.apps import apps
+from django.db import models
+
+from accounts.models import AuditEvent, Participation, ParticipationStatus, Role, User
+from accounts.services import RoleChangeRefused, user_create, user_delete
+from tests.conftest import login_with_mfa
+
+# Apps whose tables hold who people are and what they may do (docs/architecture.md, accounts).
+IDENTITY_APPS = {"accounts", "auth", "account", "mfa", "socialaccount", "knox", "sessions", "admin"}
+
+
+def other_side_snapshot() -> dict[str, list[tuple]]:
+    """Every row of every table outside the identity side."""
+    return {
+        model._meta.label: list(model.objects.order_by("pk").values_list())
+        for model in apps.get_models()
+        if model._meta.app_label not in IDENTITY_APPS | {"contenttypes"}
+    }
+
+
+def test_no_table_outside_the_identity_side_points_at_an_account():
+    offenders = [
+        f"{model._meta.label}.{field.name}"
+        for model in apps.get_models()
+        if model._meta.app_label not in IDENTITY_APPS
+        for field in model._meta.get_fields()
+        if isinstance(field, models.ForeignKey | models.OneToOneField | models.ManyToManyField)
+        and field.related_model is User
+    ]
+    assert offenders == []
+
+
+def test_an_officer_deletes_their_account_and_the_anonymous_side_is_unchanged(
+    client, officer_alice, open_2017
+):
+    Participation.objects.create(user=officer_alice, edition=open_2017, status=ParticipationStatus.SUBMITTED)
+    client.force_login(officer_alice)
+    client.get("/profile/")
+    before = other_side_snapshot()
+
+    page = client.get("/profile/delete/").content.decode()
+    assert "stay in the results" in page
+    assert client.post("/profile/delete/", {"confirm": "delete"}).status_code == 200  # must be DELETE
+    response = client.post("/profile/delete/", {"confirm": "DELETE"})
+
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert "_auth_user_id" not in client.session
+    assert not User.objects.filter(email="alice@police.example").exists()
+    assert not Participation.objects.exists()
+    assert other_side_snapshot() == before
+
+
+def test_an_officers_email_leaves_the_audit_log_with_the_account(officer_alice, admin_ada):
+    pk = officer_alice.pk
+    user_delete(user=officer_alice, actor=officer_alice)
+    assert not AuditEvent.objects.filter(actor_email="alice@police.example").exists()
+    assert not AuditEvent.objects.filter(target="alice@police.example").exists()
+    created = AuditEvent.objects.get(action="user.created", target=f"deleted account #{pk}")
+    assert created.details["role"] == "officer"
+    deleted = AuditEvent.objects.get(action="user.deleted")
+    assert (deleted.target, deleted.actor_email, deleted.details) == (
+        f"deleted account #{pk}",
+        "",
+        {"roles": ["officer"], "by": "self"},
+    )
+
+
+def test_a_staff_members_email_stays_in_the_audit_log(admin_ada, db):
+    analyst = user_create(email="former@agency.example", role=Role.ANALYST)
+    user_delete(user=analyst, actor=admin_ada)
+    event = AuditEvent.objects.get(action="user.deleted")
+    assert (event.target, event.actor_email) == ("former@agency.example", "ada@agency.example")
+
+
+def test_the_last_administrator_cannot_delete_their_account(client, admin_ada):
+    with pytest.raises(RoleChangeRefused, match="last administrator"):
+        user_delete(user=admin_ada, actor=admin_ada)
+    response = login_with_mfa(client, admin_ada).post("/profile/delete/", {"confirm": "DELETE"})
+    assert response.status_code == 200 and "last administrator" in response.content.decode()
+    assert User.objects.filter(pk=admin_ada.pk).exists()
