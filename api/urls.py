@@ -16,4 +16,7 @@ urlpatterns = [
         name="api-edition-responses",
     ),
     path("editions/<int:edition_id>/stats/", views.EditionStatsView.as_view(), name="api-edition-stats"),
+    path(
+        "editions/<int:edition_id>/results/", views.EditionResultsView.as_view(), name="api-edition-results"
+    ),
 ]

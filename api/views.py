@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role
-from api.permissions import IsAdministrator, IsVettedOfficer
+from api.permissions import IsAdministrator, IsStaff, IsVettedOfficer
 from api.serializers import (
     AnswerErrorsSerializer,
     EditionImportSerializer,
@@ -30,7 +30,7 @@ from surveys import services
 from surveys.definition import DefinitionInvalid
 from surveys.models import Edition, EditionStatus
 from surveys.questionnaire import AnswersInvalid
-from surveys.selectors import edition_definition, editions_list
+from surveys.selectors import edition_definition, edition_questionnaire, editions_list
 
 
 def _visible_editions(request: Request) -> QuerySet[Edition]:
@@ -183,3 +183,33 @@ class EditionStatsView(APIView):
     def get(self, request: Request, edition_id: int) -> Response:
         edition = get_object_or_404(Edition, pk=edition_id)
         return Response(response_services.edition_response_counts(edition=edition))
+
+
+class EditionResultsView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "f_ITEM", str, description="filter: keep respondents whose answer to ITEM is this choice"
+            ),
+            OpenApiParameter(
+                "bins_ITEM", str, description="histogram edges for number item ITEM, e.g. 0,50000,100000"
+            ),
+        ],
+        responses={
+            200: OpenApiResponse(description="respondents and per-item counts under disclosure control")
+        },
+        summary="Aggregated results of the released responses (cells under 10 suppressed)",
+    )
+    def get(self, request: Request, edition_id: int) -> Response:
+        from results.params import bins_from_query, filters_from_query
+        from results.selectors import edition_results
+
+        edition = get_object_or_404(Edition.objects.exclude(status=EditionStatus.DRAFT), pk=edition_id)
+        results = edition_results(
+            edition=edition,
+            filters=filters_from_query(request.query_params, edition_questionnaire(edition)),
+            bins=bins_from_query(request.query_params),
+        )
+        return Response(results)

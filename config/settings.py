@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "coding",
     "exports",
     "responses",
+    "results",
     "api",
 ]
 
@@ -221,6 +222,10 @@ CELERY_BEAT_SCHEDULE = {
     "release-midway": {"task": "responses.pool_release_midway", "schedule": timedelta(days=1)},
     "replenish-pool-keys": {"task": "responses.pool_keys_replenish", "schedule": timedelta(minutes=10)},
 }
+
+# --- Results --------------------------------------------------------------------------------------
+# Tables and charts hide any cell or denominator under this many respondents (DESIGN, disclosure control).
+RESULTS_MIN_CELL = env_int("RESULTS_MIN_CELL", 10)
 
 # --- Staging pool (anonymous side) -----------------------------------------------------------------
 # Private staging keys: only the worker mounts this directory (docs/operations.md, docs/anonymity.md).

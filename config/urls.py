@@ -8,6 +8,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
     path("staff/", include("surveys.urls")),
+    path("staff/results/", include("results.urls")),
     path("staff/people/", include("accounts.urls")),
     path("", include("accounts.officer_urls")),
     path("api/v1/", include("api.urls")),

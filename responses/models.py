@@ -66,7 +66,7 @@ class Answer(models.Model):
     text = models.TextField(null=True, blank=True)  # noqa: DJ001
 
     class Meta:
-        indexes = [models.Index(fields=["item", "choice"])]
+        indexes = [models.Index(fields=["item", "choice"]), models.Index(fields=["item", "number"])]
         constraints = [
             models.CheckConstraint(
                 condition=(

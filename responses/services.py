@@ -172,6 +172,29 @@ def _answer_rows(
             yield Answer(response=response, item=item, text=value)
 
 
+def responses_write_released(*, edition_id: int, payloads: list[dict[str, Any]]) -> int:
+    """Write released responses in a fresh random order with fresh ids (call inside a transaction).
+
+    The one place that turns answer payloads into Response / Answer / ReceiptDigest rows: the pool
+    release uses it, and so does the synthetic demo data."""
+    shuffler = secrets.SystemRandom()
+    payloads = list(payloads)
+    shuffler.shuffle(payloads)
+    items = {item.code: item for item in Item.objects.filter(edition_id=edition_id)}
+    responses = [Response(edition_id=edition_id) for _ in payloads]
+    answers = [
+        row
+        for response, payload in zip(responses, payloads, strict=True)
+        for row in _answer_rows(response, items, payload["answers"])
+    ]
+    digests = [ReceiptDigest(digest=p["receipt"], edition_id=edition_id) for p in payloads if p.get("receipt")]
+    shuffler.shuffle(digests)
+    Response.objects.bulk_create(responses, batch_size=2000)
+    Answer.objects.bulk_create(answers, batch_size=5000)
+    ReceiptDigest.objects.bulk_create(digests, batch_size=5000)
+    return len(responses)
+
+
 def pool_release(*, edition_id: int, minimum: int = 1) -> int:
     """Release every staged submission of an edition in one shuffled transaction; return how many.
 
@@ -198,20 +221,7 @@ def pool_release(*, edition_id: int, minimum: int = 1) -> int:
         boxes = {key.id: SealedBox(keys.private_key_load(key.id)) for key in releasing}
         staged = list(StagedSubmission.objects.filter(key__in=releasing))
         payloads = [json.loads(boxes[row.key_id].decrypt(bytes(row.sealed))) for row in staged]
-        shuffler = secrets.SystemRandom()
-        shuffler.shuffle(payloads)
-        items = {item.code: item for item in Item.objects.filter(edition_id=edition_id)}
-        responses = [Response(edition_id=edition_id) for _ in payloads]
-        answers = [
-            row
-            for response, payload in zip(responses, payloads, strict=True)
-            for row in _answer_rows(response, items, payload["answers"])
-        ]
-        digests = [ReceiptDigest(digest=p["receipt"], edition_id=edition_id) for p in payloads]
-        shuffler.shuffle(digests)
-        Response.objects.bulk_create(responses, batch_size=2000)
-        Answer.objects.bulk_create(answers, batch_size=5000)
-        ReceiptDigest.objects.bulk_create(digests, batch_size=5000)
+        responses_write_released(edition_id=edition_id, payloads=payloads)
         StagedSubmission.objects.filter(pk__in=[row.pk for row in staged]).delete()
         PoolKey.objects.filter(pk__in=[key.id for key in releasing]).update(status=PoolKeyStatus.DESTROYED)
         released_key_ids = [key.id for key in releasing]

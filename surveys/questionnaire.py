@@ -50,6 +50,7 @@ class ItemSpec:
     max: Decimal | None
     # Relevance of the enclosing groups, outermost first: all must hold for the item to be asked.
     group_relevant: tuple[Expression, ...] = field(default=())
+    quasi_identifier: bool = False
 
     def clean_answer(self, raw: object) -> Answer:
         """Turn raw input into a typed value (None when unanswered) or raise ValidationError."""
@@ -177,6 +178,7 @@ class Questionnaire:
                 min=Decimal(item["min"]) if item["min"] is not None else None,
                 max=Decimal(item["max"]) if item["max"] is not None else None,
                 group_relevant=tuple(parse(g["relevant"]) for g in groups if g.get("relevant")),
+                quasi_identifier=item["quasi_identifier"],
             )
         self.items = items
 

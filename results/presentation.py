@@ -1,0 +1,105 @@
+"""Turns aggregated results into figures a template can draw: labelled bars with shares, per page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from results.selectors import OTHER, SUPPRESSED_ALL, share
+from surveys.presentation import BlockView, ItemView, PageView
+
+
+@dataclass
+class Bar:
+    code: str
+    label: str
+    count: int | None
+    percent: float | None
+
+
+@dataclass
+class Figure:
+    kind: str  # "bars", "grid", "numbers", "text", "empty"
+    code: str
+    label: str
+    n: int | None
+    bars: list[Bar] = field(default_factory=list)
+    rows: list[Figure] = field(default_factory=list)  # grid rows
+    summary: dict[str, Any] = field(default_factory=dict)
+    suppressed: list[str] = field(default_factory=list)
+    hidden: bool = False  # the whole figure is below the disclosure threshold
+    note: str = ""
+
+
+def _category_labels(codebook: list[dict[str, Any]] | None) -> dict[str, str]:
+    return {c["code"]: c["label"] for c in codebook or []}
+
+
+def item_figure(
+    item: ItemView, result: dict[str, Any], codebook: list[dict[str, Any]] | None = None
+) -> Figure:
+    n = result["n"]
+    hidden = SUPPRESSED_ALL in result["suppressed"]
+    figure = Figure(
+        kind="empty", code=item.code, label=item.label, n=n, hidden=hidden, suppressed=result["suppressed"]
+    )
+    if hidden:
+        return figure
+    if item.is_choice:
+        labels = {c.code: c.label for c in item.choices} | {OTHER: "Others"}
+        figure.kind = "bars"
+        codes = [c.code for c in item.choices if c.code in result["counts"] or c.code in result["suppressed"]]
+        if OTHER in result["counts"] or OTHER in result["suppressed"]:
+            codes.append(OTHER)
+        if item.type == "country":  # largest first, "Others" last, as in the report
+            codes.sort(key=lambda c: (c == OTHER, -(result["counts"].get(c) or 0)))
+        figure.bars = [
+            Bar(c, labels.get(c, c), result["counts"].get(c), share(result["counts"].get(c), n))
+            for c in codes
+        ]
+    elif item.type in ("integer", "decimal"):
+        figure.kind = "numbers"
+        figure.summary = result["summary"]
+        figure.bars = [
+            Bar(f"bin{i}", f"{b['from']:,} to {b['to']:,}", b["count"], share(b["count"], n))
+            for i, b in enumerate(result["summary"].get("bins", []))
+        ]
+    elif item.type in ("text", "long_text"):
+        figure.kind = "text"
+        figure.summary = result["summary"]
+        labels = _category_labels(codebook)
+        codes = list(result["counts"]) + list(result["suppressed"])
+        order = {code: i for i, code in enumerate(labels)}
+        codes.sort(
+            key=lambda c: (
+                -(result["counts"].get(c) or 0) if c in result["counts"] else order.get(c, 0) + 10**9
+            )
+        )
+        figure.bars = [
+            Bar(c, labels.get(c, c), result["counts"].get(c), share(result["counts"].get(c), n))
+            for c in codes
+        ]
+        if not result["summary"].get("coded"):
+            figure.note = "Not coded yet: only the number of answers is shown."
+    return figure
+
+
+def page_figures(
+    page: PageView, results: dict[str, Any], codebooks: dict[str, list[dict[str, Any]]] | None = None
+) -> list[Figure]:
+    figures: list[Figure] = []
+
+    def walk(blocks: list[BlockView]) -> None:
+        for block in blocks:
+            if block.kind == "item" and block.item is not None and block.item.code in results:
+                figures.append(
+                    item_figure(block.item, results[block.item.code], (codebooks or {}).get(block.item.code))
+                )
+            elif block.kind == "grid":
+                rows = [item_figure(row, results[row.code]) for row in block.rows if row.code in results]
+                figures.append(Figure(kind="grid", code=block.code, label=block.label, n=None, rows=rows))
+            elif block.kind == "section":
+                walk(block.blocks)
+
+    walk(page.blocks)
+    return figures

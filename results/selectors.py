@@ -1,0 +1,292 @@
+"""Aggregates of released responses, computed in the database, under disclosure control.
+
+Disclosure rule for tables and charts (docs/anonymity.md, DESIGN "Disclosure control"): a cell of 1 to 9
+respondents (RESULTS_MIN_CELL = 10) or a denominator under 10 is not shown; countries under it are folded
+into "other"; when a single cell of a single-choice item is hidden, the next smallest non-zero cell is
+hidden too, so it cannot be derived from the total. Zero cells are shown: they describe no one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
+
+from responses.models import Answer, Response
+from surveys.models import Edition
+from surveys.questionnaire import CHOICE_TYPES, ItemSpec, Questionnaire
+from surveys.selectors import edition_questionnaire
+
+OTHER = "other"
+SUPPRESSED_ALL = "*"
+
+
+def min_cell() -> int:
+    return int(settings.RESULTS_MIN_CELL)
+
+
+@dataclass(frozen=True)
+class ResultFilter:
+    """Keep respondents whose answer to `item_code` is one of `choices` (e.g. agency_type = national)."""
+
+    item_code: str
+    choices: tuple[str, ...]
+
+
+def respondents(edition: Edition, filters: Sequence[ResultFilter] = ()) -> QuerySet[Response]:
+    qs = Response.objects.filter(edition=edition)
+    for f in filters:
+        matching = Answer.objects.filter(item__edition=edition, item__code=f.item_code, choice__in=f.choices)
+        qs = qs.filter(pk__in=matching.values("response_id"))
+    return qs
+
+
+def _answers(edition: Edition, item_code: str, filters: Sequence[ResultFilter]) -> QuerySet[Answer]:
+    qs = Answer.objects.filter(item__edition=edition, item__code=item_code)
+    if filters:
+        qs = qs.filter(response__in=respondents(edition, filters).values("pk"))
+    return qs
+
+
+def _hide_small(counts: dict[str, int], *, single_choice: bool) -> tuple[dict[str, int], list[str]]:
+    limit = min_cell()
+    # Zero is shown: it describes no one. 1 to limit-1 is hidden.
+    hidden = sorted(code for code, n in counts.items() if 0 < n < limit)
+    if single_choice and len(hidden) == 1:
+        # One hidden cell could be recovered as total minus the rest: hide the next smallest as well.
+        shown = sorted((n, code) for code, n in counts.items() if code not in hidden and n > 0)
+        if shown:
+            hidden.append(shown[0][1])
+    return {c: n for c, n in counts.items() if c not in hidden}, sorted(hidden)
+
+
+def _choice_result(item: ItemSpec, answers: QuerySet[Answer]) -> dict[str, Any]:
+    n = (
+        answers.values("response_id").distinct().count()
+        if item.type == "select_multiple"
+        else answers.count()
+    )
+    raw = {row["choice"]: row["n"] for row in answers.values("choice").annotate(n=Count("id"))}
+    counts = {code: raw.get(code, 0) for code in item.choices if raw.get(code, 0) or item.type != "country"}
+    if item.type == "country":
+        # As the report's geography chart: countries with fewer than the minimum become "other".
+        small = {c: k for c, k in counts.items() if k < min_cell()}
+        counts = {c: k for c, k in counts.items() if c not in small}
+        if small:
+            counts[OTHER] = sum(small.values())
+    if n < min_cell():
+        return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
+    shown, hidden = _hide_small(counts, single_choice=item.type != "select_multiple")
+    return {"n": n, "counts": shown, "suppressed": hidden, "summary": {}}
+
+
+def _quantile(values: QuerySet[Answer], n: int, fraction: float) -> Decimal:
+    """Linear interpolation between order statistics, read with ORDER BY / OFFSET in the database."""
+    position = (n - 1) * fraction
+    low = int(position)
+    ordered = values.order_by("number").values_list("number", flat=True)
+    pair = list(ordered[low : low + 2])
+    if len(pair) == 1 or position == low:
+        return Decimal(pair[0])
+    weight = Decimal(str(position - low))
+    return pair[0] + (pair[1] - pair[0]) * weight
+
+
+def default_bins(lo: Decimal, hi: Decimal, count: int = 5) -> list[Decimal]:
+    if lo == hi:
+        return [lo, hi + 1]
+    width = (hi - lo) / count
+    return [lo + width * i for i in range(count)] + [hi]
+
+
+def _number_result(
+    item: ItemSpec, answers: QuerySet[Answer], bins: Sequence[Decimal] | None
+) -> dict[str, Any]:
+    stats = answers.aggregate(
+        n=Count("id"), mean=Avg("number"), lo=Min("number"), hi=Max("number"), total=Sum("number")
+    )
+    n = stats["n"]
+    if n < min_cell():
+        return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
+    edges = list(bins) if bins else default_bins(stats["lo"], stats["hi"])
+    # The last bin is closed on the right so the maximum is counted.
+    bin_filters = {
+        f"b{i}": Count(
+            "id", filter=Q(number__gte=lo) & (Q(number__lte=hi) if i == len(edges) - 2 else Q(number__lt=hi))
+        )
+        for i, (lo, hi) in enumerate(pairwise(edges))
+    }
+    bin_counts = answers.aggregate(**bin_filters) if bin_filters else {}
+    histogram = []
+    for i, (lo, hi) in enumerate(pairwise(edges)):
+        k = bin_counts[f"b{i}"]
+        histogram.append(
+            {"from": _num(lo), "to": _num(hi), "count": k if k >= min_cell() or k == 0 else None}
+        )
+    summary = {
+        "count": n,
+        "sum": _num(stats["total"]),
+        "mean": _num(stats["mean"]),
+        "median": _num(_quantile(answers, n, 0.5)),
+        "q1": _num(_quantile(answers, n, 0.25)),
+        "q3": _num(_quantile(answers, n, 0.75)),
+        # The extremes are single respondents' values: shown rounded to two significant digits only.
+        "min": _round_2sig(stats["lo"]),
+        "max": _round_2sig(stats["hi"]),
+        "bins": histogram,
+    }
+    return {
+        "n": n,
+        "counts": {},
+        "suppressed": [f"bin{i}" for i, b in enumerate(histogram) if b["count"] is None],
+        "summary": summary,
+    }
+
+
+def _num(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    value = Decimal(value)
+    return int(value) if value == value.to_integral_value() else float(round(value, 4))
+
+
+def _round_2sig(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    value = Decimal(value)
+    if value == 0:
+        return 0
+    rounded = round(value, -value.adjusted() + 1)
+    return _num(rounded)
+
+
+def _text_result(
+    edition: Edition, item: ItemSpec, answers: QuerySet[Answer], filters: Sequence[ResultFilter]
+) -> dict[str, Any]:
+    n = answers.count()
+    coded = _coded_counts(edition, item.code, filters)
+    if n < min_cell():
+        return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
+    if coded is None or coded["method"] == "none":
+        return {"n": n, "counts": {}, "suppressed": [], "summary": {"coded": False}}
+    if coded["n"] < min_cell():
+        return {"n": n, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {"coded": True}}
+    shown, hidden = _hide_small(coded["counts"], single_choice=False)
+    return {
+        "n": coded["n"],
+        "counts": shown,
+        "suppressed": hidden,
+        "summary": {
+            "coded": True,
+            "method": coded["method"],
+            "human_only": coded.get("human_only", []),
+            "answered": n,
+        },
+    }
+
+
+def _coded_counts(
+    edition: Edition, item_code: str, filters: Sequence[ResultFilter]
+) -> Mapping[str, Any] | None:
+    try:
+        from coding.selectors import item_category_counts
+    except ImportError:  # coding not installed yet
+        return None
+    response_ids = respondents(edition, filters).values("pk") if filters else None
+    return item_category_counts(edition_id=edition.pk, item_code=item_code, response_ids=response_ids)
+
+
+def item_result(
+    edition: Edition,
+    item: ItemSpec,
+    filters: Sequence[ResultFilter] = (),
+    bins: Sequence[Decimal] | None = None,
+) -> dict[str, Any]:
+    answers = _answers(edition, item.code, filters)
+    if item.type in CHOICE_TYPES:
+        result = _choice_result(item, answers)
+    elif item.type in ("integer", "decimal"):
+        result = _number_result(item, answers, bins)
+    elif item.type in ("text", "long_text"):
+        result = _text_result(edition, item, answers, filters)
+    else:
+        return {"type": item.type, "n": None, "counts": {}, "suppressed": [], "summary": {}}
+    return {"type": item.type, **result}
+
+
+def edition_results(
+    *,
+    edition: Edition,
+    filters: Sequence[ResultFilter] = (),
+    item_codes: Iterable[str] | None = None,
+    bins: Mapping[str, Sequence[Decimal]] | None = None,
+) -> dict[str, Any]:
+    """The results of an edition in the API's shape: respondents and, per item, n, counts, suppressed,
+    summary. Notes are left out."""
+    questionnaire: Questionnaire = edition_questionnaire(edition)
+    total = respondents(edition, filters).count()
+    if total < min_cell():
+        return {"respondents": None, "suppressed": True, "items": {}}
+    wanted = set(item_codes) if item_codes is not None else None
+    items = {
+        item.code: item_result(edition, item, filters, (bins or {}).get(item.code))
+        for item in questionnaire
+        if item.type != "note" and (wanted is None or item.code in wanted)
+    }
+    return {"respondents": total, "suppressed": False, "items": items}
+
+
+def share(count: int | None, n: int | None) -> float | None:
+    if count is None or not n:
+        return None
+    return round(100 * count / n, 1)
+
+
+def editions_compare(*, edition: Edition, previous: Edition) -> list[dict[str, Any]]:
+    """Items with the same code in both editions, side by side: shares (choices, categories) or totals."""
+    now_q, before_q = edition_questionnaire(edition), edition_questionnaire(previous)
+    common = [item for item in now_q if item.code in before_q.items and item.type != "note"]
+    now = edition_results(edition=edition, item_codes=[i.code for i in common])
+    before = edition_results(edition=previous, item_codes=[i.code for i in common])
+    rows = []
+    for item in common:
+        a, b = before["items"].get(item.code), now["items"].get(item.code)
+        if a is None or b is None:
+            continue
+        if item.type in ("integer", "decimal"):
+            rows.append(
+                {
+                    "item": item.code,
+                    "type": item.type,
+                    "measure": "sum",
+                    "before": a["summary"].get("sum"),
+                    "after": b["summary"].get("sum"),
+                }
+            )
+            continue
+        order = {code: i for i, code in enumerate(item.choices)}
+        codes = sorted(set(a["counts"]) | set(b["counts"]), key=lambda c: (order.get(c, len(order)), c))
+        for code in codes:
+            before_share, after_share = (
+                share(a["counts"].get(code), a["n"]),
+                share(b["counts"].get(code), b["n"]),
+            )
+            change = (
+                None if before_share is None or after_share is None else round(after_share - before_share, 1)
+            )
+            rows.append(
+                {
+                    "item": item.code,
+                    "type": item.type,
+                    "measure": code,
+                    "before": before_share,
+                    "after": after_share,
+                    "change": change,
+                }
+            )
+    return rows

@@ -1,0 +1,196 @@
+"""Results: counts in the database, shares of respondents, and the disclosure rule (cells under 10)."""
+
+import pytest
+
+from responses.services import responses_write_released
+from results.selectors import OTHER, SUPPRESSED_ALL, ResultFilter, edition_results, editions_compare
+from surveys import services as survey_services
+from tests.conftest import api_client_for, import_reference
+
+
+def release(edition, answer_sets):
+    """Released responses written the way the pool release writes them."""
+    responses_write_released(edition_id=edition.pk, payloads=[{"answers": a} for a in answer_sets])
+
+
+def people(n, **answers):
+    return [dict(answers) for _ in range(n)]
+
+
+@pytest.fixture
+def edition(open_2017):
+    return open_2017
+
+
+def test_counts_and_multiple_choice_shares_of_respondents(edition):
+    release(
+        edition,
+        people(30, country="US", workload_change="increased", offender_age=["30_40", "40_50"])
+        + people(20, country="GB", workload_change="unchanged", offender_age=["30_40"]),
+    )
+    results = edition_results(edition=edition)
+    assert results["respondents"] == 50
+    age = results["items"]["offender_age"]
+    assert age["n"] == 50  # respondents, not answers
+    assert age["counts"] == {"below_20": 0, "20_30": 0, "30_40": 50, "40_50": 30, "50_60": 0, "above_60": 0}
+    workload = results["items"]["workload_change"]
+    assert workload["counts"] == {"increased": 30, "unchanged": 20, "decreased": 0}  # zero describes no one
+    assert workload["suppressed"] == []
+
+
+def test_a_single_small_cell_takes_the_next_smallest_with_it(edition):
+    release(
+        edition,
+        people(40, workload_change="increased")
+        + people(12, workload_change="unchanged")
+        + people(3, workload_change="decreased"),
+    )
+    workload = edition_results(edition=edition)["items"]["workload_change"]
+    assert workload["counts"] == {"increased": 40}
+    assert workload["suppressed"] == ["decreased", "unchanged"]
+
+
+def test_countries_under_ten_are_folded_into_other(edition):
+    release(
+        edition,
+        people(30, country="US")
+        + people(12, country="SE")
+        + people(4, country="NO")
+        + people(7, country="FI"),
+    )
+    country = edition_results(edition=edition)["items"]["country"]
+    assert country["counts"] == {"US": 30, "SE": 12, OTHER: 11}
+    assert country["suppressed"] == []
+
+
+def test_fewer_than_ten_respondents_shows_nothing(edition):
+    release(edition, people(9, country="US", workload_change="increased"))
+    results = edition_results(edition=edition)
+    assert results == {"respondents": None, "suppressed": True, "items": {}}
+
+
+def test_a_filter_under_ten_shows_nothing_and_a_larger_one_filters(edition):
+    release(
+        edition,
+        people(25, country="US", agency_type="national", workload_change="increased")
+        + people(15, country="GB", agency_type="local", workload_change="unchanged")
+        + people(5, country="SE", agency_type="international", workload_change="decreased"),
+    )
+    national = edition_results(edition=edition, filters=[ResultFilter("agency_type", ("national",))])
+    assert national["respondents"] == 25
+    assert national["items"]["workload_change"]["counts"] == {"increased": 25, "unchanged": 0, "decreased": 0}
+    tiny = edition_results(edition=edition, filters=[ResultFilter("agency_type", ("international",))])
+    assert tiny["respondents"] is None and tiny["items"] == {}
+
+
+def test_numbers_have_quartiles_sums_bins_and_rounded_extremes(edition):
+    release(edition, [{"children_rescued": value} for value in range(1, 41)])
+    rescued = edition_results(edition=edition, bins={"children_rescued": [0, 10, 20, 41]})["items"][
+        "children_rescued"
+    ]
+    summary = rescued["summary"]
+    assert (summary["count"], summary["sum"], summary["median"]) == (40, 820, 20.5)
+    assert (summary["q1"], summary["q3"]) == (10.75, 30.25)
+    assert (summary["min"], summary["max"]) == (1, 40)
+    assert [b["count"] for b in summary["bins"]] == [None, 10, 21]  # 1..9 is under ten
+    assert rescued["suppressed"] == ["bin0"]
+
+
+def test_a_grid_row_is_an_item_with_its_own_counts(edition):
+    release(edition, people(20, access_family="common") + people(15, access_family="very_common"))
+    family = edition_results(edition=edition)["items"]["access_family"]
+    assert family["counts"] == {"very_common": 15, "common": 20, "uncommon": 0}
+
+
+def test_uncoded_free_text_reports_only_how_many_answered(edition):
+    release(edition, people(12, workload_change="increased", workload_reasons="More data"))
+    reasons = edition_results(edition=edition)["items"]["workload_reasons"]
+    assert reasons["n"] == 12 and reasons["counts"] == {}
+
+
+def test_year_over_year_puts_shared_items_side_by_side(series, edition):
+    earlier = survey_services.edition_open(
+        edition=import_reference(series, "2016"),
+        closes_at=edition.closes_at,
+    )
+    release(
+        earlier,
+        people(115, better_equipped="yes") + people(10, better_equipped="no") + [{"children_rescued": 10}] * 10,
+    )
+    release(
+        edition,
+        people(40, better_equipped="yes") + people(14, better_equipped="no") + [{"children_rescued": 20}] * 10,
+    )
+    rows = editions_compare(edition=edition, previous=earlier)
+    yes = next(r for r in rows if r["item"] == "better_equipped" and r["measure"] == "yes")
+    assert (yes["before"], yes["after"], yes["change"]) == (92.0, 74.1, -17.9)
+    rescued = next(r for r in rows if r["item"] == "children_rescued")
+    assert (rescued["before"], rescued["after"]) == (100, 200)
+    assert {r["item"] for r in rows} <= {
+        "country",
+        "workload_change",
+        "workload_reasons",
+        "better_equipped",
+        "trends",
+        "children_rescued",
+    }
+
+
+def test_the_api_returns_the_documented_shape_to_staff_only(edition, analyst_ann, officer_alice):
+    release(edition, people(12, country="US", workload_change="increased"))
+    body = api_client_for(analyst_ann).get(f"/api/v1/editions/{edition.pk}/results/").json()
+    assert body["respondents"] == 12
+    assert body["items"]["workload_change"] == {
+        "type": "select_one",
+        "n": 12,
+        "counts": {"increased": 12, "unchanged": 0, "decreased": 0},
+        "suppressed": [],
+        "summary": {},
+    }
+    assert body["items"]["country"]["counts"] == {"US": 12}
+    assert api_client_for(officer_alice).get(f"/api/v1/editions/{edition.pk}/results/").status_code == 403
+
+
+def test_the_api_applies_filters_and_bins_from_the_query(edition, analyst_ann):
+    release(
+        edition,
+        people(12, agency_type="national", children_rescued=5)
+        + people(11, agency_type="local", children_rescued=50),
+    )
+    client = api_client_for(analyst_ann)
+    body = client.get(
+        f"/api/v1/editions/{edition.pk}/results/?f_agency_type=local&bins_children_rescued=0,10,100"
+    ).json()
+    assert body["respondents"] == 11
+    assert [b["count"] for b in body["items"]["children_rescued"]["summary"]["bins"]] == [0, 11]
+    assert SUPPRESSED_ALL not in body["items"]["children_rescued"]["suppressed"]
+
+
+@pytest.fixture
+def staff_client(client, analyst_ann):
+    from tests.surveys.test_staff_pages import logged_in
+
+    return logged_in(client, analyst_ann)
+
+
+def test_the_results_page_draws_each_figure_with_its_data_table(edition, staff_client):
+    release(edition, people(30, country="US", workload_change="increased", access_family="common")
+            + people(12, country="SE", workload_change="unchanged", access_family="uncommon"))
+    about = staff_client.get(f"/staff/results/{edition.pk}/?page=1").content.decode()
+    assert "42 respondents" in about
+    assert '<th scope="row">United States' in about and "71.4 %" in about
+    grid = staff_client.get(f"/staff/results/{edition.pk}/?page=4").content.decode()
+    assert 'id="fig-access"' in grid and "Data of the chart" in grid
+    filtered = staff_client.get(f"/staff/results/{edition.pk}/?page=2&f_country=SE").content.decode()
+    assert "12 respondents matching the filter" in filtered
+    csv_body = staff_client.get(f"/staff/results/{edition.pk}/items/workload_change.csv").content.decode()
+    assert "workload_change,increased,30,71.4,42" in csv_body
+    report = staff_client.get(f"/staff/results/{edition.pk}/report/").content.decode()
+    assert "Download as PDF" in report and 'id="fig-trends"' in report
+    pdf = staff_client.get(f"/staff/results/{edition.pk}/report/?format=pdf")
+    assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
+
+
+def test_results_pages_are_for_staff(edition, client, officer_alice):
+    client.force_login(officer_alice)
+    assert client.get(f"/staff/results/{edition.pk}/").status_code == 403
