@@ -187,7 +187,9 @@ def responses_write_released(*, edition_id: int, payloads: list[dict[str, Any]])
         for response, payload in zip(responses, payloads, strict=True)
         for row in _answer_rows(response, items, payload["answers"])
     ]
-    digests = [ReceiptDigest(digest=p["receipt"], edition_id=edition_id) for p in payloads if p.get("receipt")]
+    digests = [
+        ReceiptDigest(digest=p["receipt"], edition_id=edition_id) for p in payloads if p.get("receipt")
+    ]
     shuffler.shuffle(digests)
     Response.objects.bulk_create(responses, batch_size=2000)
     Answer.objects.bulk_create(answers, batch_size=5000)

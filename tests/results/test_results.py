@@ -115,11 +115,15 @@ def test_year_over_year_puts_shared_items_side_by_side(series, edition):
     )
     release(
         earlier,
-        people(115, better_equipped="yes") + people(10, better_equipped="no") + [{"children_rescued": 10}] * 10,
+        people(115, better_equipped="yes")
+        + people(10, better_equipped="no")
+        + [{"children_rescued": 10}] * 10,
     )
     release(
         edition,
-        people(40, better_equipped="yes") + people(14, better_equipped="no") + [{"children_rescued": 20}] * 10,
+        people(40, better_equipped="yes")
+        + people(14, better_equipped="no")
+        + [{"children_rescued": 20}] * 10,
     )
     rows = editions_compare(edition=edition, previous=earlier)
     yes = next(r for r in rows if r["item"] == "better_equipped" and r["measure"] == "yes")
@@ -174,8 +178,11 @@ def staff_client(client, analyst_ann):
 
 
 def test_the_results_page_draws_each_figure_with_its_data_table(edition, staff_client):
-    release(edition, people(30, country="US", workload_change="increased", access_family="common")
-            + people(12, country="SE", workload_change="unchanged", access_family="uncommon"))
+    release(
+        edition,
+        people(30, country="US", workload_change="increased", access_family="common")
+        + people(12, country="SE", workload_change="unchanged", access_family="uncommon"),
+    )
     about = staff_client.get(f"/staff/results/{edition.pk}/?page=1").content.decode()
     assert "42 respondents" in about
     assert '<th scope="row">United States' in about and "71.4 %" in about
