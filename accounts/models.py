@@ -4,8 +4,11 @@ Nothing here may reference the anonymous side (responses, answers, staging pool)
 docs/anonymity.md, invariant 1.
 """
 
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
+from django.utils import timezone
 from django.utils.functional import cached_property
 
 
@@ -152,3 +155,43 @@ class AgencyDomain(models.Model):
 
     def __str__(self) -> str:
         return self.pattern
+
+
+class Invitation(models.Model):
+    """A code an administrator issues; a signed-in pending officer who redeems it is vetted.
+
+    Only a digest of the code is stored (like API tokens): the code itself is shown once, or
+    e-mailed once, when it is issued. Codes issued together share a `batch` (e.g. 200 for one agency)."""
+
+    code_digest = models.CharField(max_length=64, unique=True)
+    code_hint = models.CharField(max_length=4, help_text="first characters, to tell codes apart")
+    batch = models.CharField(max_length=16, db_index=True)
+    agency = models.CharField(max_length=200)
+    email = models.EmailField(blank=True, help_text="when set, only an account with this address may redeem")
+    max_uses = models.PositiveIntegerField(default=1)
+    uses = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(uses__lte=models.F("max_uses")), name="invitation_uses_within_limit"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code_hint}… ({self.agency})"
+
+    def state(self, now: datetime | None = None) -> str:
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.uses >= self.max_uses:
+            return "used up"
+        if self.expires_at <= now:
+            return "expired"
+        return "valid"

@@ -8,4 +8,6 @@ app_name = "me"
 urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("profile/delete/", views.account_delete, name="account_delete"),
+    path("invite/", views.invitation_redeem, name="invitation_redeem"),
+    path("invite/<str:code>/", views.invitation_landing, name="invitation_landing"),
 ]

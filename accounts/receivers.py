@@ -8,11 +8,13 @@ from typing import Any
 
 from allauth.account import signals as account_signals
 from allauth.mfa import signals as mfa_signals
+from django.contrib import messages
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
 from accounts import services
 from accounts.access import session_passed_mfa
+from accounts.codes import PENDING_INVITATION_SESSION_KEY
 
 
 @receiver(account_signals.user_logged_in)
@@ -24,6 +26,15 @@ def on_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     )
     # An allowlist entry added after this officer signed up vouches for them from their next login.
     services.officer_vet_by_email_domain(user=user)
+    # An invitation link opened before signing up or in is redeemed now.
+    code = request.session.pop(PENDING_INVITATION_SESSION_KEY, None) if request is not None else None
+    if code:
+        try:
+            services.invitation_redeem(code=code, user=user)
+        except services.InvitationInvalid as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Your invitation was accepted: your account is vetted.")
 
 
 @receiver(user_login_failed)

@@ -5,8 +5,17 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
+from accounts.codes import code_digest
 from accounts.domains import candidate_patterns, email_domain
-from accounts.models import AgencyDomain, AuditEvent, OfficerProfile, Role, User, VettingStatus
+from accounts.models import (
+    AgencyDomain,
+    AuditEvent,
+    Invitation,
+    OfficerProfile,
+    Role,
+    User,
+    VettingStatus,
+)
 
 
 def user_is_vetted_officer(user: User) -> bool:
@@ -90,3 +99,11 @@ def audit_actions() -> list[str]:
 
 def _start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def invitation_for_code(code: str) -> Invitation | None:
+    return Invitation.objects.filter(code_digest=code_digest(code)).first()
+
+
+def invitations_list() -> QuerySet[Invitation]:
+    return Invitation.objects.select_related("created_by").order_by("-created_at", "-id")

@@ -4,20 +4,27 @@ Each function that changes state writes its audit row and defers e-mails until t
 commits. Nothing here reads or writes the anonymous side.
 """
 
+import secrets
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import models, transaction
+from django.urls import reverse
+from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts import selectors
+from accounts.codes import code_digest, code_generate, code_normalise
 from accounts.domains import normalise_pattern
 from accounts.mail import render_email, send_emails
 from accounts.models import (
     AgencyDomain,
     AuditEvent,
+    Invitation,
     OfficerProfile,
     Role,
     User,
@@ -314,3 +321,143 @@ def login_lockout_record(*, email: str) -> None:
 def account_event_record(*, user: User, action: str, details: Mapping[str, Any] | None = None) -> None:
     """Password changes and resets, authenticators added or removed, recovery codes used."""
     audit_record(actor=user, action=action, target=user.email, details=details)
+
+
+# --- Invitations -----------------------------------------------------------------------------------
+
+
+class InvitationInvalid(Exception):
+    """The code cannot be used; the message says why, for the person holding it."""
+
+
+def invitation_link(code: str) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("me:invitation_landing", kwargs={"code": code})
+
+
+@transaction.atomic
+def invitations_issue(
+    *,
+    agency: str,
+    count: int,
+    max_uses: int,
+    expires_at: datetime,
+    actor: User,
+    email: str = "",
+) -> list[tuple[Invitation, str]]:
+    """Issue `count` codes sharing one batch; returns each with its code, which is never stored.
+
+    With `email`, the single code is e-mailed (after commit) and only that address may redeem it."""
+    agency = agency.strip()
+    email = email.strip().lower()
+    if not agency:
+        raise ValueError("Name the agency the invitation is for.")
+    if count < 1 or max_uses < 1:
+        raise ValueError("Issue at least one code, usable at least once.")
+    if email and count != 1:
+        raise ValueError("An invitation sent to one address must be a single code.")
+    if expires_at <= timezone.now():
+        raise ValueError("The expiry must be in the future.")
+    batch = secrets.token_hex(4)
+    issued = []
+    for _ in range(count):
+        code = code_generate()
+        invitation = Invitation.objects.create(
+            code_digest=code_digest(code),
+            code_hint=code_normalise(code)[:4],
+            batch=batch,
+            agency=agency,
+            email=email,
+            max_uses=max_uses,
+            expires_at=expires_at,
+            created_by=actor,
+        )
+        issued.append((invitation, code))
+    audit_record(
+        actor=actor,
+        action="invitation.issued",
+        target=f"batch {batch}",
+        details={
+            "agency": agency,
+            "count": count,
+            "max_uses": max_uses,
+            "expires_at": expires_at.isoformat(),
+            "sent_by_email": bool(email),
+        },
+    )
+    if email:
+        invitation, code = issued[0]
+        _notify_after_commit(
+            "invitation",
+            to=email,
+            context={"invitation": invitation, "code": code, "link": invitation_link(code)},
+        )
+    return issued
+
+
+@transaction.atomic
+def invitations_revoke(*, invitations: list[Invitation], actor: User) -> int:
+    """Revoke codes (one, or a whole batch). Officers already vetted by them stay vetted."""
+    ids = [i.pk for i in invitations]
+    revoked = Invitation.objects.filter(pk__in=ids, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if revoked:
+        batches = sorted({i.batch for i in invitations})
+        audit_record(
+            actor=actor,
+            action="invitation.revoked",
+            target=", ".join(f"batch {b}" for b in batches),
+            details={"count": revoked, "codes": sorted(i.code_hint for i in invitations)[:20]},
+        )
+    return revoked
+
+
+def invitation_redeem(*, code: str, user: User) -> Invitation:
+    """Vet the signed-in pending officer `user` with an invitation code, or raise InvitationInvalid.
+
+    A refused attempt is audited (its own transaction, so the refusal does not roll it back)."""
+    try:
+        return _invitation_redeem(code=code, user=user)
+    except InvitationInvalid as exc:
+        audit_record(actor=user, action="invitation.refused", target=user.email, details={"reason": str(exc)})
+        raise
+
+
+@transaction.atomic
+def _invitation_redeem(*, code: str, user: User) -> Invitation:
+    invitation = Invitation.objects.select_for_update().filter(code_digest=code_digest(code)).first()
+    if invitation is None:
+        raise InvitationInvalid("This invitation code is not valid. Check it and try again.")
+    profile = OfficerProfile.objects.select_for_update().select_related("user").filter(user=user).first()
+    if profile is None:
+        raise InvitationInvalid("Invitations are for officers' accounts.")
+    if profile.vetting_status == VettingStatus.VETTED:
+        raise InvitationInvalid("Your account is already vetted; keep the invitation for someone else.")
+    if profile.vetting_status == VettingStatus.REJECTED:
+        raise InvitationInvalid("Your account was not accepted; an invitation cannot change that.")
+    state = invitation.state()
+    if state != "valid":
+        raise InvitationInvalid(
+            {
+                "revoked": "This invitation has been withdrawn.",
+                "used up": "This invitation has already been used as often as it allows.",
+                "expired": "This invitation has expired. Ask for a new one.",
+            }[state]
+        )
+    if invitation.email:
+        addresses = {
+            e.lower()
+            for e in EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+        }
+        if invitation.email not in addresses:
+            raise InvitationInvalid("This invitation was sent to a different e-mail address.")
+    Invitation.objects.filter(pk=invitation.pk).update(uses=models.F("uses") + 1)
+    invitation.refresh_from_db(fields=["uses"])
+    if not profile.agency:
+        profile.agency = invitation.agency
+        profile.save(update_fields=["agency"])
+    _vet(
+        profile,
+        via=VettedVia.INVITATION,
+        actor=user,
+        details={"batch": invitation.batch, "invitation_id": invitation.pk},
+    )
+    return invitation

@@ -12,6 +12,8 @@ urlpatterns = [
     path("vetting/<int:profile_id>/reject/", views.vetting_reject, name="vetting_reject"),
     path("domains/", views.domain_list, name="domain_list"),
     path("domains/<int:domain_id>/remove/", views.domain_remove, name="domain_remove"),
+    path("invitations/", views.invitation_list, name="invitation_list"),
+    path("invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
     path("roles/", views.roles, name="roles"),
     path("audit/", views.audit_log, name="audit_log"),
 ]

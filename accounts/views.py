@@ -4,26 +4,31 @@ Staff pages (accounts/urls.py, under /staff/people/) go through role_required, w
 MFA; the officer's own pages (accounts/officer_urls.py) need a login only.
 """
 
+from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
 from accounts.access import role_required
+from accounts.codes import PENDING_INVITATION_SESSION_KEY, code_normalise
 from accounts.domains import DomainInvalid
 from accounts.forms import (
     AgencyDomainForm,
     AuditFilterForm,
     DeleteAccountForm,
+    InvitationForm,
     ProfileForm,
+    RedeemForm,
     RejectForm,
     RoleForm,
 )
-from accounts.models import AgencyDomain, OfficerProfile, Role, User, VettingStatus
+from accounts.models import AgencyDomain, Invitation, OfficerProfile, Role, User, VettingStatus
 
 admin_required = role_required(Role.ADMINISTRATOR)
 staff_required = role_required(Role.ADMINISTRATOR, Role.ANALYST)
@@ -119,6 +124,47 @@ def domain_remove(request: HttpRequest, domain_id: int) -> HttpResponse:
     return redirect("accounts:domain_list")
 
 
+# --- Staff: invitations ---------------------------------------------------------------------------
+
+
+@admin_required
+@never_cache
+def invitation_list(request: HttpRequest) -> HttpResponse:
+    form = InvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            issued = services.invitations_issue(
+                agency=data["agency"],
+                count=data["count"],
+                max_uses=data["max_uses"],
+                expires_at=form.expires_at,
+                email=data["email"],
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            # The codes exist only in this response: they are stored as digests.
+            rows = [(inv, code, services.invitation_link(code)) for inv, code in issued]
+            return render(request, "accounts/invitations_issued.html", {"rows": rows, "first": issued[0][0]})
+    page = Paginator(selectors.invitations_list(), 100).get_page(request.GET.get("page"))
+    return render(request, "accounts/invitation_list.html", {"form": form, "page": page})
+
+
+@admin_required
+@require_POST
+def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_object_or_404(Invitation, pk=invitation_id)
+    if request.POST.get("scope") == "batch":
+        targets = list(Invitation.objects.filter(batch=invitation.batch))
+    else:
+        targets = [invitation]
+    count = services.invitations_revoke(invitations=targets, actor=request.user)  # type: ignore[arg-type]
+    messages.success(request, f"Revoked {count} code{'s' if count != 1 else ''}.")
+    return redirect("accounts:invitation_list")
+
+
 # --- Staff: roles ----------------------------------------------------------------------------------
 
 
@@ -195,3 +241,42 @@ def account_delete(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Your account was deleted.")
             return redirect("home")
     return render(request, "accounts/account_delete.html", {"form": form})
+
+
+# --- Invitations, officer side ---------------------------------------------------------------------
+
+
+@never_cache
+def invitation_landing(request: HttpRequest, code: str) -> HttpResponse:
+    """Where an invitation link leads. Before signing in, the code is remembered and redeemed at
+    the next login (accounts/receivers.py); a signed-in officer confirms here."""
+    invitation = selectors.invitation_for_code(code)
+    if invitation is None:
+        raise Http404("This invitation code is not valid.")
+    if not request.user.is_authenticated:
+        request.session[PENDING_INVITATION_SESSION_KEY] = code_normalise(code)
+    form = RedeemForm(initial={"code": code})
+    return render(
+        request,
+        "accounts/invitation_landing.html",
+        {"invitation": invitation, "state": invitation.state(), "form": form},
+    )
+
+
+@login_required
+@never_cache
+def invitation_redeem(request: HttpRequest) -> HttpResponse:
+    form = RedeemForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not ratelimit.consume(request, action="redeem_invitation", user=request.user):
+            return ratelimit.respond_429(request)
+        try:
+            services.invitation_redeem(code=form.cleaned_data["code"], user=request.user)  # type: ignore[arg-type]
+        except services.InvitationInvalid as exc:
+            form.add_error("code", str(exc))
+        else:
+            messages.success(
+                request, "Thank you: your account is vetted and you can answer open questionnaires."
+            )
+            return redirect("home")
+    return render(request, "accounts/invitation_redeem.html", {"form": form})
