@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from accounts.services import user_create
+from responses.demo import demo_payloads_2016, demo_payloads_2017, demo_release
+from responses.models import Response
 from surveys import services
 from surveys.models import Edition, EditionStatus
 from surveys.reference import REFERENCE_DIR
@@ -46,6 +48,7 @@ class Command(BaseCommand):
                     edition=edition, opens_at=now - timedelta(days=400), closes_at=now + timedelta(seconds=5)
                 )
                 services.edition_close(edition=edition)
+        self._load_responses(series)
         if opts["no_accounts"]:
             return
         self.stdout.write(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
@@ -55,3 +58,13 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role.label:<14} {email}")
         if Edition.objects.filter(series=series, status=EditionStatus.OPEN).exists():
             self.stdout.write("The 2017 edition is open; the 2016 edition is closed.")
+
+    def _load_responses(self, series: Any) -> None:
+        """Synthetic released responses reproducing the report's published figures (once)."""
+        generators = {"2017": demo_payloads_2017, "2016": demo_payloads_2016}
+        for label, generate in generators.items():
+            edition = Edition.objects.get(series=series, label=label)
+            if Response.objects.filter(edition=edition).exists():
+                continue
+            count = demo_release(edition=edition, payloads=generate())
+            self.stdout.write(f"loaded {count} synthetic responses into {label}")
