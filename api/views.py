@@ -159,7 +159,9 @@ class ResponseSubmitView(APIView):
         summary="Submit answers to an open edition, once (anonymous once stored)",
     )
     def post(self, request: Request, edition_id: int) -> Response:
-        edition = get_object_or_404(Edition.objects.exclude(status=EditionStatus.DRAFT), pk=edition_id)
+        # The definition is compiled once per process; loading its JSON on every submission would not be.
+        editions = Edition.objects.exclude(status=EditionStatus.DRAFT).defer("frozen_definition")
+        edition = get_object_or_404(editions, pk=edition_id)
         form = ResponseSubmitSerializer(data=request.data)
         if not form.is_valid():
             return Response(

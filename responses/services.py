@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from nacl.public import PublicKey, SealedBox
 
 from accounts.models import Participation, ParticipationStatus, User
@@ -116,11 +116,11 @@ def _encode(value: AnswerValue) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
-def _participation_for(*, officer: User, edition: Edition) -> Participation:
-    try:
-        participation, _ = Participation.objects.get_or_create(user=officer, edition=edition)
-    except IntegrityError:  # the same officer in two tabs, both creating the row
-        participation = Participation.objects.get(user=officer, edition=edition)
+def _participation_locked(*, officer: User, edition: Edition) -> Participation:
+    """The officer's Participation row, created if needed, locked until the transaction ends.
+
+    get_or_create retries the read when two tabs race to insert (it runs the insert in a savepoint)."""
+    participation, _ = Participation.objects.select_for_update().get_or_create(user=officer, edition=edition)
     return participation
 
 
@@ -134,7 +134,6 @@ def response_submit(*, edition: Edition, officer: User, answers: Mapping[str, ob
     if not edition.is_accepting_answers():
         raise EditionNotAccepting("This questionnaire is not open for answers.")
     cleaned = edition_questionnaire(edition).clean_answers(answers)
-    participation = _participation_for(officer=officer, edition=edition)
     code = _receipt_new()
     payload = json.dumps(
         {"answers": {k: _encode(v) for k, v in cleaned.items()}, "receipt": receipt_digest(code)},
@@ -142,10 +141,12 @@ def response_submit(*, edition: Edition, officer: User, answers: Mapping[str, ob
     ).encode()
     with transaction.atomic():
         _lock_pool(edition.pk, exclusive=False)
-        participation = Participation.objects.select_for_update().get(pk=participation.pk)
+        participation = _participation_locked(officer=officer, edition=edition)
         if participation.status != ParticipationStatus.INVITED:
             raise AlreadySubmitted("You have already answered this questionnaire.")
-        if not Edition.objects.get(pk=edition.pk).is_accepting_answers():
+        # Re-read the window inside the transaction (without the large definition): a close may have won.
+        current = Edition.objects.only("status", "opens_at", "closes_at").get(pk=edition.pk)
+        if not current.is_accepting_answers():
             raise EditionNotAccepting("This questionnaire closed before your answers arrived.")
         key = _sealing_key(edition)
         sealed = SealedBox(PublicKey(bytes(key.public_key))).encrypt(payload)

@@ -98,10 +98,11 @@ _compiled: dict[tuple[int, str], Questionnaire] = {}
 
 def edition_questionnaire(edition: Edition) -> Questionnaire:
     """The compiled questionnaire of an edition (frozen, or the current draft)."""
-    if edition.status == EditionStatus.DRAFT or edition.frozen_definition is None:
+    if edition.status == EditionStatus.DRAFT:
         return Questionnaire(edition_definition(edition))
+    # Look in the cache before touching frozen_definition: callers on the hot path defer that column.
     key = (edition.pk, edition.definition_sha256)
     questionnaire = _compiled.get(key)
     if questionnaire is None:
-        questionnaire = _compiled[key] = Questionnaire(edition.frozen_definition)
+        questionnaire = _compiled[key] = Questionnaire(edition_definition(edition))
     return questionnaire
