@@ -1,0 +1,214 @@
+"""Benchmark of automatic free-text coding on public, human-coded, multi-label survey data.
+
+Data: the NHS Friends and Family Test answers in ../shared/data (see its README); read from there,
+never copied into the repository. Skipped (exit 0, {"skipped": ...}) when the file is absent.
+
+Protocol: drop the "Labelling not possible" non-answers; keep codes with at least 20 examples; split by
+normalised answer text so no text is in both train and test (fixed seed, 20 % of texts for test).
+For each method and for 5, 10, 20 and all human codes per category: micro- and macro-F1, Krippendorff's
+alpha per code and overall, the error of the category shares (percentage points; from hard codes and
+from the mean calibrated probability), answers coded per second and training time (medians of REPEATS
+runs). Also: retraining time on 1,000 coded answers, and alpha on the reference items (coding/reference)
+with 10 human codes per category against held-out human codes.
+
+Usage: .venv/bin/python bench/coding.py [--data PATH] [--repeats 3] [--methods a,b] > result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from coding.classifiers import CLASSIFIERS, CategorySpec  # noqa: E402
+from coding.classifiers.features import normalise_text  # noqa: E402
+from coding.training import agreement, grouped_folds, train_with_cross_validation  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pxtextmining_v6framework_230831.csv"
+FIRST_CODE_COLUMN = "Not assigned"
+NON_ANSWER = "Labelling not possible"
+SEED = 20170523
+MIN_EXAMPLES = 20
+
+
+def load(path: Path) -> tuple[list[str], np.ndarray, list[str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = list(reader)
+    start = header.index(FIRST_CODE_COLUMN)
+    code_names = header[start:]
+    text_col = header.index("FFT answer")
+    texts, labels = [], []
+    non_answer = code_names.index(NON_ANSWER)
+    for row in rows:
+        text = row[text_col].strip()
+        flags = [1 if cell.strip() in {"1", "1.0"} else 0 for cell in row[start:]]
+        if not text or flags[non_answer]:
+            continue
+        texts.append(text)
+        labels.append(flags)
+    matrix = np.array(labels, dtype=np.int8)
+    keep = [
+        k for k, name in enumerate(code_names) if name != NON_ANSWER and matrix[:, k].sum() >= MIN_EXAMPLES
+    ]
+    return texts, matrix[:, keep], [code_names[k] for k in keep]
+
+
+def split(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    fold = grouped_folds(texts, folds=5, seed=SEED)
+    return np.flatnonzero(fold != 0), np.flatnonzero(fold == 0)
+
+
+def sample_per_category(labels: np.ndarray, per_category: int | None, seed: int) -> np.ndarray:
+    """Indices of a training sample with (at least) `per_category` positives for every category."""
+    if per_category is None:
+        return np.arange(labels.shape[0])
+    rng = np.random.default_rng(seed)
+    chosen: set[int] = set()
+    for k in range(labels.shape[1]):
+        positives = np.flatnonzero(labels[:, k])
+        have = sum(1 for i in chosen if labels[i, k])
+        need = max(0, per_category - have)
+        pool = [int(i) for i in positives if int(i) not in chosen]
+        chosen.update(rng.permutation(pool)[:need].tolist())
+    return np.array(sorted(chosen))
+
+
+def run_method(method, texts, labels, codes, train, test, per_category, repeats, specs):
+    train_idx = train[sample_per_category(labels[train], per_category, SEED)]
+    train_texts = [texts[i] for i in train_idx]
+    test_texts = [texts[i] for i in test]
+    cls = CLASSIFIERS[method]
+    train_times, rates = [], []
+    for _ in range(repeats):
+        _fresh_embedder()
+        started = time.perf_counter()
+        if cls.trained:
+            result = train_with_cross_validation(
+                train_texts, labels[train_idx], codes, classifier_id=method, seed=SEED, folds=5
+            )
+            model, thresholds = result.classifier, result.thresholds
+        else:
+            model, thresholds = cls().describe(specs), np.full(len(codes), 0.5)
+        train_times.append(time.perf_counter() - started)
+        _fresh_embedder()
+        started = time.perf_counter()
+        probabilities = model.predict_proba(test_texts)
+        rates.append(len(test_texts) / (time.perf_counter() - started))
+    metrics = agreement(labels[test], probabilities >= thresholds[None, :], probabilities, codes)
+    return {
+        "method": method,
+        "human_codes_per_category": per_category or "all",
+        "train_answers": len(train_idx),
+        "test_answers": len(test),
+        "micro_f1": metrics["micro_f1"],
+        "macro_f1": metrics["macro_f1"],
+        "alpha_overall": metrics["alpha"],
+        "alpha_per_code": {c: e["alpha"] for c, e in metrics["categories"].items()},
+        "share_error_hard_pp": metrics["share_error_hard_pp"],
+        "share_error_estimated_pp": metrics["share_error_estimated_pp"],
+        "answers_per_second": round(statistics.median(rates), 1),
+        "training_seconds_incl_cv": round(statistics.median(train_times), 2),
+    }
+
+
+def _fresh_embedder() -> None:
+    """Time embeddings as a new process would: empty the per-process text cache."""
+    from coding.classifiers import features
+
+    if features.embeddings_available() and features.minilm.cache_info().currsize:
+        features.minilm()._cache.clear()
+
+
+def retrain_seconds(method, texts, labels, train, repeats) -> float:
+    """Fitting the final model on 1,000 coded answers (what a retrain does after the CV report)."""
+    idx = np.random.default_rng(SEED).permutation(train)[:1000]
+    sample = [texts[i] for i in idx]
+    times = []
+    for _ in range(repeats):
+        _fresh_embedder()
+        started = time.perf_counter()
+        CLASSIFIERS[method]().fit(sample, labels[idx], seed=SEED)
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times), 2)
+
+
+def reference_items(methods: list[str]) -> dict:
+    """Alpha against held-out human codes with 10 human codes per category, per reference item."""
+    corpus = json.loads((ROOT / "coding" / "reference" / "answers-2017.json").read_text())
+    out = {}
+    for item_code, answers in corpus["items"].items():
+        codes = sorted({c for a in answers for c in a["codes"]})
+        texts = [a["text"] for a in answers]
+        labels = np.array([[1 if c in a["codes"] else 0 for c in codes] for a in answers], dtype=np.int8)
+        train, test = split(texts)
+        per_method = {}
+        for method in methods:
+            if not CLASSIFIERS[method].trained:
+                continue
+            idx = train[sample_per_category(labels[train], 10, SEED)]
+            result = train_with_cross_validation(
+                [texts[i] for i in idx], labels[idx], codes, classifier_id=method, seed=SEED
+            )
+            probabilities = result.classifier.predict_proba([texts[i] for i in test])
+            metrics = agreement(
+                labels[test], probabilities >= result.thresholds[None, :], probabilities, codes
+            )
+            per_method[method] = {
+                "alpha_overall": metrics["alpha"],
+                "micro_f1": metrics["micro_f1"],
+                "train_answers": len(idx),
+                "test_answers": len(test),
+                "alpha_per_code": {c: e["alpha"] for c, e in metrics["categories"].items()},
+            }
+        out[item_code] = per_method
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("CODING_BENCH_DATA", DEFAULT_DATA)))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--methods", default="label-match,tfidf-lr,tfidf-minilm-lr")
+    parser.add_argument("--sizes", default="5,10,20,all")
+    args = parser.parse_args()
+    methods = args.methods.split(",")
+    output: dict = {"benchmark": "coding", "seed": SEED, "repeats": args.repeats}
+    if not args.data.exists():
+        output["skipped"] = f"data not found at {args.data}"
+        print(json.dumps(output, indent=2))
+        return
+    texts, labels, codes = load(args.data)
+    train, test = split(texts)
+    if {normalise_text(texts[i]) for i in train} & {normalise_text(texts[i]) for i in test}:
+        raise SystemExit("a text is in both train and test")
+    specs = [CategorySpec(code=c, label=c) for c in codes]
+    output["data"] = {"answers": len(texts), "codes": len(codes), "train": len(train), "test": len(test)}
+    output["results"] = []
+    sizes = [None if s == "all" else int(s) for s in args.sizes.split(",")]
+    for method in methods:
+        for size in sizes if CLASSIFIERS[method].trained else [None]:
+            row = run_method(method, texts, labels, codes, train, test, size, args.repeats, specs)
+            output["results"].append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "alpha_per_code"}), file=sys.stderr)
+    output["retrain_1000_seconds"] = {
+        m: retrain_seconds(m, texts, labels, train, args.repeats) for m in methods if CLASSIFIERS[m].trained
+    }
+    output["reference_items_10_per_category"] = reference_items(methods)
+    print(json.dumps(output, indent=2))
+
+
+if __name__ == "__main__":
+    main()

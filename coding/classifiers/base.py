@@ -1,0 +1,47 @@
+"""The classifier contract. A classifier turns texts into one probability per category.
+
+Subclasses set `identifier`, `version` and `verbose_name`, and implement `fit` (trained classifiers) or
+`describe` (zero-shot ones) and `predict_proba`. Everything is deterministic for a given seed, so a run
+with the same inputs, seed and package versions gives the same codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CategorySpec:
+    code: str
+    label: str
+    description: str = ""
+    examples: tuple[str, ...] = ()
+
+    @property
+    def document(self) -> str:
+        return " ".join([self.label, self.description, *self.examples])
+
+
+class BaseClassifier:
+    identifier: str = ""
+    version: str = ""
+    verbose_name: str = ""
+    #: False for zero-shot classifiers: their output is only ever a suggestion.
+    trained: bool = True
+
+    def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int) -> BaseClassifier:
+        raise NotImplementedError
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """An (n_texts, n_categories) array of probabilities."""
+        raise NotImplementedError
+
+
+class ZeroShotClassifier(BaseClassifier):
+    trained = False
+
+    def describe(self, categories: Sequence[CategorySpec]) -> ZeroShotClassifier:
+        raise NotImplementedError

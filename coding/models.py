@@ -1,0 +1,178 @@
+"""Free-text coding: codebooks (per item), human codes, automatic suggestions and coding runs.
+
+Two kinds of tables live here:
+
+- Codebook and Category describe a questionnaire item, like surveys' rows; they are about neither side.
+- HumanCoding, AnswerCode and ReviewItem are about answers, so they are **anonymous-side** tables
+  (docs/anonymity.md): random UUID keys, no foreign key to the identity side, no date or time column,
+  and a human coder is recorded only as a pseudonymous label (an HMAC of the user id under a setting-held
+  key), never as a user id or e-mail address. tests/coding/test_anonymity.py holds them to that.
+
+CodingRun is a job row about an item, not about an officer, so it may carry start and finish times.
+"""
+
+import uuid
+
+from django.db import models
+
+
+class Codebook(models.Model):
+    """The coding frame of one free-text item in one edition."""
+
+    edition = models.ForeignKey("surveys.Edition", on_delete=models.CASCADE, related_name="codebooks")
+    item_code = models.CharField(max_length=64)
+    # The item's codebook came from a reference frame or an earlier edition (informational).
+    source = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["edition_id", "item_code"]
+        constraints = [
+            models.UniqueConstraint(fields=["edition", "item_code"], name="codebook_one_per_item"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.edition_id}/{self.item_code}"
+
+
+class Category(models.Model):
+    """One code of a codebook. A category that has codes is retired, never deleted, so history stays."""
+
+    codebook = models.ForeignKey(Codebook, on_delete=models.CASCADE, related_name="categories")
+    code = models.SlugField(max_length=64)
+    label = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    examples = models.JSONField(default=list, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    retired = models.BooleanField(default=False)
+    # Set by the latest trained run: cross-validated alpha below 0.667, so automatic codes are not used.
+    human_only = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["position", "code"]
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(fields=["codebook", "code"], name="category_code_unique_in_codebook"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CodeSource(models.TextChoices):
+    HUMAN = "human", "Human"
+    AUTO = "auto", "Automatic (trained model)"
+    SUGGESTION = "suggestion", "Suggestion (zero-shot, never counted)"
+
+
+class HumanCoding(models.Model):
+    """A coder has coded this answer (possibly with no category at all). Anonymous side."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    answer = models.ForeignKey("responses.Answer", on_delete=models.CASCADE, related_name="+")
+    # Pseudonymous coder label: an HMAC of the user id (see coding.services.coder_label). "adjudicated"
+    # marks the agreed codes after a disagreement.
+    coder = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["answer", "coder"], name="human_coding_once_per_coder"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.answer_id} by {self.coder}"
+
+
+class AnswerCode(models.Model):
+    """One category on one answer: a human code, an automatic code or a zero-shot suggestion.
+
+    Anonymous side: UUID key, no time, no user. Automatic rows carry the run (classifier and version are
+    on the run and repeated here so a row explains itself) and the model's probability; `accepted` marks
+    those at or above the category's tuned threshold."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    answer = models.ForeignKey("responses.Answer", on_delete=models.CASCADE, related_name="+")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="answer_codes")
+    source = models.CharField(max_length=16, choices=CodeSource.choices)
+    coder = models.CharField(max_length=32, blank=True)
+    run = models.ForeignKey("CodingRun", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    classifier = models.CharField(max_length=64, blank=True)
+    classifier_version = models.CharField(max_length=32, blank=True)
+    probability = models.FloatField(null=True, blank=True)
+    accepted = models.BooleanField(default=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["category", "source"]), models.Index(fields=["answer", "source"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["answer", "category", "source", "coder"], name="answer_code_once_per_source_coder"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.answer_id}: {self.category_id} ({self.source})"
+
+
+class ReviewItem(models.Model):
+    """An answer the model is unsure of, in the review queue; higher priority teaches the model more."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    answer = models.OneToOneField("responses.Answer", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey("CodingRun", on_delete=models.CASCADE, related_name="+")
+    priority = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "-priority"])]
+
+    def __str__(self) -> str:
+        return f"{self.answer_id} ({self.priority:.3f})"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class RunKind(models.TextChoices):
+    ZERO_SHOT = "zero_shot", "Zero-shot suggestions (no human codes yet)"
+    TRAINED = "trained", "Model trained on human codes"
+
+
+class CodingRun(models.Model):
+    """One auto-coding job for one item: a status row claimed with a conditional UPDATE."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    edition = models.ForeignKey("surveys.Edition", on_delete=models.CASCADE, related_name="coding_runs")
+    item_code = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    kind = models.CharField(max_length=16, choices=RunKind.choices, blank=True)
+    classifier = models.CharField(max_length=64)
+    classifier_version = models.CharField(max_length=32, blank=True)
+    seed = models.PositiveIntegerField(default=20170523)
+    versions = models.JSONField(default=dict, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    error_type = models.CharField(max_length=200, blank=True)
+    error_message = models.TextField(blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        indexes = [models.Index(fields=["edition", "item_code", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.edition_id}/{self.item_code} {self.classifier} ({self.status})"
+
+
+class AutoCoding(models.Model):
+    """A trained model's run coded this answer (possibly with no category). Anonymous side."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    answer = models.OneToOneField("responses.Answer", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(CodingRun, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.answer_id} by run {self.run_id}"

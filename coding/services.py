@@ -1,0 +1,495 @@
+"""Writes of free-text coding: codebooks, human codes and auto-coding runs (keyword-only, typed).
+
+Anonymity: nothing here writes a user id, e-mail or time next to an answer. A human coder is recorded as
+`coder_label(user_id=...)`, an HMAC under a setting-held key; auto-coding tasks take a run id only, and
+no answer text is logged, raised or sent to Celery.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from coding.models import (
+    AnswerCode,
+    AutoCoding,
+    Category,
+    Codebook,
+    CodeSource,
+    CodingRun,
+    HumanCoding,
+    ReviewItem,
+    RunKind,
+    RunStatus,
+)
+from responses.models import Answer
+from surveys.models import Edition, Item, ItemType
+from surveys.reference import REFERENCE_DIR
+
+logger = logging.getLogger(__name__)
+
+TEXT_TYPES = (ItemType.TEXT, ItemType.LONG_TEXT)
+ADJUDICATED = "adjudicated"
+CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+DEFAULT_SEED = 20170523
+# A trained model needs this many human-coded answers; below it a run gives zero-shot suggestions.
+MIN_HUMAN_CODED = 10
+# Automatic probabilities kept as (unaccepted) suggestions for the screen; below this nothing is stored.
+SUGGESTION_FLOOR = 0.2
+REVIEW_QUEUE_SIZE = 200
+
+
+class CodebookInvalid(Exception):
+    """A codebook was refused; `errors` says where and why, one message per problem."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class CodesInvalid(Exception):
+    pass
+
+
+class CodingRunRefused(Exception):
+    pass
+
+
+# --- codebooks ---------------------------------------------------------------------------------------
+
+
+def codebook_validate(data: Any, *, where: str = "codebook") -> list[dict[str, Any]]:
+    """Normalise a list of categories ({code, label, description?, examples?}) or raise CodebookInvalid."""
+    errors: list[str] = []
+    if not isinstance(data, list) or not data:
+        raise CodebookInvalid([f"{where}: must be a non-empty list of categories"])
+    seen: set[str] = set()
+    out = []
+    for index, raw in enumerate(data):
+        at = f"{where}[{index}]"
+        if not isinstance(raw, Mapping):
+            errors.append(f"{at}: must be an object with code and label")
+            continue
+        unknown = set(raw) - {"code", "label", "description", "examples"}
+        if unknown:
+            errors.append(f"{at}: unknown field(s) {', '.join(sorted(unknown))}")
+        code, label = raw.get("code"), raw.get("label")
+        if not isinstance(code, str) or not CODE_PATTERN.match(code):
+            errors.append(f"{at}.code: {code!r} is not a code (lower-case letters, digits, _; up to 64)")
+        elif code in seen:
+            errors.append(f"{at}.code: {code!r} appears twice")
+        else:
+            seen.add(code)
+        if not isinstance(label, str) or not label.strip() or len(label) > 200:
+            errors.append(f"{at}.label: a label of 1 to 200 characters is required")
+        description = raw.get("description", "")
+        if not isinstance(description, str):
+            errors.append(f"{at}.description: must be text")
+        examples = raw.get("examples", [])
+        if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+            errors.append(f"{at}.examples: must be a list of texts")
+        out.append(
+            {
+                "code": code,
+                "label": (label or "").strip() if isinstance(label, str) else "",
+                "description": description if isinstance(description, str) else "",
+                "examples": examples if isinstance(examples, list) else [],
+            }
+        )
+    if errors:
+        raise CodebookInvalid(errors)
+    return out
+
+
+def _text_item(edition: Edition, item_code: str) -> Item:
+    item = Item.objects.filter(edition=edition, code=item_code).first()
+    if item is None:
+        raise CodebookInvalid([f"{item_code}: no such item in {edition}"])
+    if item.type not in TEXT_TYPES:
+        raise CodebookInvalid([f"{item_code}: is a {item.type} item; only free-text items have codebooks"])
+    return item
+
+
+def _series_meanings(edition: Edition, item_code: str) -> dict[str, str]:
+    """code → label of this item's categories in the other editions of the series."""
+    rows = Category.objects.filter(
+        codebook__edition__series_id=edition.series_id, codebook__item_code=item_code
+    ).exclude(codebook__edition=edition)
+    return {row.code: row.label for row in rows}
+
+
+def _check_series_meaning(edition: Edition, item_code: str, categories: Iterable[Mapping[str, Any]]) -> None:
+    meanings = _series_meanings(edition, item_code)
+    errors = [
+        f"{c['code']}: means {meanings[c['code']]!r} in another edition of this series; "
+        f"a code means the same in every edition, so use that label or a new code"
+        for c in categories
+        if c["code"] in meanings and meanings[c["code"]].casefold() != c["label"].casefold()
+    ]
+    if errors:
+        raise CodebookInvalid(errors)
+
+
+@transaction.atomic
+def codebook_import(*, edition: Edition, item_code: str, categories: Any, source: str = "") -> Codebook:
+    """Create or update an item's codebook from a list of categories. Categories not in the list are
+    retired if they have codes and deleted otherwise; retired ones that come back are revived."""
+    _text_item(edition, item_code)
+    cleaned = codebook_validate(categories, where=item_code)
+    _check_series_meaning(edition, item_code, cleaned)
+    codebook, _ = Codebook.objects.get_or_create(edition=edition, item_code=item_code)
+    if source:
+        codebook.source = source
+        codebook.save(update_fields=["source"])
+    wanted = {c["code"] for c in cleaned}
+    for category in codebook.categories.exclude(code__in=wanted):
+        category_remove(category=category)
+    for position, data in enumerate(cleaned):
+        Category.objects.update_or_create(
+            codebook=codebook,
+            code=data["code"],
+            defaults={
+                "label": data["label"],
+                "description": data["description"],
+                "examples": data["examples"],
+                "position": position,
+                "retired": False,
+            },
+        )
+    return codebook
+
+
+def codebooks_import_reference(*, edition: Edition, path: Any = None) -> list[Codebook]:
+    """The reference coding frames (surveys/reference/codebooks.json) for the edition's items."""
+    raw = json.loads((path or REFERENCE_DIR / "codebooks.json").read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise CodebookInvalid(["codebooks.json: must map item codes to lists of categories"])
+    codes = set(Item.objects.filter(edition=edition, type__in=TEXT_TYPES).values_list("code", flat=True))
+    return [
+        codebook_import(edition=edition, item_code=item_code, categories=categories, source="reference")
+        for item_code, categories in raw.items()
+        if item_code in codes
+    ]
+
+
+def category_create(
+    *, codebook: Codebook, code: str, label: str, description: str = "", examples: Sequence[str] = ()
+) -> Category:
+    (data,) = codebook_validate(
+        [{"code": code, "label": label, "description": description, "examples": list(examples)}],
+        where=codebook.item_code,
+    )
+    _check_series_meaning(codebook.edition, codebook.item_code, [data])
+    if codebook.categories.filter(code=code).exists():
+        raise CodebookInvalid([f"{code}: already in this codebook"])
+    position = (codebook.categories.order_by("-position").values_list("position", flat=True).first() or 0) + 1
+    return Category.objects.create(codebook=codebook, position=position, **data)
+
+
+def category_update(
+    *, category: Category, label: str, description: str = "", examples: Sequence[str] = ()
+) -> Category:
+    (data,) = codebook_validate(
+        [{"code": category.code, "label": label, "description": description, "examples": list(examples)}],
+        where=category.codebook.item_code,
+    )
+    category.label, category.description, category.examples = (
+        data["label"],
+        data["description"],
+        data["examples"],
+    )
+    category.save(update_fields=["label", "description", "examples"])
+    return category
+
+
+def category_remove(*, category: Category) -> str:
+    """Delete a category nobody used; retire one that has codes (history and old figures stay)."""
+    if AnswerCode.objects.filter(category=category).exclude(source=CodeSource.SUGGESTION).exists():
+        category.retired = True
+        category.save(update_fields=["retired"])
+        return "retired"
+    AnswerCode.objects.filter(category=category).delete()
+    category.delete()
+    return "deleted"
+
+
+def category_restore(*, category: Category) -> Category:
+    category.retired = False
+    category.save(update_fields=["retired"])
+    return category
+
+
+def codebook_carry_forward(*, codebook: Codebook, to_edition: Edition) -> Codebook:
+    """Copy a codebook's current categories to the same item of another edition of the series."""
+    if to_edition.series_id != codebook.edition.series_id:
+        raise CodebookInvalid(["a codebook can be carried only to an edition of the same series"])
+    categories = [
+        {"code": c.code, "label": c.label, "description": c.description, "examples": c.examples}
+        for c in codebook.categories.filter(retired=False)
+    ]
+    return codebook_import(
+        edition=to_edition,
+        item_code=codebook.item_code,
+        categories=categories,
+        source=f"carried from {codebook.edition.label}",
+    )
+
+
+# --- human codes -------------------------------------------------------------------------------------
+
+
+def coder_label(*, user_id: int) -> str:
+    """A stable pseudonym of a coder: an HMAC of the user id under a key held in settings
+    (CODING_CODER_KEY, else one derived from SECRET_KEY). It cannot be turned back into the user."""
+    secret = getattr(settings, "CODING_CODER_KEY", "") or None
+    return salted_hmac("coding.coder", str(user_id), secret=secret, algorithm="sha256").hexdigest()[:16]
+
+
+def _codebook_of_answer(answer: Answer) -> Codebook:
+    codebook = Codebook.objects.filter(edition_id=answer.item.edition_id, item_code=answer.item.code).first()
+    if codebook is None:
+        raise CodesInvalid(f"item {answer.item.code} has no codebook")
+    return codebook
+
+
+@transaction.atomic
+def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) -> list[str]:
+    """Replace one coder's codes on an answer (an empty list means "coded: none applies")."""
+    answer = Answer.objects.select_related("item").get(pk=answer_id, text__isnull=False)
+    codebook = _codebook_of_answer(answer)
+    if not isinstance(codes, list | tuple) or not all(isinstance(c, str) for c in codes):
+        raise CodesInvalid("codes must be a list of category codes")
+    wanted = sorted(set(codes))
+    categories = {c.code: c for c in codebook.categories.filter(code__in=wanted)}
+    unknown = [c for c in wanted if c not in categories]
+    if unknown:
+        raise CodesInvalid(f"not in the codebook: {', '.join(unknown)}")
+    retired = [c for c in wanted if categories[c].retired]
+    if retired:
+        raise CodesInvalid(f"retired categories cannot be given: {', '.join(retired)}")
+    HumanCoding.objects.get_or_create(answer_id=answer.pk, coder=coder)
+    AnswerCode.objects.filter(answer_id=answer.pk, source=CodeSource.HUMAN, coder=coder).delete()
+    AnswerCode.objects.bulk_create(
+        [
+            AnswerCode(answer_id=answer.pk, category=categories[c], source=CodeSource.HUMAN, coder=coder)
+            for c in wanted
+        ]
+    )
+    ReviewItem.objects.filter(answer_id=answer.pk).delete()
+    return wanted
+
+
+@transaction.atomic
+def answer_codes_clear(*, answer_id: uuid.UUID, coder: str) -> None:
+    HumanCoding.objects.filter(answer_id=answer_id, coder=coder).delete()
+    AnswerCode.objects.filter(answer_id=answer_id, source=CodeSource.HUMAN, coder=coder).delete()
+
+
+# --- auto-coding runs --------------------------------------------------------------------------------
+
+
+def coding_run_start(
+    *, edition: Edition, item_code: str, classifier: str | None = None, seed: int = DEFAULT_SEED
+) -> CodingRun:
+    """Queue an auto-coding run; the task is sent after commit with the run id only."""
+    from coding import selectors
+    from coding.classifiers import CLASSIFIERS, DEFAULT_TRAINED, DEFAULT_ZERO_SHOT
+
+    if not Codebook.objects.filter(edition=edition, item_code=item_code).exists():
+        raise CodingRunRefused(f"{item_code} has no codebook yet")
+    human = len(selectors.human_final_codes(edition_id=edition.pk, item_code=item_code))
+    kind = RunKind.TRAINED if human >= MIN_HUMAN_CODED else RunKind.ZERO_SHOT
+    classifier = classifier or (DEFAULT_TRAINED if kind == RunKind.TRAINED else DEFAULT_ZERO_SHOT)
+    if classifier not in CLASSIFIERS:
+        raise CodingRunRefused(f"unknown classifier {classifier!r}; known: {', '.join(sorted(CLASSIFIERS))}")
+    if CLASSIFIERS[classifier].trained and kind != RunKind.TRAINED:
+        raise CodingRunRefused(f"{classifier} needs at least {MIN_HUMAN_CODED} human-coded answers")
+    if not CLASSIFIERS[classifier].trained:
+        kind = RunKind.ZERO_SHOT
+    run = CodingRun.objects.create(
+        edition=edition,
+        item_code=item_code,
+        kind=kind,
+        classifier=classifier,
+        classifier_version=CLASSIFIERS[classifier].version,
+        seed=seed,
+    )
+    from coding.tasks import coding_run_task
+
+    run_id = str(run.pk)
+    transaction.on_commit(lambda: coding_run_task.delay(run_id))
+    return run
+
+
+class _Progress:
+    """Writes the run's progress at most once per percent."""
+
+    def __init__(self, run_id: uuid.UUID, start: int = 0, end: int = 100) -> None:
+        self.run_id, self.start, self.end, self.last = run_id, start, end, -1
+
+    def __call__(self, fraction: float) -> None:
+        percent = int(self.start + (self.end - self.start) * min(max(fraction, 0.0), 1.0))
+        if percent > self.last:
+            self.last = percent
+            CodingRun.objects.filter(pk=self.run_id).update(progress=percent)
+
+
+def coding_run_execute(*, run_id: uuid.UUID | str) -> bool:
+    """Run a queued auto-coding job. A second delivery finds the row claimed and does nothing (False)."""
+    claimed = CodingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=timezone.now(), progress=0
+    )
+    if not claimed:
+        logger.info("coding run %s already claimed; nothing to do", run_id)
+        return False
+    run = CodingRun.objects.get(pk=run_id)
+    try:
+        _execute(run)
+    except Exception as exc:
+        # Store the type and message; sklearn/onnx messages do not quote inputs, and we raise none that do.
+        CodingRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.FAILED,
+            error_type=type(exc).__name__,
+            error_message=str(exc)[:2000],
+            finished_at=timezone.now(),
+        )
+        logger.exception("coding run %s failed", run.pk)
+        return True
+    CodingRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.SUCCEEDED, progress=100, finished_at=timezone.now()
+    )
+    return True
+
+
+def _execute(run: CodingRun) -> None:
+    from coding import selectors
+    from coding.classifiers import CLASSIFIERS, CategorySpec
+    from coding.classifiers.features import EMBEDDING_MODEL, package_versions
+    from coding.training import human_only_codes, review_priority, train_with_cross_validation
+
+    categories = list(
+        Category.objects.filter(
+            codebook__edition_id=run.edition_id, codebook__item_code=run.item_code, retired=False
+        ).order_by("position", "code")
+    )
+    if not categories:
+        raise CodingRunRefused("the codebook has no active category")
+    codes = [c.code for c in categories]
+    # Ordered by id, so the same answers give the same order (and the same folds) every time.
+    answers = list(
+        Answer.objects.filter(item__edition_id=run.edition_id, item__code=run.item_code, text__isnull=False)
+        .order_by("id")
+        .values_list("id", "text")
+    )
+    human = selectors.human_final_codes(edition_id=run.edition_id, item_code=run.item_code)
+    classifier_cls = CLASSIFIERS[run.classifier]
+    versions: dict[str, Any] = {
+        "packages": package_versions(),
+        "classifier": run.classifier,
+        "classifier_version": classifier_cls.version,
+    }
+    if "minilm" in run.classifier:
+        versions["embedding_model"] = EMBEDDING_MODEL
+    CodingRun.objects.filter(pk=run.pk).update(versions=versions)
+    metrics: dict[str, Any] = {"answers": len(answers), "human_coded": len(human)}
+    to_code = [(aid, text) for aid, text in answers if aid not in human]
+    texts = [text for _, text in to_code]
+
+    if run.kind == RunKind.TRAINED:
+        coded = [(aid, text) for aid, text in answers if aid in human]
+        labels = np.array([[1 if c in human[aid] else 0 for c in codes] for aid, _ in coded], dtype=np.int8)
+        result = train_with_cross_validation(
+            [t for _, t in coded],
+            labels,
+            codes,
+            classifier_id=run.classifier,
+            seed=run.seed,
+            progress=_Progress(run.pk, 0, 80),
+        )
+        probabilities = result.classifier.predict_proba(texts) if texts else np.zeros((0, len(codes)))
+        thresholds = result.thresholds
+        metrics["cross_validation"] = result.metrics
+        flagged = set(human_only_codes(result.metrics))
+        metrics["human_only"] = sorted(flagged)
+        source = CodeSource.AUTO
+    else:
+        model = classifier_cls().describe(  # type: ignore[attr-defined]
+            [CategorySpec(c.code, c.label, c.description, tuple(c.examples)) for c in categories]
+        )
+        probabilities = model.predict_proba(texts) if texts else np.zeros((0, len(codes)))
+        thresholds = np.full(len(codes), 0.5)
+        flagged = set()
+        source = CodeSource.SUGGESTION
+    _Progress(run.pk, 80, 100)(0.0)
+
+    # Estimated shares among all answers: human codes where they exist, calibrated probabilities elsewhere.
+    if answers:
+        totals = probabilities.sum(axis=0) if len(texts) else np.zeros(len(codes))
+        for aid in human:
+            for k, code in enumerate(codes):
+                totals[k] += 1.0 if code in human[aid] else 0.0
+        metrics["estimated_shares"] = {
+            code: round(100 * float(totals[k]) / len(answers), 2) for k, code in enumerate(codes)
+        }
+
+    rows: list[AnswerCode] = []
+    for (aid, _), row in zip(to_code, probabilities, strict=True):
+        for k, probability in enumerate(row):
+            if probability >= min(SUGGESTION_FLOOR, thresholds[k]):
+                rows.append(
+                    AnswerCode(
+                        answer_id=aid,
+                        category=categories[k],
+                        source=source,
+                        run=run,
+                        classifier=run.classifier,
+                        classifier_version=run.classifier_version,
+                        probability=round(float(probability), 4),
+                        accepted=source == CodeSource.AUTO and bool(probability >= thresholds[k]),
+                    )
+                )
+    with transaction.atomic():
+        item_answers = Answer.objects.filter(item__edition_id=run.edition_id, item__code=run.item_code)
+        # Earlier automatic output of either kind is replaced; human codes are never touched.
+        AnswerCode.objects.filter(
+            answer__in=item_answers, source__in=[CodeSource.AUTO, CodeSource.SUGGESTION]
+        ).delete()
+        ReviewItem.objects.filter(answer__in=item_answers).delete()
+        if run.kind == RunKind.TRAINED:
+            AutoCoding.objects.filter(answer__in=item_answers).delete()
+            AutoCoding.objects.bulk_create([AutoCoding(answer_id=aid, run=run) for aid, _ in to_code])
+            Category.objects.filter(pk__in=[c.pk for c in categories]).update(human_only=False)
+            Category.objects.filter(pk__in=[c.pk for c in categories if c.code in flagged]).update(
+                human_only=True
+            )
+        AnswerCode.objects.bulk_create(rows, batch_size=2000)
+        if len(texts):
+            priority = review_priority(probabilities, thresholds)
+            order = np.argsort(-priority, kind="stable")[:REVIEW_QUEUE_SIZE]
+            ReviewItem.objects.bulk_create(
+                [
+                    ReviewItem(answer_id=to_code[i][0], run=run, priority=round(float(priority[i]), 6))
+                    for i in order
+                    if priority[i] > 0
+                ]
+            )
+        metrics["coded"] = len(to_code)
+        metrics["codes_written"] = sum(1 for r in rows if r.accepted)
+        CodingRun.objects.filter(pk=run.pk).update(metrics=metrics)
+
+
+def human_codes_count(*, edition_id: int, item_code: str) -> int:
+    return HumanCoding.objects.filter(
+        answer__item__edition_id=edition_id, answer__item__code=item_code
+    ).aggregate(n=Count("answer", distinct=True))["n"]

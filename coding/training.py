@@ -1,0 +1,177 @@
+"""Training and evaluation, free of Django: cross-validated probabilities, thresholds, agreement.
+
+Used by the coding job (coding/services.py) and by the benchmark (bench/coding.py), so the figures the
+benchmark prints are the figures the product computes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import krippendorff
+import numpy as np
+
+from coding.classifiers import CLASSIFIERS, BaseClassifier
+from coding.classifiers.features import normalise_text
+
+# Below this cross-validated alpha a category's automatic codes are not used ("human coding only").
+ALPHA_HUMAN_ONLY = 0.667
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
+
+
+def grouped_folds(texts: Sequence[str], *, folds: int, seed: int) -> np.ndarray:
+    """A fold number per text; equal normalised texts share a fold, so no text is in train and test."""
+    groups = sorted({normalise_text(t) for t in texts})
+    order = np.random.default_rng(seed).permutation(len(groups))
+    fold_of = {groups[g]: i % folds for i, g in enumerate(order)}
+    return np.array([fold_of[normalise_text(t)] for t in texts])
+
+
+def alpha_binary(human: np.ndarray, machine: np.ndarray) -> float | None:
+    """Krippendorff's alpha (nominal) between two coders over the same units; None when undefined
+    (a single value everywhere, e.g. a category nobody used)."""
+    if human.size == 0:
+        return None
+    values = np.concatenate([human, machine])
+    if values.min() == values.max():
+        return None
+    data = np.vstack([human, machine]).astype(float)
+    return float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+
+
+def f1(tp: int, fp: int, fn: int) -> float:
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def tune_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per category, the threshold that maximises F1 on out-of-fold probabilities (0.5 if no positive)."""
+    thresholds = np.full(labels.shape[1], 0.5)
+    for k in range(labels.shape[1]):
+        truth = labels[:, k].astype(bool)
+        if not truth.any():
+            continue
+        best = (-1.0, 0.5)
+        for threshold in THRESHOLD_GRID:
+            predicted = probabilities[:, k] >= threshold
+            tp = int((predicted & truth).sum())
+            score = f1(tp, int((predicted & ~truth).sum()), int((~predicted & truth).sum()))
+            # Ties go to the threshold nearest 0.5, so tiny samples do not pick extremes.
+            if score > best[0] + 1e-12 or (
+                abs(score - best[0]) <= 1e-12 and abs(threshold - 0.5) < abs(best[1] - 0.5)
+            ):
+                best = (score, float(threshold))
+        thresholds[k] = best[1]
+    return thresholds
+
+
+def agreement(
+    labels: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray | None, codes: Sequence[str]
+) -> dict[str, Any]:
+    """Micro/macro F1, alpha per category and overall, precision, recall and share errors."""
+    per_category: dict[str, dict[str, Any]] = {}
+    tps = fps = fns = 0
+    f1s = []
+    for k, code in enumerate(codes):
+        truth, guess = labels[:, k].astype(bool), predicted[:, k].astype(bool)
+        tp, fp, fn = int((truth & guess).sum()), int((~truth & guess).sum()), int((truth & ~guess).sum())
+        tps, fps, fns = tps + tp, fps + fp, fns + fn
+        category_f1 = f1(tp, fp, fn)
+        f1s.append(category_f1)
+        human_share = float(truth.mean()) if len(truth) else 0.0
+        entry = {
+            "support": int(truth.sum()),
+            "precision": None if tp + fp == 0 else round(tp / (tp + fp), 4),
+            "recall": None if tp + fn == 0 else round(tp / (tp + fn), 4),
+            "f1": round(category_f1, 4),
+            "alpha": _round(alpha_binary(truth.astype(int), guess.astype(int))),
+            "share_human": round(100 * human_share, 2),
+            "share_hard": round(100 * float(guess.mean()), 2) if len(guess) else 0.0,
+        }
+        if probabilities is not None and len(truth):
+            entry["share_estimated"] = round(100 * float(probabilities[:, k].mean()), 2)
+        per_category[code] = entry
+    overall_alpha = alpha_binary(labels.astype(int).ravel(), predicted.astype(int).ravel())
+    share_errors_hard = [abs(e["share_hard"] - e["share_human"]) for e in per_category.values()]
+    result: dict[str, Any] = {
+        "n": int(labels.shape[0]),
+        "micro_f1": round(f1(tps, fps, fns), 4),
+        "macro_f1": round(float(np.mean(f1s)) if f1s else 0.0, 4),
+        "alpha": _round(overall_alpha),
+        "share_error_hard_pp": _summary(share_errors_hard),
+        "categories": per_category,
+    }
+    if probabilities is not None:
+        result["share_error_estimated_pp"] = _summary(
+            [abs(e["share_estimated"] - e["share_human"]) for e in per_category.values()]
+        )
+    return result
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else round(value, 4)
+
+
+def _summary(errors: list[float]) -> dict[str, float]:
+    if not errors:
+        return {"mean": 0.0, "max": 0.0}
+    return {"mean": round(float(np.mean(errors)), 3), "max": round(float(np.max(errors)), 3)}
+
+
+def review_priority(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """How much coding an answer would teach the model: the summed closeness of each category's
+    probability to its decision threshold (uncertainty sampling, multi-label form), in [0, n_categories]."""
+    cut = thresholds[None, :]
+    distance = np.abs(probabilities - cut)
+    scale = np.where(probabilities >= cut, 1 - cut, cut)
+    return (1 - np.clip(distance / np.maximum(scale, 1e-6), 0, 1)).sum(axis=1)
+
+
+@dataclass
+class TrainResult:
+    classifier: BaseClassifier
+    thresholds: np.ndarray
+    metrics: dict[str, Any]
+    oof_probabilities: np.ndarray = field(repr=False)
+
+
+def train_with_cross_validation(
+    texts: Sequence[str],
+    labels: np.ndarray,
+    codes: Sequence[str],
+    *,
+    classifier_id: str,
+    seed: int,
+    folds: int = 5,
+    progress: Callable[[float], None] | None = None,
+) -> TrainResult:
+    """Out-of-fold probabilities → thresholds per category → agreement with the human codes; then the
+    final model on all human-coded answers. `progress` gets fractions in [0, 1]."""
+    report = progress or (lambda fraction: None)
+    folds = max(2, min(folds, len({normalise_text(t) for t in texts})))
+    fold_of = grouped_folds(texts, folds=folds, seed=seed)
+    oof = np.zeros(labels.shape, dtype=np.float64)
+    texts = list(texts)
+    for fold in range(folds):
+        test = np.flatnonzero(fold_of == fold)
+        train = np.flatnonzero(fold_of != fold)
+        model = CLASSIFIERS[classifier_id]().fit([texts[i] for i in train], labels[train], seed=seed)
+        oof[test] = model.predict_proba([texts[i] for i in test])
+        report((fold + 1) / (folds + 1))
+    thresholds = tune_thresholds(oof, labels)
+    metrics = agreement(labels, oof >= thresholds[None, :], oof, codes)
+    metrics["folds"] = folds
+    metrics["thresholds"] = {code: float(t) for code, t in zip(codes, thresholds, strict=True)}
+    final = CLASSIFIERS[classifier_id]().fit(texts, labels, seed=seed)
+    report(1.0)
+    return TrainResult(classifier=final, thresholds=thresholds, metrics=metrics, oof_probabilities=oof)
+
+
+def human_only_codes(metrics: dict[str, Any]) -> list[str]:
+    """Categories whose cross-validated alpha is below the bar (or undefined)."""
+    return [
+        code
+        for code, entry in metrics.get("categories", {}).items()
+        if entry.get("alpha") is None or entry["alpha"] < ALPHA_HUMAN_ONLY
+    ]

@@ -1,0 +1,38 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from coding import services
+from responses.models import Answer, Response
+from surveys.models import Item
+from tests.responses.conftest import celery_worker  # noqa: F401 - the real worker fixture, shared
+
+CORPUS = json.loads(
+    (Path(__file__).resolve().parents[2] / "coding" / "reference" / "answers-2017.json").read_text()
+)
+
+
+def add_answers(edition, item_code: str, texts: list[str]) -> list[Answer]:
+    """Released answers written directly (the release path has its own tests)."""
+    item = Item.objects.get(edition=edition, code=item_code)
+    answers = []
+    for text in texts:
+        response = Response.objects.create(edition=edition)
+        answers.append(Answer.objects.create(response=response, item=item, text=text))
+    return answers
+
+
+@pytest.fixture
+def coded_item(open_2017):
+    """The 2017 edition with the reference codebooks and 80 answers to workload_reasons; the corpus codes
+    of each answer are returned alongside."""
+    services.codebooks_import_reference(edition=open_2017)
+    rows = CORPUS["items"]["workload_reasons"][:80]
+    answers = add_answers(open_2017, "workload_reasons", [r["text"] for r in rows])
+    return open_2017, list(zip(answers, [r["codes"] for r in rows], strict=True))
+
+
+def code_by_human(pairs, count: int, coder: str = "A"):
+    for answer, codes in pairs[:count]:
+        services.answer_codes_set(answer_id=answer.pk, codes=codes, coder=coder)

@@ -1,0 +1,105 @@
+"""Codebooks: the reference frames, analysts' edits, retiring, carrying to the next edition."""
+
+import pytest
+
+from coding import selectors, services
+from coding.models import Category, Codebook
+from tests.conftest import import_reference
+
+
+def test_the_reference_frames_are_imported_for_the_free_text_items(open_2017):
+    books = services.codebooks_import_reference(edition=open_2017)
+    assert {b.item_code for b in books} == {
+        "workload_reasons",
+        "offender_professions",
+        "offender_change_how",
+        "trends",
+    }
+    codebook = selectors.codebook_for(edition_id=open_2017.pk, item_code="workload_reasons")
+    assert codebook[0]["code"] == "more_data" and len(codebook) == 8
+    assert not any(c["retired"] for c in codebook)
+
+
+@pytest.mark.parametrize(
+    ("categories", "message"),
+    [
+        ([], "non-empty list"),
+        ({"code": "x"}, "non-empty list"),
+        ([{"code": "Bad Code", "label": "x"}], "is not a code"),
+        ([{"code": "a", "label": "A"}, {"code": "a", "label": "B"}], "appears twice"),
+        ([{"code": "a", "label": ""}], "label of 1 to 200"),
+        ([{"code": "a", "label": "A", "examples": "nope"}], "examples: must be a list"),
+        ([{"code": "a", "label": "A", "colour": "red"}], "unknown field(s) colour"),
+        (["just text"], "must be an object"),
+    ],
+)
+def test_malformed_codebooks_are_refused_with_clear_errors(open_2017, categories, message):
+    with pytest.raises(services.CodebookInvalid) as refused:
+        services.codebook_import(edition=open_2017, item_code="trends", categories=categories)
+    assert message in str(refused.value)
+    assert not Codebook.objects.exists()
+
+
+def test_only_free_text_items_get_codebooks(open_2017):
+    with pytest.raises(services.CodebookInvalid, match="only free-text items"):
+        services.codebook_import(
+            edition=open_2017, item_code="country", categories=[{"code": "a", "label": "A"}]
+        )
+    with pytest.raises(services.CodebookInvalid, match="no such item"):
+        services.codebook_import(
+            edition=open_2017, item_code="nope", categories=[{"code": "a", "label": "A"}]
+        )
+
+
+def test_retiring_a_category_keeps_its_history(coded_item):
+    from tests.coding.conftest import code_by_human
+
+    edition, pairs = coded_item
+    code_by_human(pairs, 20)
+    used = next(codes[0] for _, codes in pairs[:20])
+    before = selectors.final_codes(edition_id=edition.pk, item_code="workload_reasons")
+    category = Category.objects.get(
+        codebook__edition=edition, codebook__item_code="workload_reasons", code=used
+    )
+    assert services.category_remove(category=category) == "retired"
+    category.refresh_from_db()
+    assert category.retired
+    assert selectors.final_codes(edition_id=edition.pk, item_code="workload_reasons") == before
+    assert {"code": used, "retired": True}.items() <= next(
+        c
+        for c in selectors.codebook_for(edition_id=edition.pk, item_code="workload_reasons")
+        if c["code"] == used
+    ).items()
+    # A retired category cannot be given any more.
+    with pytest.raises(services.CodesInvalid, match="retired"):
+        services.answer_codes_set(answer_id=pairs[30][0].pk, codes=[used], coder="A")
+
+
+def test_an_unused_category_is_deleted(open_2017):
+    (book, *_) = services.codebooks_import_reference(edition=open_2017)
+    category = services.category_create(codebook=book, code="other", label="Other")
+    assert services.category_remove(category=category) == "deleted"
+    assert not Category.objects.filter(pk=category.pk).exists()
+
+
+def test_a_code_means_the_same_in_every_edition_of_a_series(open_2017, series):
+    services.codebooks_import_reference(edition=open_2017)
+    draft_2016 = import_reference(series, "2016")
+    with pytest.raises(services.CodebookInvalid, match="means 'More data"):
+        services.codebook_import(
+            edition=draft_2016,
+            item_code="workload_reasons",
+            categories=[{"code": "more_data", "label": "Less"}],
+        )
+
+
+def test_a_codebook_is_carried_to_the_next_edition(open_2017, series):
+    book = services.codebooks_import_reference(edition=open_2017)[0]
+    category = book.categories.get(code="more_cases")
+    category.retired = True
+    category.save()
+    next_edition = import_reference(series, "2016")  # stands in for the next edition of the series
+    carried = services.codebook_carry_forward(codebook=book, to_edition=next_edition)
+    codes = [c.code for c in carried.categories.all()]
+    assert "more_cases" not in codes and "more_data" in codes
+    assert carried.source == "carried from 2017"

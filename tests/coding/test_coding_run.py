@@ -1,0 +1,155 @@
+"""Auto-coding runs: zero-shot suggestions, trained codes, reproducibility, idempotence, overrides."""
+
+import json
+
+import pytest
+import redis
+from django.conf import settings
+
+from coding import selectors, services
+from coding.models import AnswerCode, CodeSource, ReviewItem, RunKind, RunStatus
+from coding.tasks import coding_run_task
+from tests.coding.conftest import code_by_human
+
+ITEM = "workload_reasons"
+
+
+def start(edition, django_capture_on_commit_callbacks, **kwargs):
+    # Capture the enqueue; the test executes the run itself (the worker test below does it for real).
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.coding_run_start(edition=edition, item_code=ITEM, **kwargs)
+    return run
+
+
+def auto_codes(edition):
+    rows = AnswerCode.objects.filter(source=CodeSource.AUTO, answer__item__edition=edition)
+    return sorted((str(r.answer_id), r.category.code, r.probability, r.accepted) for r in rows)
+
+
+def test_without_human_codes_a_run_only_suggests(coded_item, django_capture_on_commit_callbacks):
+    edition, _pairs = coded_item
+    run = start(edition, django_capture_on_commit_callbacks)
+    assert run.kind == RunKind.ZERO_SHOT and run.classifier == "label-match"
+    assert services.coding_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED and run.progress == 100
+    assert AnswerCode.objects.filter(source=CodeSource.SUGGESTION).exists()
+    assert not AnswerCode.objects.filter(source=CodeSource.AUTO).exists()
+    # Suggestions are never codes.
+    assert selectors.item_category_counts(edition_id=edition.pk, item_code=ITEM)["method"] == "none"
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM) == {}
+
+
+def test_a_trained_run_gives_the_same_codes_twice(coded_item, django_capture_on_commit_callbacks):
+    edition, pairs = coded_item
+    code_by_human(pairs, 50)
+    first = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    assert first.kind == RunKind.TRAINED
+    services.coding_run_execute(run_id=first.pk)
+    codes_first = auto_codes(edition)
+    second = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=second.pk)
+    assert codes_first and auto_codes(edition) == codes_first
+    second.refresh_from_db()
+    assert second.status == RunStatus.SUCCEEDED
+    assert second.seed == 20170523 and second.versions["packages"]["scikit-learn"]
+    cv = second.metrics["cross_validation"]
+    assert set(cv["categories"]) >= {"more_data", "technology"}
+    assert {"alpha", "micro_f1"} <= set(cv) and {"precision", "recall", "alpha"} <= set(
+        cv["categories"]["more_data"]
+    )
+    assert ReviewItem.objects.exists()
+
+
+def test_human_codes_survive_a_rerun_and_override(coded_item, django_capture_on_commit_callbacks):
+    edition, pairs = coded_item
+    code_by_human(pairs, 50)
+    run = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=run.pk)
+    target, _ = pairs[60]
+    services.answer_codes_set(answer_id=target.pk, codes=["internet_use"], coder="A")
+    rerun = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=rerun.pk)
+    final = selectors.final_codes(edition_id=edition.pk, item_code=ITEM)
+    assert final[target.pk] == {"internet_use"}
+    human = AnswerCode.objects.filter(source=CodeSource.HUMAN).count()
+    assert human >= 51
+    counts = selectors.item_category_counts(edition_id=edition.pk, item_code=ITEM)
+    assert counts["method"] == "mixed" and counts["n"] == 80
+    assert sum(counts["counts"].values()) >= counts["n"] * 0.8
+
+
+def test_a_second_delivery_does_nothing(coded_item, django_capture_on_commit_callbacks):
+    edition, _pairs = coded_item
+    run = start(edition, django_capture_on_commit_callbacks)
+    assert services.coding_run_execute(run_id=run.pk) is True
+    rows = sorted(AnswerCode.objects.values_list("id", flat=True))
+    assert services.coding_run_execute(run_id=run.pk) is False
+    assert sorted(AnswerCode.objects.values_list("id", flat=True)) == rows
+
+
+def test_a_failure_is_recorded(coded_item, django_capture_on_commit_callbacks, monkeypatch):
+    edition, _ = coded_item
+    run = start(edition, django_capture_on_commit_callbacks)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("classifier exploded")
+
+    monkeypatch.setattr("coding.classifiers.zeroshot.LabelMatch.predict_proba", boom)
+    services.coding_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.error_type, run.error_message) == (
+        RunStatus.FAILED,
+        "RuntimeError",
+        "classifier exploded",
+    )
+
+
+def test_start_enqueues_after_commit_with_the_run_id_only(coded_item, django_capture_on_commit_callbacks):
+    edition, _pairs = coded_item
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.coding_run_start(edition=edition, item_code=ITEM)
+    assert len(callbacks) == 1
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_codes_and_no_answer_text_travels_through_celery(celery_worker, series):
+    from tests.coding.conftest import CORPUS, add_answers
+    from tests.conftest import import_reference
+
+    edition = import_reference(series, "2017")
+    services.codebooks_import_reference(edition=edition)
+    rows = CORPUS["items"][ITEM][:40]
+    canary = "CANARY-answer-text-7f3a"
+    answers = add_answers(edition, ITEM, [r["text"] for r in rows] + [canary])
+    for answer, row in zip(answers[:30], rows[:30], strict=False):
+        services.answer_codes_set(answer_id=answer.pk, codes=row["codes"], coder="A")
+
+    sent = []
+    original = coding_run_task.apply_async
+
+    def spy(args=None, kwargs=None, **options):
+        sent.append(json.dumps([args, kwargs]))
+        return original(args=args, kwargs=kwargs, **options)
+
+    coding_run_task.apply_async = spy
+    try:
+        run = services.coding_run_start(edition=edition, item_code=ITEM, classifier="tfidf-lr")
+        import time
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            run.refresh_from_db()
+            if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+                break
+            time.sleep(0.2)
+    finally:
+        coding_run_task.apply_async = original
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert sent == [json.dumps([[str(run.pk)], {}])]
+    assert canary not in "".join(sent)
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    assert canary.encode() not in b"".join(broker.lrange("celery", 0, -1))
+    assert canary not in json.dumps(run.metrics) + json.dumps(run.versions) + run.error_message
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)
