@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# axe-core for the browser accessibility tests (package.json; nothing from node_modules is served).
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
+	else echo "npm not found: the browser accessibility tests will install axe-core or skip" >&2; fi
+
+install: $(STAMP) $(NODE_STAMP)
 
 run: install
 	PORT=$(PORT) DEMO=$(DEMO) scripts/run.sh

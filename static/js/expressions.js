@@ -25,7 +25,7 @@
  * portal then leaves the question visible and the server decides.
  *
  * Plain ES2020, no dependencies, no build step:
- *   window.SurveyExpressions = {parse, evaluate, isTrue, decimal, toText, ExpressionError, ...}
+ *   window.SurveyExpressions = {parse, evaluate, isTrue, decimal, compareDecimals, toText, ...}
  * and `module.exports` of the same object under node.
  */
 (function (root) {
@@ -1038,6 +1038,7 @@
     evaluate: evaluate,
     isTrue: isTrue,
     decimal: decimal,
+    compareDecimals: compare,
     toText: toText,
     typeOf: typeOf,
     ExpressionError: ExpressionError,

@@ -1,0 +1,547 @@
+/* The officer portal in the browser: progressive enhancement of templates/responses/questionnaire.html.
+ *
+ * Without this file the portal works through server round trips only (responses/views.py). With it:
+ *  - skip logic is applied live: every element with `data-relevant` (item, grid row, grid, section)
+ *    is hidden, and its inputs disabled so that hidden answers are not sent, when the questionnaire's
+ *    skip logic hides it given the current answers (this page's inputs and the hidden inputs that
+ *    carry the other pages' answers). Answers carried from other pages that become hidden are not
+ *    sent either. The server applies the same rules again (surveys/questionnaire.py).
+ *  - a draft of all answers of the edition is kept in this browser's localStorage, never sent
+ *    anywhere: restored when the officer comes back on the same device, deleted after submitting
+ *    (the receipt and "already answered" pages carry `data-clear-draft`).
+ *  - the country list gets a filter box; the select itself stays and still sends the ISO code.
+ *  - on a page with errors, focus moves to the error summary; its links focus the question.
+ *
+ * Plain ES2020, no dependencies, no build step; needs static/js/expressions.js loaded first (only for
+ * the questionnaire page).
+ */
+(function () {
+  'use strict';
+
+  var PREFIX = 'vetted-survey:draft:v1:';
+  var TEXT_LIMITS = { text: 2000, long_text: 20000 };
+  var SINGLE_CHOICE = { select_one: true, yes_no: true, country: true };
+  var PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+  var PY_STRIP = new RegExp('^[' + PY_SPACE + ']+|[' + PY_SPACE + ']+$', 'g');
+  var PY_SPLIT = new RegExp('[' + PY_SPACE + ']+');
+
+  function storage() {
+    try {
+      var store = window.localStorage;
+      var probe = PREFIX + 'probe';
+      store.setItem(probe, '1');
+      store.removeItem(probe);
+      return store;
+    } catch (error) {
+      return null; // storage disabled (private mode, policy): the portal works without drafts
+    }
+  }
+
+  function draftPrefix(edition, officer) {
+    return PREFIX + edition + ':' + (officer || '') + ':';
+  }
+
+  // Delete every draft of this officer for this edition (whatever questionnaire version it was for).
+  function clearDrafts(store, edition, officer) {
+    var prefix = draftPrefix(edition, officer);
+    var doomed = [];
+    for (var i = 0; i < store.length; i++) {
+      var key = store.key(i);
+      if (key && key.indexOf(prefix) === 0) doomed.push(key);
+    }
+    doomed.forEach(function (key) {
+      store.removeItem(key);
+    });
+    return doomed.length;
+  }
+
+  // --- the questionnaire's items, in document order ---------------------------------------------------
+
+  function compileDefinition(definition, E) {
+    var items = [];
+    var byCode = {};
+    var groups = {};
+
+    function parsed(source) {
+      if (!source) return null;
+      try {
+        return E.parse(source);
+      } catch (error) {
+        return undefined; // cannot evaluate here: leave it shown and let the server decide
+      }
+    }
+
+    function isGroup(node) {
+      return node.kind === 'group' || (node.kind === undefined && Array.isArray(node.children));
+    }
+
+    function walk(group, chain) {
+      var here = { code: group.code, expr: parsed(group.relevant) };
+      groups[group.code] = here;
+      chain = chain.concat([here]);
+      (group.children || []).forEach(function (child) {
+        if (isGroup(child)) {
+          walk(child, chain);
+          return;
+        }
+        var list = child.choice_list ? definition.choice_lists[child.choice_list] || [] : null;
+        var item = {
+          code: child.code,
+          type: child.type,
+          expr: parsed(child.relevant),
+          groups: chain,
+          choices: list ? list.map(function (c) { return c.code; }) : null,
+          min: child.min === null || child.min === undefined ? null : E.decimal(String(child.min)),
+          max: child.max === null || child.max === undefined ? null : E.decimal(String(child.max)),
+        };
+        items.push(item);
+        byCode[item.code] = item;
+      });
+    }
+
+    (definition.groups || []).forEach(function (page) {
+      walk(page, []);
+    });
+    return { items: items, byCode: byCode, groups: groups };
+  }
+
+  function pyStrip(text) {
+    return text.replace(PY_STRIP, '');
+  }
+
+  function withinBounds(item, value, E) {
+    if (item.min && !item.min.special && E.compareDecimals(value, item.min) < 0) return false;
+    if (item.max && !item.max.special && E.compareDecimals(value, item.max) > 0) return false;
+    return true;
+  }
+
+  // The typed answer the server would see (surveys/questionnaire.py ItemSpec.clean_answer), or null
+  // when unanswered or invalid (the server then treats it as unanswered for skip logic too).
+  function cleanAnswer(item, raw, E) {
+    if (raw === undefined || raw === null || raw === '' || (Array.isArray(raw) && !raw.length)) return null;
+    if (item.type === 'note') return null;
+    if (TEXT_LIMITS[item.type]) {
+      if (typeof raw !== 'string' || raw.indexOf('\u0000') >= 0) return null;
+      var text = pyStrip(raw);
+      if (Array.from(text).length > TEXT_LIMITS[item.type]) return null;
+      return text || null;
+    }
+    if (SINGLE_CHOICE[item.type]) {
+      if (typeof raw !== 'string') return null;
+      if (item.choices) return item.choices.indexOf(raw) >= 0 ? raw : null;
+      return /^[A-Z]{2}$/.test(raw) ? raw : null; // a country item without a list: ISO codes
+    }
+    if (item.type === 'select_multiple') {
+      var codes = typeof raw === 'string' ? raw.split(PY_SPLIT).filter(Boolean) : raw;
+      var choices = item.choices || [];
+      if (codes.some(function (c) { return choices.indexOf(c) < 0; })) return null;
+      var chosen = choices.filter(function (c) { return codes.indexOf(c) >= 0; });
+      return chosen.length ? chosen : null;
+    }
+    var number = null;
+    if (item.type === 'integer') {
+      var digits = pyStrip(String(raw));
+      if (/^[+-]?[0-9]+$/.test(digits) && digits.length <= 30) number = E.decimal(digits);
+    } else if (item.type === 'decimal') {
+      var source = String(raw);
+      if (source.length <= 40) number = E.decimal(source);
+      if (number && number.special) number = null; // NaN and Infinity are refused
+    }
+    if (!number || !withinBounds(item, number, E)) return null;
+    return number;
+  }
+
+  // --- the form --------------------------------------------------------------------------------------
+
+  function isAnswerControl(el) {
+    var name = el.name;
+    return Boolean(name) && name.charAt(0) !== '_' && name !== 'csrfmiddlewaretoken' && !el.hasAttribute('data-portal-ui');
+  }
+
+  function isCarried(el) {
+    return el.type === 'hidden';
+  }
+
+  // Raw answers as the server reads them from the form (raw_answers_from_form): lists for
+  // multiple choice, the last value otherwise, empty values left out. Inputs this script disabled
+  // (hidden by skip logic) still count here, so that they come back when shown again.
+  function readForm(form, model) {
+    var raw = {};
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!isAnswerControl(el)) return;
+      if (el.disabled && !el.hasAttribute('data-skip-disabled')) return;
+      if ((el.type === 'radio' || el.type === 'checkbox') && !el.checked) return;
+      var item = model && model.byCode[el.name];
+      var multiple = item ? item.type === 'select_multiple' : el.type === 'checkbox';
+      if (multiple) {
+        (raw[el.name] = raw[el.name] || []).push(el.value);
+      } else if (el.value !== '') {
+        raw[el.name] = el.value;
+      }
+    });
+    return raw;
+  }
+
+  // Which items skip logic shows, in document order; a hidden item counts as unanswered for the
+  // items after it (Questionnaire.asked_items).
+  function applySkipLogic(model, raw, E) {
+    var values = {};
+    model.items.forEach(function (item) {
+      values[item.code] = cleanAnswer(item, raw[item.code], E);
+    });
+    var asked = {};
+    var groupShown = {};
+    function holds(expr) {
+      if (expr === null) return true;
+      if (expr === undefined) return true;
+      try {
+        return expr.isTrue(values);
+      } catch (error) {
+        return true;
+      }
+    }
+    model.items.forEach(function (item) {
+      var shown = true;
+      item.groups.forEach(function (group) {
+        if (!(group.code in groupShown)) groupShown[group.code] = holds(group.expr);
+        shown = shown && holds(group.expr);
+      });
+      shown = shown && holds(item.expr);
+      if (shown) asked[item.code] = true;
+      else values[item.code] = null;
+    });
+    return { asked: asked, groupShown: groupShown, values: values };
+  }
+
+  function setControlsEnabled(container, enabled) {
+    container.querySelectorAll('input, select, textarea').forEach(function (control) {
+      if (control.hasAttribute('data-portal-ui')) return;
+      if (!enabled && !control.disabled) {
+        control.disabled = true;
+        control.setAttribute('data-skip-disabled', '');
+      } else if (enabled && control.hasAttribute('data-skip-disabled')) {
+        control.disabled = false;
+        control.removeAttribute('data-skip-disabled');
+      }
+    });
+  }
+
+  function showRelevant(form, model, state, E) {
+    var elements = form.querySelectorAll('[data-relevant]');
+    elements.forEach(function (el) {
+      var code = el.getAttribute('data-code') || el.id.replace(/^q-/, '');
+      var shown;
+      if (model && model.byCode[code]) shown = Boolean(state.asked[code]);
+      else if (model && code in state.groupShown) shown = state.groupShown[code];
+      else {
+        var source = el.getAttribute('data-relevant');
+        try {
+          shown = !source || E.isTrue(source, state.values);
+        } catch (error) {
+          shown = true;
+        }
+      }
+      el.hidden = !shown;
+    });
+    // Enable what is visible, disable what is not (an element can be inside a hidden section).
+    elements.forEach(function (el) {
+      setControlsEnabled(el, !el.closest('[hidden]'));
+    });
+    // Answers carried from other pages: not sent while skip logic hides their question.
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!isCarried(el) || !isAnswerControl(el) || !model || !model.byCode[el.name]) return;
+      if (state.asked[el.name]) {
+        if (el.hasAttribute('data-skip-disabled')) {
+          el.disabled = false;
+          el.removeAttribute('data-skip-disabled');
+        }
+      } else if (!el.disabled) {
+        el.disabled = true;
+        el.setAttribute('data-skip-disabled', '');
+      }
+    });
+  }
+
+  // What the server would keep (Questionnaire.without_hidden): answers to shown items, and any
+  // code the questionnaire does not know (the server reports those).
+  function answersToKeep(raw, model, state) {
+    var kept = {};
+    Object.keys(raw).forEach(function (code) {
+      if (!model || !model.byCode[code] || state.asked[code]) kept[code] = raw[code];
+    });
+    return kept;
+  }
+
+  function isPristine(form) {
+    return !Array.prototype.some.call(form.elements, function (el) {
+      if (!isAnswerControl(el)) return false;
+      if (el.type === 'radio' || el.type === 'checkbox') return el.checked;
+      return el.value !== '';
+    });
+  }
+
+  function fillForm(form, answers) {
+    var onPage = {};
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (isAnswerControl(el) && !isCarried(el)) onPage[el.name] = true;
+    });
+    Object.keys(answers).forEach(function (code) {
+      var value = answers[code];
+      var list = Array.isArray(value) ? value.map(String) : [String(value)];
+      if (onPage[code]) {
+        Array.prototype.forEach.call(form.elements, function (el) {
+          if (el.name !== code || isCarried(el)) return;
+          if (el.type === 'radio' || el.type === 'checkbox') el.checked = list.indexOf(el.value) >= 0;
+          else if (el.tagName === 'SELECT') {
+            if (Array.prototype.some.call(el.options, function (o) { return o.value === list[0]; })) el.value = list[0];
+          } else el.value = list[0];
+        });
+        return;
+      }
+      list.forEach(function (one) {
+        var input = document.createElement('input');
+        input.type = 'hidden';
+        input.name = code;
+        input.value = one;
+        input.setAttribute('data-restored', '');
+        form.appendChild(input);
+      });
+    });
+  }
+
+  function emptyForm(form) {
+    form.querySelectorAll('input[data-restored]').forEach(function (el) {
+      el.remove();
+    });
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!isAnswerControl(el) || isCarried(el)) return;
+      if (el.type === 'radio' || el.type === 'checkbox') el.checked = false;
+      else el.value = '';
+    });
+  }
+
+  // --- searchable country list -------------------------------------------------------------------------
+
+  function fold(text) {
+    return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+  }
+
+  function makeSearchable(select, onChosen) {
+    var options = Array.prototype.slice.call(select.options);
+    var placeholder = options.filter(function (o) { return o.value === ''; });
+    var choices = options.filter(function (o) { return o.value !== ''; });
+    var id = select.id + '-filter';
+    var wrapper = document.createElement('div');
+    wrapper.className = 'list-filter';
+    var label = document.createElement('label');
+    label.htmlFor = id;
+    label.className = 'list-filter-label';
+    label.textContent = 'Type to narrow the list';
+    var input = document.createElement('input');
+    input.type = 'search';
+    input.id = id;
+    input.autocomplete = 'off';
+    input.setAttribute('data-portal-ui', '');
+    input.setAttribute('aria-controls', select.id);
+    input.setAttribute('aria-describedby', id + '-count');
+    var count = document.createElement('p');
+    count.id = id + '-count';
+    count.className = 'hint list-filter-count';
+    count.setAttribute('aria-live', 'polite');
+    wrapper.appendChild(label);
+    wrapper.appendChild(input);
+    wrapper.appendChild(count);
+    select.parentNode.insertBefore(wrapper, select);
+
+    function filter() {
+      var query = fold(input.value.trim());
+      var current = select.value;
+      var matches = choices.filter(function (o) {
+        return !query || fold(o.text).indexOf(query) >= 0 || o.value.toLowerCase() === query;
+      });
+      var shown = placeholder.concat(matches);
+      var selected = choices.filter(function (o) { return o.value === current; })[0];
+      if (selected && matches.indexOf(selected) < 0) shown.push(selected); // keep the answer given
+      select.replaceChildren.apply(select, shown);
+      select.value = current;
+      if (query && matches.length === 1 && select.value !== matches[0].value) {
+        select.value = matches[0].value;
+        onChosen();
+      }
+      count.textContent = !query
+        ? ''
+        : matches.length === 1
+          ? '1 match: ' + matches[0].text + ' is chosen.'
+          : matches.length + ' matches in the list below.';
+      return matches;
+    }
+
+    input.addEventListener('input', filter);
+    input.addEventListener('keydown', function (event) {
+      if (event.key === 'Enter') {
+        event.preventDefault(); // choose, do not submit the page
+        var matches = filter();
+        if (matches.length) {
+          if (select.value !== matches[0].value) {
+            select.value = matches[0].value;
+            onChosen();
+          }
+          select.focus();
+        }
+      } else if (event.key === 'Escape' && input.value) {
+        event.preventDefault();
+        input.value = '';
+        filter();
+      }
+    });
+  }
+
+  // --- start -----------------------------------------------------------------------------------------
+
+  function start() {
+    var store = storage();
+    document.querySelectorAll('[data-clear-draft]').forEach(function (marker) {
+      if (store && clearDrafts(store, marker.getAttribute('data-clear-draft'), marker.getAttribute('data-officer'))) {
+        marker.hidden = false;
+      }
+    });
+
+    var form = document.getElementById('questionnaire');
+    var E = window.SurveyExpressions;
+    if (!form || !E) return;
+
+    var model = null;
+    var definitionNode = document.getElementById('survey-definition');
+    if (definitionNode) {
+      try {
+        model = compileDefinition(JSON.parse(definitionNode.textContent), E);
+      } catch (error) {
+        model = null; // fall back to the data-relevant attributes of this page
+      }
+    }
+    var edition = form.getAttribute('data-edition');
+    var officer = form.getAttribute('data-officer');
+    var key = draftPrefix(edition, officer) + form.getAttribute('data-definition');
+    var status = document.getElementById('draft-status');
+    var pageInput = form.querySelector('input[name="_page"]');
+    var paused = false;
+    var restoredPage = null; // until the officer moves on, a restored draft keeps its page
+
+    function refresh() {
+      var raw = readForm(form, model);
+      var state = applySkipLogic(model || { items: [], byCode: {}, groups: {} }, raw, E);
+      if (!model) state.values = raw;
+      showRelevant(form, model, state, E);
+      return { raw: raw, state: state };
+    }
+
+    function save(current) {
+      if (!store || paused) return;
+      var answers = answersToKeep(current.raw, model, current.state);
+      try {
+        if (!Object.keys(answers).length) store.removeItem(key);
+        else {
+          var page = restoredPage !== null ? restoredPage : pageInput ? Number(pageInput.value) : 0;
+          store.setItem(key, JSON.stringify({ answers: answers, page: page }));
+        }
+      } catch (error) {
+        // storage full or refused: the officer can still answer, just without a draft
+      }
+    }
+
+    function say(message, buttons) {
+      if (!status) return;
+      status.replaceChildren();
+      var text = document.createElement('p');
+      text.textContent = message;
+      status.appendChild(text);
+      (buttons || []).forEach(function (spec) {
+        var button = document.createElement('button');
+        button.type = 'button';
+        button.className = 'secondary';
+        button.textContent = spec.label;
+        button.id = spec.id;
+        button.addEventListener('click', spec.action);
+        status.appendChild(button);
+      });
+      status.classList.add('shown');
+    }
+
+    if (store) {
+      if (store.getItem(key) === null) clearDrafts(store, edition, officer); // drafts of another version
+      var draft = null;
+      try {
+        draft = JSON.parse(store.getItem(key) || 'null');
+      } catch (error) {
+        draft = null;
+      }
+      if (draft && draft.answers && Object.keys(draft.answers).length && isPristine(form)) {
+        fillForm(form, draft.answers);
+        restoredPage = Number(draft.page) || 0;
+        var buttons = [];
+        var next = form.querySelector('button[name="_action"][value="next"]');
+        var currentPage = pageInput ? Number(pageInput.value) : 0;
+        if (next && pageInput && draft.page > currentPage) {
+          buttons.push({
+            label: 'Continue where you stopped',
+            id: 'draft-continue',
+            action: function () {
+              // "Next" from the page before the one the officer was on lands there (skipped pages
+              // in between have no questions to check).
+              pageInput.value = String(draft.page - 1);
+              form.requestSubmit(next);
+            },
+          });
+        }
+        buttons.push({
+          label: 'Discard draft',
+          id: 'draft-discard',
+          action: function () {
+            paused = true;
+            store.removeItem(key);
+            restoredPage = null;
+            emptyForm(form);
+            refresh();
+            paused = false;
+            say('Draft discarded. Nothing is kept on this device until you answer again.');
+          },
+        });
+        say('Draft restored from this device: your earlier answers are filled in.', buttons);
+      }
+    }
+
+    save(refresh());
+
+    form.addEventListener('input', function () {
+      save(refresh());
+    });
+    form.addEventListener('change', function () {
+      save(refresh());
+    });
+
+    form.querySelectorAll('select[data-searchable]').forEach(function (select) {
+      makeSearchable(select, function () {
+        save(refresh());
+      });
+    });
+
+    var summary = document.getElementById('error-summary');
+    if (summary) {
+      summary.focus();
+      summary.addEventListener('click', function (event) {
+        var link = event.target.closest('a[href^="#"]');
+        if (!link) return;
+        var target = document.getElementById(decodeURIComponent(link.getAttribute('href').slice(1)));
+        var control =
+          target && target.querySelector('input:not([type=hidden]):not([disabled]):not([data-portal-ui]), select, textarea');
+        if (!control) return;
+        event.preventDefault();
+        target.scrollIntoView({ block: 'center' });
+        control.focus();
+      });
+    }
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();

@@ -1,0 +1,15 @@
+"""Helpers for the browser tests."""
+
+import json
+
+DRAFT_PREFIX = "vetted-survey:draft:v1:"  # static/js/portal.js
+
+
+def drafts(page) -> dict[str, dict]:
+    """The portal drafts in this page's localStorage, by key."""
+    raw = page.evaluate(
+        """prefix => Object.fromEntries(Object.keys(localStorage)
+             .filter(k => k.startsWith(prefix)).map(k => [k, localStorage.getItem(k)]))""",
+        DRAFT_PREFIX,
+    )
+    return {key: json.loads(value) for key, value in raw.items()}

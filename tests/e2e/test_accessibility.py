@@ -1,0 +1,90 @@
+"""axe-core finds no WCAG 2.1 A or AA violation on any page an officer sees while answering."""
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+RUN_AXE = """async (tags) => {
+  const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+  return {
+    violations: result.violations.map(v => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary.replace(/\\s+/g, ' ')),
+    })),
+    checked: result.passes.length + result.violations.length + result.incomplete.length,
+  };
+}"""
+
+
+class Audit:
+    def __init__(self, page, axe_source: str, shot) -> None:
+        self.page, self.axe_source, self.shot = page, axe_source, shot
+        self.found: dict[str, list[dict]] = {}
+        self.pages: list[str] = []
+
+    def __call__(self, name: str) -> None:
+        self.page.add_script_tag(content=self.axe_source)
+        result = self.page.evaluate(RUN_AXE, WCAG_21_AA)
+        assert result["checked"] > 5, f"axe checked almost nothing on {name}"
+        self.pages.append(name)
+        if result["violations"]:
+            self.found[name] = result["violations"]
+        self.shot(self.page, name)
+
+    def report(self) -> str:
+        lines = []
+        for name, violations in self.found.items():
+            for v in violations:
+                lines.append(f"{name}: {v['id']} ({v['impact']}) {v['help']}")
+                lines.extend(f"    {node}" for node in v["nodes"][:5])
+        return "\n".join(lines)
+
+
+def test_every_page_of_the_2017_questionnaire_passes_axe(
+    login, shot, axe_source, open_2017, officer_alice, worker_keys
+):
+    page = login(officer_alice)
+    audit = Audit(page, axe_source, shot)
+
+    page.goto("/portal/")
+    audit("portal-home")
+    page.goto(f"/portal/{open_2017.pk}/")
+    expect(page.locator(".progress-text")).to_have_text("Page 1 of 8")
+    audit("page-1")
+    page.click("button[name=_action][value=next]")
+    expect(page.locator("#error-summary")).to_be_focused()
+    expect(page.locator("#q-country .field-error")).to_be_visible()
+    audit("page-1-with-errors")
+    page.click("#error-summary a[href='#q-country']")
+    expect(page.locator("#f-country")).to_be_focused()
+
+    page.select_option("#f-country", "SE")
+    page.click("button[name=_action][value=next]")
+    expect(page.locator(".progress-text")).to_have_text("Page 2 of 8")
+    # Reveal every follow-up question so that axe sees them too.
+    page.check("input[name=workload_change][value=increased]")
+    page.check("input[name=better_equipped][value=yes]")
+    page.check("input[name=better_equipped_reasons][value=other]")
+    expect(page.locator("#q-better_equipped_other")).to_be_visible()
+    audit("page-2")
+    for number in range(3, 9):
+        page.click("button[name=_action][value=next]")
+        expect(page.locator(".progress-text")).to_have_text(f"Page {number} of 8")
+        if number == 4:
+            # A grid's radios are named by their row and their column, not the column alone.
+            expect(page.get_by_role("radio", name="Extended family: Common", exact=True)).to_have_count(1)
+        if number == 5:
+            page.check("input[name=viewing_handson_correlation] >> nth=0")
+        audit(f"page-{number}")
+    page.click("button[name=_action][value=submit]")
+    expect(page.locator("#receipt-code")).to_be_visible()
+    audit("receipt")
+    page.goto("/anonymity/")
+    audit("anonymity")
+
+    assert len(audit.pages) == 12  # the portal, 8 pages, the error state, the receipt, the anonymity page
+    assert not audit.found, "axe found WCAG 2.1 A/AA violations:\n" + audit.report()
