@@ -8,7 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.domains import DomainInvalid, normalise_pattern
-from accounts.models import Role
+from accounts.models import Role, SsoVettingRule
 
 COUNTRY_CHOICES = [
     ("", "—"),
@@ -128,3 +128,22 @@ class AuditFilterForm(forms.Form):
     target = forms.CharField(required=False, label="Target contains")
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class SsoProviderForm(forms.Form):
+    name = forms.CharField(max_length=40, help_text='Shown on the login page: "Sign in with …".')
+    slug = forms.SlugField(
+        max_length=64,
+        label="Identifier",
+        help_text="Lower-case, e.g. met-police; part of the redirect URI you give the agency.",
+    )
+    server_url = forms.URLField(
+        assume_scheme="https",
+        label="Issuer URL",
+        help_text="The provider's issuer; /.well-known/openid-configuration is read from it.",
+    )
+    client_id = forms.CharField(max_length=191)
+    secret = forms.CharField(max_length=191, label="Client secret", widget=forms.PasswordInput)
+    agency = forms.CharField(max_length=200)
+    country = forms.ChoiceField(choices=COUNTRY_CHOICES, required=False)
+    vetting_rule = forms.ChoiceField(choices=SsoVettingRule.choices, initial=SsoVettingRule.REVIEW)

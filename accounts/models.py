@@ -195,3 +195,28 @@ class Invitation(models.Model):
         if self.expires_at <= now:
             return "expired"
         return "valid"
+
+
+class SsoVettingRule(models.TextChoices):
+    TRUSTED = "trusted", "Everyone who signs in through it is vetted (the agency vouches)"
+    DOMAINS = "domains", "Vetted when the verified e-mail is on the agency domain allowlist"
+    REVIEW = "review", "Pending until an administrator reviews"
+
+
+class AgencyProvider(models.Model):
+    """An agency's OpenID Connect identity provider: allauth's SocialApp plus the agency's vetting rule.
+
+    The SocialApp row (provider "openid_connect", provider_id = our slug) is what allauth signs in
+    with; this row says whose provider it is and how people arriving through it are vetted."""
+
+    app = models.OneToOneField(
+        "socialaccount.SocialApp", on_delete=models.CASCADE, related_name="agency_provider"
+    )
+    agency = models.CharField(max_length=200)
+    country = models.CharField(max_length=2, blank=True)
+    vetting_rule = models.CharField(
+        max_length=16, choices=SsoVettingRule.choices, default=SsoVettingRule.REVIEW
+    )
+
+    def __str__(self) -> str:
+        return f"{self.agency} ({self.app.provider_id})"

@@ -19,11 +19,15 @@ from accounts.codes import PENDING_INVITATION_SESSION_KEY
 
 @receiver(account_signals.user_logged_in)
 def on_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    sociallogin = kwargs.get("sociallogin")
     services.login_record(
         user=user,
-        method="single_sign_on" if kwargs.get("sociallogin") else "password",
+        method="single_sign_on" if sociallogin is not None else "password",
         mfa=session_passed_mfa(request),
     )
+    # An officer arriving through an agency's identity provider is vetted by that agency's rule.
+    if sociallogin is not None:
+        services.officer_vet_by_sso(user=user, provider_id=sociallogin.account.provider)
     # An allowlist entry added after this officer signed up vouches for them from their next login.
     services.officer_vet_by_email_domain(user=user)
     # An invitation link opened before signing up or in is redeemed now.

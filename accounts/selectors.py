@@ -4,11 +4,13 @@ from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, QuerySet
 from django.utils import timezone
+from knox.models import AuthToken
 
 from accounts.codes import code_digest
 from accounts.domains import candidate_patterns, email_domain
 from accounts.models import (
     AgencyDomain,
+    AgencyProvider,
     AuditEvent,
     Invitation,
     OfficerProfile,
@@ -19,10 +21,16 @@ from accounts.models import (
 
 
 def user_is_vetted_officer(user: User) -> bool:
-    if not user.is_authenticated or not user.has_role(Role.OFFICER):
+    """An active account in the officer group whose profile is vetted (one query; on the submission path)."""
+    if not user.is_authenticated or not user.is_active:
         return False
-    profile = getattr(user, "officer_profile", None)
-    return profile is not None and profile.vetting_status == VettingStatus.VETTED
+    cached = getattr(user, "_is_vetted_officer", None)
+    if cached is None:
+        cached = OfficerProfile.objects.filter(
+            user_id=user.pk, vetting_status=VettingStatus.VETTED, user__groups__name=Role.OFFICER.value
+        ).exists()
+        user._is_vetted_officer = cached  # type: ignore[attr-defined]  # once per request's user object
+    return cached
 
 
 def officer_profile_of(user: User) -> OfficerProfile | None:
@@ -107,3 +115,13 @@ def invitation_for_code(code: str) -> Invitation | None:
 
 def invitations_list() -> QuerySet[Invitation]:
     return Invitation.objects.select_related("created_by").order_by("-created_at", "-id")
+
+
+def sso_providers_list() -> QuerySet[AgencyProvider]:
+    return AgencyProvider.objects.select_related("app").order_by("agency")
+
+
+def api_tokens_visible_to(user: User) -> QuerySet[AuthToken]:
+    """A staff member's own tokens; administrators see (and may revoke) everyone's."""
+    qs = AuthToken.objects.select_related("user").order_by("-created")
+    return qs if user.has_role(Role.ADMINISTRATOR) else qs.filter(user=user)

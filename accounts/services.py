@@ -23,10 +23,12 @@ from accounts.domains import normalise_pattern
 from accounts.mail import render_email, send_emails
 from accounts.models import (
     AgencyDomain,
+    AgencyProvider,
     AuditEvent,
     Invitation,
     OfficerProfile,
     Role,
+    SsoVettingRule,
     User,
     VettedVia,
     VettingStatus,
@@ -85,10 +87,35 @@ def user_create(
 
 
 def api_token_create(*, user: User, actor: User | None = None) -> str:
-    """Issue an API token and return its key; only a digest is stored."""
-    _instance, key = AuthToken.objects.create(user=user)
-    audit_record(actor=actor or user, action="api_token.created", target=user.email)
+    """Issue an API token and return its key; only a digest is stored.
+
+    Callers: the `createuser` command, and the token page, which only a staff member whose session
+    passed MFA reaches (accounts/access.py)."""
+    instance, key = AuthToken.objects.create(user=user)
+    audit_record(
+        actor=actor or user,
+        action="api_token.created",
+        target=user.email,
+        details={
+            "token": instance.token_key,
+            "expires": instance.expiry.isoformat() if instance.expiry else "",
+        },
+    )
     return key
+
+
+class TokenRevokeRefused(Exception):
+    pass
+
+
+@transaction.atomic
+def api_token_revoke(*, token: AuthToken, actor: User) -> None:
+    """Revoke a token: its owner may, and so may any administrator."""
+    if token.user_id != actor.pk and not actor.has_role(Role.ADMINISTRATOR):
+        raise TokenRevokeRefused("Only the token's owner or an administrator may revoke it.")
+    owner_email, key = token.user.email, token.token_key
+    token.delete()
+    audit_record(actor=actor, action="api_token.revoked", target=owner_email, details={"token": key})
 
 
 # --- Sign-up, profile, vetting ---------------------------------------------------------------------
@@ -461,3 +488,78 @@ def _invitation_redeem(*, code: str, user: User) -> Invitation:
         details={"batch": invitation.batch, "invitation_id": invitation.pk},
     )
     return invitation
+
+
+# --- Agency single sign-on (OpenID Connect through allauth's socialaccount) -------------------------
+
+
+class ProviderInvalid(ValueError):
+    pass
+
+
+@transaction.atomic
+def sso_provider_create(
+    *,
+    slug: str,
+    name: str,
+    server_url: str,
+    client_id: str,
+    secret: str,
+    agency: str,
+    vetting_rule: SsoVettingRule,
+    actor: User,
+    country: str = "",
+) -> AgencyProvider:
+    """Register an agency's OpenID Connect provider. Officers then see "Sign in with <name>" and
+    arrive at /accounts/oidc/<slug>/login/callback/ (tell the agency that redirect URI)."""
+    from allauth.socialaccount.models import SocialApp
+
+    if SocialApp.objects.filter(provider="openid_connect", provider_id=slug).exists():
+        raise ProviderInvalid(f"A provider with the identifier {slug!r} already exists.")
+    if not (server_url.startswith("https://") or (settings.DEBUG and server_url.startswith("http://"))):
+        raise ProviderInvalid("The issuer URL must use https://.")
+    app = SocialApp.objects.create(
+        provider="openid_connect",
+        provider_id=slug,
+        name=name,
+        client_id=client_id,
+        secret=secret,
+        settings={"server_url": server_url},
+    )
+    provider = AgencyProvider.objects.create(
+        app=app, agency=agency, country=country, vetting_rule=vetting_rule
+    )
+    # Never the client secret.
+    audit_record(
+        actor=actor,
+        action="sso.provider_added",
+        target=slug,
+        details={"agency": agency, "server_url": server_url, "vetting_rule": vetting_rule.value},
+    )
+    return provider
+
+
+@transaction.atomic
+def sso_provider_delete(*, provider: AgencyProvider, actor: User) -> None:
+    """Stops sign-in through this provider. Accounts created through it stay (with their vetting)."""
+    slug = provider.app.provider_id
+    provider.app.delete()  # cascades to the AgencyProvider row
+    audit_record(actor=actor, action="sso.provider_removed", target=slug)
+
+
+@transaction.atomic
+def officer_vet_by_sso(*, user: User, provider_id: str) -> bool:
+    """Apply the agency's rule to an officer who signed in through its provider; True when vetted."""
+    provider = AgencyProvider.objects.select_related("app").filter(app__provider_id=provider_id).first()
+    profile = OfficerProfile.objects.select_for_update().select_related("user").filter(user=user).first()
+    if provider is None or profile is None or profile.vetting_status != VettingStatus.PENDING:
+        return False
+    if not profile.agency:
+        profile.agency, profile.country = provider.agency, profile.country or provider.country
+        profile.save(update_fields=["agency", "country"])
+    if provider.vetting_rule == SsoVettingRule.TRUSTED:
+        _vet(profile, via=VettedVia.SINGLE_SIGN_ON, actor=None, details={"provider": provider_id})
+        return True
+    if provider.vetting_rule == SsoVettingRule.DOMAINS:
+        return officer_vet_by_email_domain(user=user) is not None
+    return False

@@ -14,6 +14,10 @@ urlpatterns = [
     path("domains/<int:domain_id>/remove/", views.domain_remove, name="domain_remove"),
     path("invitations/", views.invitation_list, name="invitation_list"),
     path("invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+    path("sso/", views.sso_provider_list, name="sso_provider_list"),
+    path("sso/<int:provider_id>/delete/", views.sso_provider_delete, name="sso_provider_delete"),
+    path("tokens/", views.token_list, name="token_list"),
+    path("tokens/<str:digest>/revoke/", views.token_revoke, name="token_revoke"),
     path("roles/", views.roles, name="roles"),
     path("audit/", views.audit_log, name="audit_log"),
 ]

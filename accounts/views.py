@@ -27,8 +27,18 @@ from accounts.forms import (
     RedeemForm,
     RejectForm,
     RoleForm,
+    SsoProviderForm,
 )
-from accounts.models import AgencyDomain, Invitation, OfficerProfile, Role, User, VettingStatus
+from accounts.models import (
+    AgencyDomain,
+    AgencyProvider,
+    Invitation,
+    OfficerProfile,
+    Role,
+    SsoVettingRule,
+    User,
+    VettingStatus,
+)
 
 admin_required = role_required(Role.ADMINISTRATOR)
 staff_required = role_required(Role.ADMINISTRATOR, Role.ANALYST)
@@ -163,6 +173,74 @@ def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
     count = services.invitations_revoke(invitations=targets, actor=request.user)  # type: ignore[arg-type]
     messages.success(request, f"Revoked {count} code{'s' if count != 1 else ''}.")
     return redirect("accounts:invitation_list")
+
+
+# --- Staff: single sign-on providers ----------------------------------------------------------------
+
+
+@admin_required
+def sso_provider_list(request: HttpRequest) -> HttpResponse:
+    form = SsoProviderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            provider = services.sso_provider_create(
+                slug=data["slug"],
+                name=data["name"],
+                server_url=data["server_url"],
+                client_id=data["client_id"],
+                secret=data["secret"],
+                agency=data["agency"],
+                country=data["country"],
+                vetting_rule=SsoVettingRule(data["vetting_rule"]),
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except services.ProviderInvalid as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{provider.app.name} is on the login page now.")
+            return redirect("accounts:sso_provider_list")
+    return render(
+        request,
+        "accounts/sso_provider_list.html",
+        {
+            "form": form,
+            "providers": selectors.sso_providers_list(),
+            "callback_base": request.build_absolute_uri("/accounts/oidc/"),
+        },
+    )
+
+
+@admin_required
+@require_POST
+def sso_provider_delete(request: HttpRequest, provider_id: int) -> HttpResponse:
+    provider = get_object_or_404(AgencyProvider.objects.select_related("app"), pk=provider_id)
+    services.sso_provider_delete(provider=provider, actor=request.user)  # type: ignore[arg-type]
+    messages.success(request, f"Sign-in through {provider.app.name} is off.")
+    return redirect("accounts:sso_provider_list")
+
+
+# --- Staff: API tokens -----------------------------------------------------------------------------
+
+
+@staff_required
+@never_cache
+def token_list(request: HttpRequest) -> HttpResponse:
+    """Create and revoke API tokens. role_required has checked that this session passed MFA."""
+    new_key = None
+    if request.method == "POST":
+        new_key = services.api_token_create(user=request.user, actor=request.user)  # type: ignore[arg-type]
+    tokens = selectors.api_tokens_visible_to(request.user)  # type: ignore[arg-type]
+    return render(request, "accounts/token_list.html", {"tokens": tokens, "new_key": new_key})
+
+
+@staff_required
+@require_POST
+def token_revoke(request: HttpRequest, digest: str) -> HttpResponse:
+    token = get_object_or_404(selectors.api_tokens_visible_to(request.user), digest=digest)  # type: ignore[arg-type]
+    services.api_token_revoke(token=token, actor=request.user)  # type: ignore[arg-type]
+    messages.success(request, f"Token {token.token_key}… revoked.")
+    return redirect("accounts:token_list")
 
 
 # --- Staff: roles ----------------------------------------------------------------------------------

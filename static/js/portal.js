@@ -489,7 +489,8 @@
               // "Next" from the page before the one the officer was on lands there (skipped pages
               // in between have no questions to check).
               pageInput.value = String(draft.page - 1);
-              form.requestSubmit(next);
+              if (form.requestSubmit) form.requestSubmit(next);
+              else next.click();
             },
           });
         }

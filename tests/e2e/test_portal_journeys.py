@@ -27,6 +27,8 @@ def test_an_officer_answers_with_live_skip_logic_and_a_draft_kept_on_the_device(
     login, shot, open_2017, officer_alice, worker_keys
 ):
     page = login(officer_alice)
+    requests = []
+    page.on("request", lambda request: requests.append(request))
     page.goto(f"/portal/{open_2017.pk}/")
     progress(page, "Page 1 of 8")
     expect(page.locator("#draft-status")).to_be_empty()
@@ -102,6 +104,11 @@ def test_an_officer_answers_with_live_skip_logic_and_a_draft_kept_on_the_device(
     expect(page.locator("#draft-cleared")).to_be_visible()
     assert drafts(page) == {}
     shot(page, "receipt")
+    # The draft never left the browser: no script request at all, only pages, forms and static files.
+    assert [
+        r.url for r in requests if r.resource_type in {"xhr", "fetch", "beacon", "ping", "websocket"}
+    ] == []
+    assert {r.method for r in requests} == {"GET", "POST"}
     assert (
         Participation.objects.get(user=officer_alice, edition=open_2017).status
         == ParticipationStatus.SUBMITTED
@@ -123,6 +130,26 @@ def test_a_draft_can_be_discarded(login, open_2017, officer_alice):
     assert drafts(page) == {}
     page.reload()
     expect(page.locator("#draft-status")).to_be_empty()
+
+
+def test_a_draft_of_another_version_of_the_questionnaire_is_not_applied(login, open_2017, officer_alice):
+    page = login(officer_alice)
+    page.goto(f"/portal/{open_2017.pk}/")
+    key = f"vetted-survey:draft:v1:{open_2017.pk}:{officer_alice.pk}:"
+    stale = {"answers": {"country": "NO", "agency_type": "local"}, "page": 2}
+    page.evaluate(
+        "([key, draft]) => localStorage.setItem(key, JSON.stringify(draft))", [key + "0" * 64, stale]
+    )
+    page.reload()
+    expect(page.locator("#draft-status")).to_be_empty()
+    expect(page.locator("#f-country")).to_have_value("")
+    assert drafts(page) == {}  # the stale draft is deleted, not kept around
+    page.evaluate(
+        "([key, draft]) => localStorage.setItem(key, JSON.stringify(draft))",
+        [key + open_2017.definition_sha256, stale],
+    )
+    page.reload()
+    expect(page.locator("#f-country")).to_have_value("NO")
 
 
 def test_on_a_phone_a_grid_is_one_question_per_row_and_the_keyboard_alone_answers(
