@@ -20,3 +20,21 @@ urlpatterns = [
         "editions/<int:edition_id>/results/", views.EditionResultsView.as_view(), name="api-edition-results"
     ),
 ]
+
+# Free-text coding (coding/api.py).
+from coding import api as coding_api  # noqa: E402
+
+urlpatterns += [
+    path(
+        "editions/<int:edition_id>/items/<slug:item_code>/answers/",
+        coding_api.ItemAnswersView.as_view(),
+        name="api-item-answers",
+    ),
+    path("answers/<uuid:answer_id>/codes/", coding_api.AnswerCodesView.as_view(), name="api-answer-codes"),
+    path(
+        "editions/<int:edition_id>/items/<slug:item_code>/coding-runs/",
+        coding_api.CodingRunStartView.as_view(),
+        name="api-coding-runs",
+    ),
+    path("coding-runs/<uuid:run_id>/", coding_api.CodingRunDetailView.as_view(), name="api-coding-run"),
+]

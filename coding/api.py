@@ -1,0 +1,170 @@
+"""REST API of free-text coding (mounted under /api/v1/ by api/urls.py): thin views over coding's
+services and selectors. Staff only (administrators and analysts)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.permissions import IsStaff
+from coding import selectors, services
+from coding.models import CodingRun
+from responses.models import Answer
+from surveys.models import Edition
+
+
+class AnswerPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class CodeSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    source = serializers.ChoiceField(choices=["human", "auto"])
+    probability = serializers.FloatField(allow_null=True)
+
+
+class CodedAnswerSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    text = serializers.CharField()
+    codes = CodeSerializer(many=True)
+
+
+class CodesInSerializer(serializers.Serializer):
+    codes = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=True)
+
+
+class RunInSerializer(serializers.Serializer):
+    classifier = serializers.CharField(required=False)
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CodingRun
+        fields = [
+            "id",
+            "edition",
+            "item_code",
+            "status",
+            "kind",
+            "classifier",
+            "classifier_version",
+            "seed",
+            "versions",
+            "progress",
+            "metrics",
+            "error_type",
+            "error_message",
+            "queued_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+def visible_codes(
+    final: set[str] | None, source: str | None, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The codes an answer carries now: its final human codes, else its accepted automatic codes."""
+    if source == "human":
+        return [{"code": code, "source": "human", "probability": None} for code in sorted(final or ())]
+    return [
+        {"code": r["code"], "source": "auto", "probability": r["probability"]}
+        for r in rows
+        if r["source"] == "auto" and r["accepted"]
+    ]
+
+
+class ItemAnswersView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        responses=CodedAnswerSerializer(many=True),
+        summary="Free-text answers of an item with their codes (paginated; filter=uncoded|automatic|"
+        "low_confidence|disagreement, q=search)",
+    )
+    def get(self, request: Request, edition_id: int, item_code: str) -> Response:
+        edition = get_object_or_404(Edition, pk=edition_id)
+        coder = services.coder_label(user_id=request.user.pk)
+        qs = selectors.item_answers(
+            edition_id=edition.pk,
+            item_code=item_code,
+            coder=coder,
+            filter=request.query_params.get("filter", ""),
+            search=request.query_params.get("q", ""),
+        ).only("id", "text")
+        paginator = AnswerPagination()
+        page = paginator.paginate_queryset(qs, request, view=self) or []
+        ids = [a.pk for a in page]
+        rows = selectors.codes_for_answers(ids)
+        final = selectors.final_codes(edition_id=edition.pk, item_code=item_code)
+        sources = selectors.final_code_sources(edition_id=edition.pk, item_code=item_code)
+        data = [
+            {
+                "id": a.pk,
+                "text": a.text,
+                "codes": visible_codes(final.get(a.pk), sources.get(a.pk), rows[a.pk]),
+            }
+            for a in page
+        ]
+        return paginator.get_paginated_response(data)
+
+
+class AnswerCodesView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        request=CodesInSerializer,
+        responses={
+            200: CodesInSerializer,
+            400: inline_serializer("CodesError", {"detail": serializers.CharField()}),
+        },
+        summary="Set your human codes on an answer (replaces yours; [] = no category applies)",
+    )
+    def put(self, request: Request, answer_id: uuid.UUID) -> Response:
+        get_object_or_404(Answer, pk=answer_id, text__isnull=False)
+        form = CodesInSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            codes = services.answer_codes_set(
+                answer_id=answer_id,
+                codes=form.validated_data["codes"],
+                coder=services.coder_label(user_id=request.user.pk),
+            )
+        except services.CodesInvalid as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"codes": codes})
+
+
+class CodingRunStartView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        request=RunInSerializer, responses={202: RunSerializer}, summary="Start auto-coding an item"
+    )
+    def post(self, request: Request, edition_id: int, item_code: str) -> Response:
+        edition = get_object_or_404(Edition, pk=edition_id)
+        form = RunInSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            run = services.coding_run_start(edition=edition, item_code=item_code, **form.validated_data)
+        except services.CodingRunRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CodingRunDetailView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses=RunSerializer, summary="A coding run: status, progress, metrics")
+    def get(self, request: Request, run_id: uuid.UUID) -> Response:
+        return Response(RunSerializer(get_object_or_404(CodingRun, pk=run_id)).data)

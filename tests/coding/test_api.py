@@ -1,0 +1,90 @@
+"""The coding API: answers with codes, human codes, starting and following a run."""
+
+import pytest
+
+from coding import selectors, services
+from coding.models import RunStatus
+from tests.coding.conftest import code_by_human
+from tests.conftest import api_client_for
+
+ITEM = "workload_reasons"
+
+
+def test_answers_are_listed_with_their_codes_paginated(coded_item, analyst_ann):
+    edition, pairs = coded_item
+    code_by_human(pairs, 3, coder=services.coder_label(user_id=analyst_ann.pk))
+    body = (
+        api_client_for(analyst_ann)
+        .get(f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/?page_size=10")
+        .json()
+    )
+    assert body["count"] == 80 and len(body["results"]) == 10 and body["next"]
+    by_id = {row["id"]: row for row in body["results"]}
+    for answer, codes in pairs[:3]:
+        if str(answer.pk) in by_id:
+            assert by_id[str(answer.pk)]["codes"] == [
+                {"code": c, "source": "human", "probability": None} for c in sorted(codes)
+            ]
+    uncoded = api_client_for(analyst_ann).get(
+        f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/?filter=uncoded"
+    )
+    assert uncoded.json()["count"] == 77
+
+
+def test_put_sets_human_codes_and_refuses_unknown_ones(coded_item, analyst_ann):
+    edition, pairs = coded_item
+    answer = pairs[0][0]
+    client = api_client_for(analyst_ann)
+    ok = client.put(
+        f"/api/v1/answers/{answer.pk}/codes/", {"codes": ["more_data", "technology"]}, format="json"
+    )
+    assert ok.status_code == 200 and ok.json() == {"codes": ["more_data", "technology"]}
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[answer.pk] == {
+        "more_data",
+        "technology",
+    }
+    bad = client.put(f"/api/v1/answers/{answer.pk}/codes/", {"codes": ["nope"]}, format="json")
+    assert bad.status_code == 400 and "nope" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize("who", ["officer_alice", None])
+def test_only_staff_may_use_the_coding_api(request, coded_item, who):
+    edition, pairs = coded_item
+    client = api_client_for(request.getfixturevalue(who) if who else None)
+    assert client.get(f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/").status_code in (401, 403)
+    assert client.put(
+        f"/api/v1/answers/{pairs[0][0].pk}/codes/", {"codes": []}, format="json"
+    ).status_code in (
+        401,
+        403,
+    )
+    assert client.post(f"/api/v1/editions/{edition.pk}/items/{ITEM}/coding-runs/").status_code in (401, 403)
+
+
+def test_a_run_is_started_with_202_and_followed(coded_item, analyst_ann, django_capture_on_commit_callbacks):
+    edition, pairs = coded_item
+    code_by_human(pairs, 40)
+    client = api_client_for(analyst_ann)
+    with django_capture_on_commit_callbacks(execute=False):
+        started = client.post(
+            f"/api/v1/editions/{edition.pk}/items/{ITEM}/coding-runs/",
+            {"classifier": "tfidf-lr"},
+            format="json",
+        )
+    assert started.status_code == 202
+    run_id = started.json()["id"]
+    assert client.get(f"/api/v1/coding-runs/{run_id}/").json()["status"] == "queued"
+    services.coding_run_execute(run_id=run_id)
+    body = client.get(f"/api/v1/coding-runs/{run_id}/").json()
+    assert body["status"] == RunStatus.SUCCEEDED and body["progress"] == 100
+    assert "alpha" in body["metrics"]["cross_validation"]
+    listed = client.get(f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/?filter=automatic").json()
+    assert listed["count"] == 40
+    assert all(
+        c["source"] == "auto" and 0 <= c["probability"] <= 1 for r in listed["results"] for c in r["codes"]
+    )
+
+
+def test_a_run_without_a_codebook_is_refused(open_2017, analyst_ann):
+    response = api_client_for(analyst_ann).post(f"/api/v1/editions/{open_2017.pk}/items/trends/coding-runs/")
+    assert response.status_code == 400 and "no codebook" in response.json()["detail"]
