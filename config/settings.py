@@ -221,11 +221,25 @@ CELERY_BEAT_SCHEDULE = {
     "release-closed-pools": {"task": "responses.pool_release_sweep", "schedule": timedelta(minutes=5)},
     "release-midway": {"task": "responses.pool_release_midway", "schedule": timedelta(days=1)},
     "replenish-pool-keys": {"task": "responses.pool_keys_replenish", "schedule": timedelta(minutes=10)},
+    "exports-expire": {"task": "exports.exports_expire", "schedule": timedelta(hours=1)},
+    "exports-requeue-stale": {"task": "exports.exports_requeue_stale", "schedule": timedelta(minutes=5)},
 }
 
 # --- Results --------------------------------------------------------------------------------------
 # Tables and charts hide any cell or denominator under this many respondents (DESIGN, disclosure control).
 RESULTS_MIN_CELL = env_int("RESULTS_MIN_CELL", 10)
+
+# --- Exports ------------------------------------------------------------------------------------
+# Built files live here, outside STATIC_ROOT and MEDIA: they are served only through short-lived signed
+# links to analysts and administrators (exports/views.py), and deleted EXPORT_TTL_DAYS after they are built.
+EXPORT_DIR = Path(env_str("EXPORT_DIR", str(DATA_DIR / "exports")))
+EXPORT_TTL_DAYS = env_int("EXPORT_TTL_DAYS", 7)
+# Seconds a download link stays valid once a page or the API has handed it out.
+EXPORT_LINK_MAX_AGE = env_int("EXPORT_LINK_MAX_AGE", 300)
+# Default k for k-anonymity of quasi-identifiers in exports; requests may raise it, never go below 3.
+EXPORT_DEFAULT_K = env_int("EXPORT_DEFAULT_K", 5)
+# A running job whose worker has not reported for this long is considered dead and run again.
+EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 600)
 
 # --- Staging pool (anonymous side) -----------------------------------------------------------------
 # Private staging keys: only the worker mounts this directory (docs/operations.md, docs/anonymity.md).

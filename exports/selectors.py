@@ -1,0 +1,307 @@
+"""Reads for exports: the columns of one or more editions, and the answers pivoted in SQL and streamed.
+
+The database does the heavy lifting: one GROUP BY turns Answer rows (one per chosen choice, number or text)
+into one row per response with a column per variable, in an order given by a per-export random salt, and
+a server-side cursor hands them over in chunks. Nothing holds an edition in memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pycountry
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from accounts.models import User
+from exports import dataset as ds
+from exports.models import ExportJob
+from responses.models import Response
+from surveys.models import Edition, Item, ItemType
+from surveys.selectors import edition_definition
+
+CHUNK_SIZE = 2000
+ALWAYS_QUASI_IDENTIFIERS = frozenset({"country", "agency_type"})
+TEXT_TYPES = frozenset({ItemType.TEXT, ItemType.LONG_TEXT})
+
+
+@dataclass
+class Column:
+    """A variable and the SQL that computes it from one response's answers."""
+
+    variable: ds.Variable
+    sql: str
+    params: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class ExportSource:
+    """Everything the SQL needs: the editions and the columns, in order."""
+
+    editions: list[Edition]
+    columns: list[Column]
+    # Free-text items (code → item ids), read separately when free text goes to its own file.
+    text_items: dict[str, list[int]]
+    text_labels: dict[str, str]
+
+    @property
+    def edition_ids(self) -> list[int]:
+        return [e.pk for e in self.editions]
+
+
+def _text(texts: dict[str, str] | None, language: str, default: str) -> str:
+    texts = texts or {}
+    return texts.get(language) or texts.get(default) or next(iter(texts.values()), "")
+
+
+def _ids(ids: Sequence[int]) -> str:
+    return ", ".join(str(int(i)) for i in ids)
+
+
+def _coding_selectors() -> tuple[Any, Any] | None:
+    """coding.selectors.final_codes / codebook_for, once the coding app provides them."""
+    try:
+        from coding import selectors
+    except ImportError:
+        return None
+    if hasattr(selectors, "final_codes") and hasattr(selectors, "codebook_for"):
+        return selectors.final_codes, selectors.codebook_for
+    return None
+
+
+def export_source(
+    *, editions: Sequence[Edition], language: str, include_text: bool, include_categories: bool = True
+) -> ExportSource:
+    """Columns for one edition, or several editions of a series aligned by item code (union of items in
+    the newest edition's order, then items only earlier editions had; choices likewise)."""
+    editions = sorted(editions, key=lambda e: e.label, reverse=True)  # newest first wins labels
+    items_by_code: dict[str, list[Item]] = {}
+    order: list[str] = []
+    for edition in editions:
+        for item in Item.objects.filter(edition=edition).order_by("position"):
+            if item.code not in items_by_code:
+                items_by_code[item.code] = []
+                order.append(item.code)
+            items_by_code[item.code].append(item)
+    definitions = {e.pk: edition_definition(e) for e in editions}
+
+    columns: list[Column] = []
+    if len(editions) > 1:
+        ordered = sorted(editions, key=lambda e: e.label)
+        labels = {e.label: e.display_title for e in ordered}
+        case = " ".join(f"WHEN {int(e.pk)} THEN %s" for e in ordered)
+        variable = ds.Variable("edition", "Edition", ds.EDITION, value_labels=labels)
+        columns.append(Column(variable, f"CASE r.edition_id {case} END", [e.label for e in ordered]))
+    text_items: dict[str, list[int]] = {}
+    text_labels: dict[str, str] = {}
+    coding = _coding_selectors() if include_categories else None
+    for code in order:
+        items = items_by_code[code]
+        first = items[0]
+        default = first.edition.default_language if hasattr(first, "edition") else "en"
+        label = _text(first.label, language, default)
+        ids = _ids([i.pk for i in items])
+        where = f"a.item_id IN ({ids})"
+        qi = (
+            first.type == ItemType.COUNTRY
+            or code in ALWAYS_QUASI_IDENTIFIERS
+            or any(i.quasi_identifier for i in items)
+        )
+        base = {"label": label, "item_code": code, "item_type": first.type, "quasi_identifier": qi}
+        if first.type == ItemType.NOTE:
+            continue
+        if first.type in (ItemType.SELECT_ONE, ItemType.YES_NO, ItemType.COUNTRY):
+            labels = _choice_labels(items, definitions, language)
+            columns.append(
+                Column(
+                    ds.Variable(code, kind=ds.CHOICE, value_labels=labels, **base),
+                    f"MAX(a.choice) FILTER (WHERE {where})",
+                )
+            )
+        elif first.type == ItemType.SELECT_MULTIPLE:
+            for choice, choice_label in _choice_labels(items, definitions, language).items():
+                variable = ds.Variable(
+                    f"{code}__{choice}",
+                    **{**base, "label": f"{label}: {choice_label}"},
+                    kind=ds.FLAG,
+                    value_labels=dict(ds.FLAG_LABELS),
+                    choice=choice,
+                )
+                sql = f"MAX(CASE WHEN a.choice = %s THEN 1 ELSE 0 END) FILTER (WHERE {where})"
+                columns.append(Column(variable, sql, [choice]))
+        elif first.type == ItemType.INTEGER:
+            columns.append(
+                Column(
+                    ds.Variable(code, kind=ds.INTEGER, **base),
+                    f"CAST(MAX(a.number) FILTER (WHERE {where}) AS BIGINT)",
+                )
+            )
+        elif first.type == ItemType.DECIMAL:
+            columns.append(
+                Column(
+                    ds.Variable(code, kind=ds.DECIMAL, **base),
+                    f"CAST(MAX(a.number) FILTER (WHERE {where}) AS DOUBLE PRECISION)",
+                )
+            )
+        elif first.type in TEXT_TYPES:
+            text_items[code] = [i.pk for i in items]
+            text_labels[code] = label
+            if include_text:
+                columns.append(
+                    Column(ds.Variable(code, kind=ds.TEXT, **base), f"MAX(a.text) FILTER (WHERE {where})")
+                )
+            if coding is not None:
+                columns.extend(_category_columns(coding, items, where, base))
+    return ExportSource(
+        editions=list(editions), columns=columns, text_items=text_items, text_labels=text_labels
+    )
+
+
+def _choice_labels(
+    items: list[Item], definitions: dict[int, dict[str, Any]], language: str
+) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in items:
+        definition = definitions[item.edition_id]
+        default = definition.get("default_language", "en")
+        list_name = item.choice_list.name if item.choice_list_id else None
+        if list_name and list_name in definition["choice_lists"]:
+            for choice in definition["choice_lists"][list_name]:
+                labels.setdefault(choice["code"], _text(choice["label"], language, default))
+        elif item.type == ItemType.YES_NO:
+            labels.setdefault("yes", "Yes")
+            labels.setdefault("no", "No")
+        elif item.type == ItemType.COUNTRY:
+            for country in pycountry.countries:
+                labels.setdefault(country.alpha_2, country.name)
+    return labels
+
+
+def _category_columns(
+    coding: tuple[Any, Any], items: list[Item], where: str, base: dict[str, Any]
+) -> list[Column]:
+    """0/1 columns per coding category; the value is looked up by answer id while rows stream."""
+    final_codes, codebook_for = coding
+    columns: list[Column] = []
+    frame: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    codes_by_answer: dict[uuid.UUID, set[str]] = {}
+    for item in items:
+        for entry in codebook_for(edition_id=item.edition_id, item_code=item.code):
+            if entry["code"] not in seen:
+                seen.add(entry["code"])
+                frame.append(dict(entry))
+        codes_by_answer.update(final_codes(edition_id=item.edition_id, item_code=item.code))
+    for entry in frame:
+        variable = ds.Variable(
+            f"{base['item_code']}__{entry['code']}",
+            **{
+                **base,
+                "label": f"{base['label']}: {entry.get('label', entry['code'])}",
+                "quasi_identifier": False,
+            },
+            kind=ds.CATEGORY,
+            value_labels=dict(ds.CATEGORY_LABELS),
+            choice=entry["code"],
+            coding={"frame": frame, "codes": codes_by_answer},
+        )
+        # The text answer's id; exports/anonymise turns it into 0/1 and never writes the id out.
+        columns.append(
+            Column(variable, f"MAX(CAST(a.id AS TEXT)) FILTER (WHERE {where} AND a.text IS NOT NULL)")
+        )
+    return columns
+
+
+def _pivot(
+    source: ExportSource, columns: Sequence[Column], *, salt: str | None, aliases: bool = False
+) -> tuple[str, list[Any]]:
+    """One row per response; the SQL text holds only our own integers (item and edition ids) and column
+    expressions, every value from outside is a parameter."""
+    select = ",\n  ".join(f"{c.sql} AS c{n}" if aliases else c.sql for n, c in enumerate(columns)) or "NULL"
+    params = [p for c in columns for p in c.params]
+    sql = (
+        f"SELECT\n  {select}\nFROM responses_response r\n"
+        f"LEFT JOIN responses_answer a ON a.response_id = r.id\n"
+        f"WHERE r.edition_id IN ({_ids(source.edition_ids)})\nGROUP BY r.id, r.edition_id"
+    )
+    if salt is not None:
+        # A fresh salt per export gives a fresh random order; the same salt, the same order (stable ids
+        # within one bundle). md5 here shuffles, it protects nothing.
+        sql += "\nORDER BY MD5(CAST(r.id AS TEXT) || %s)"
+        params.append(salt)
+    return sql, params
+
+
+def pivot_sql(source: ExportSource, *, salt: str | None) -> tuple[str, list[Any]]:
+    """The SQL of one export pass (the benchmark runs the same statement through COPY)."""
+    return _pivot(source, source.columns, salt=salt)
+
+
+def stream(sql: str, params: Sequence[Any], *, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[Any, ...]]:
+    """Rows of `sql` through a server-side cursor (PostgreSQL), `chunk_size` at a time."""
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        if hasattr(cursor, "itersize"):
+            cursor.itersize = chunk_size
+        cursor.execute(sql, params)
+        while True:
+            rows = cursor.fetchmany(chunk_size)
+            if not rows:
+                return
+            yield from rows
+
+
+def export_rows(source: ExportSource, *, salt: str) -> Iterator[tuple[Any, ...]]:
+    sql, params = pivot_sql(source, salt=salt)
+    return stream(sql, params)
+
+
+def quasi_identifier_counts(source: ExportSource, indexes: Sequence[int]) -> dict[tuple[Any, ...], int]:
+    """Respondents per combination of the columns at `indexes`, counted in the database."""
+    if not indexes:
+        return {}
+    inner, params = _pivot(source, [source.columns[i] for i in indexes], salt=None, aliases=True)
+    names = ", ".join(f"c{n}" for n in range(len(indexes)))
+    sql = f"SELECT {names}, COUNT(*) FROM ({inner}) AS t GROUP BY {names}"  # noqa: S608 - as _pivot
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {tuple(row[:-1]): int(row[-1]) for row in cursor.fetchall()}
+
+
+def free_text_rows(source: ExportSource, *, salt: str) -> Iterator[tuple[str, str]]:
+    """(item code, text) of every free-text answer, each shuffled on its own: no response grouping, so a
+    text cannot be tied to the respondent's other answers or to other texts of the same respondent."""
+    if not source.text_items:
+        return iter(())
+    cases = " ".join(f"WHEN a.item_id IN ({_ids(ids)}) THEN %s" for ids in source.text_items.values())
+    all_ids = _ids([i for ids in source.text_items.values() for i in ids])
+    sql = (
+        f"SELECT CASE {cases} END, a.text FROM responses_answer a "  # noqa: S608 - ids only, as _pivot
+        f"JOIN responses_response r ON r.id = a.response_id "
+        f"WHERE r.edition_id IN ({_ids(source.edition_ids)}) AND a.item_id IN ({all_ids}) "
+        f"AND a.text IS NOT NULL ORDER BY MD5(CAST(a.id AS TEXT) || %s)"
+    )
+    return stream(sql, [*source.text_items.keys(), salt])  # type: ignore[return-value]
+
+
+def free_text_count(source: ExportSource) -> int:
+    ids = [i for ids in source.text_items.values() for i in ids]
+    from responses.models import Answer
+
+    return Answer.objects.filter(
+        item_id__in=ids, text__isnull=False, response__edition_id__in=source.edition_ids
+    ).count()
+
+
+def response_count(edition_ids: Sequence[int]) -> int:
+    return Response.objects.filter(edition_id__in=edition_ids).count()
+
+
+def export_jobs_for(user: User) -> QuerySet[ExportJob]:
+    """Administrators see every export job; analysts their own."""
+    from accounts.models import Role
+
+    qs = ExportJob.objects.prefetch_related("editions__series").select_related("requested_by")
+    return qs if user.has_role(Role.ADMINISTRATOR) else qs.filter(requested_by=user)

@@ -1,0 +1,433 @@
+"""Export jobs: request, run (claimed once, resumable after a dead worker), download, expire.
+
+A job is a status row (exports/models.py). `export_run` claims it with a conditional UPDATE, so a second
+delivery of the same task does nothing while the first is alive; a job whose worker stopped reporting
+for EXPORT_STALE_SECONDS is claimed again (by the periodic sweep or a redelivery) and rebuilt from
+scratch in a fresh directory, so no attempt ever appends to another's file. Every later write of an
+attempt is conditional on its attempt number: a worker that was presumed dead and wakes up finds it has
+been replaced and stops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import shutil
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import audit_record
+from exports import dataset as ds
+from exports import selectors
+from exports.anonymise import DisclosureControl
+from exports.anonymise.kanon import MIN_K
+from exports.exporters import EXPORTERS
+from exports.models import ExportJob, ExportStatus, FreeText
+from surveys.models import Edition, EditionStatus
+
+logger = logging.getLogger(__name__)
+SIGNER_SALT = "exports.download"
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # zip entries carry no real time (no timestamps in exports)
+
+
+class ExportRequestInvalid(Exception):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class AttemptSuperseded(Exception):
+    """Another attempt claimed this job after this one was presumed dead."""
+
+
+class DownloadRefused(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: str = "csv"
+    k: int = 5
+    free_text: str = FreeText.SEPARATE
+    language: str = "en"
+    # Same row order and row ids in every file of one bundle (otherwise each file is shuffled afresh).
+    stable_ids: bool = False
+
+    @classmethod
+    def clean(cls, raw: dict[str, Any]) -> ExportOptions:
+        errors: dict[str, list[str]] = {}
+        fmt = raw.get("format", "csv")
+        if fmt not in EXPORTERS:
+            errors["format"] = [f"Choose one of {', '.join(EXPORTERS)}."]
+        try:
+            k = int(raw.get("k", settings.EXPORT_DEFAULT_K))
+        except (TypeError, ValueError):
+            errors["k"] = ["k must be a whole number."]
+            k = MIN_K
+        if k < MIN_K:
+            errors["k"] = [f"k must be at least {MIN_K}."]
+        free_text = raw.get("free_text") or FreeText.SEPARATE
+        if free_text not in FreeText.values:
+            errors["free_text"] = [f"Choose one of {', '.join(FreeText.values)}."]
+        language = str(raw.get("language") or "en")[:16]
+        stable = raw.get("stable_ids", False)
+        stable_ids = stable in (True, "true", "1", "on", 1)
+        if errors:
+            raise ExportRequestInvalid(errors)
+        return cls(format=fmt, k=k, free_text=free_text, language=language, stable_ids=stable_ids)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- request --------------------------------------------------------------------------------------
+
+
+def export_request(*, actor: User, editions: Sequence[Edition], options: ExportOptions) -> ExportJob:
+    """Queue an export of one edition, or several editions of one series aligned by item code."""
+    editions = list(editions)
+    if not editions:
+        raise ExportRequestInvalid({"editions": ["Choose at least one edition."]})
+    if any(e.status == EditionStatus.DRAFT for e in editions):
+        raise ExportRequestInvalid({"editions": ["Draft editions have no responses to export."]})
+    if len({e.series_id for e in editions}) > 1:
+        raise ExportRequestInvalid({"editions": ["Editions exported together must belong to one series."]})
+    with transaction.atomic():
+        job = ExportJob.objects.create(requested_by=actor, format=options.format, options=options.as_dict())
+        job.editions.set(editions)
+        audit_record(
+            actor=actor,
+            action="export.requested",
+            target=f"export {job.id}",
+            details={"editions": [str(e) for e in editions], **options.as_dict()},
+        )
+        transaction.on_commit(lambda: _enqueue(job.pk))
+    return job
+
+
+def _enqueue(job_id: Any) -> None:
+    from exports.tasks import export_run_task
+
+    export_run_task.delay(str(job_id))
+
+
+# --- run ------------------------------------------------------------------------------------------
+
+
+def _claim(job_id: Any) -> int | None:
+    """The attempt number if this call may run the job; None if it is taken or finished."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+    with transaction.atomic():
+        claimed = (
+            ExportJob.objects.filter(pk=job_id)
+            .filter(Q(status=ExportStatus.QUEUED) | Q(status=ExportStatus.RUNNING, heartbeat_at__lt=stale))
+            .update(
+                status=ExportStatus.RUNNING,
+                attempts=F("attempts") + 1,
+                started_at=now,
+                heartbeat_at=now,
+                progress=0,
+                error_type="",
+                error_message="",
+            )
+        )
+        if not claimed:
+            return None
+        return int(ExportJob.objects.values_list("attempts", flat=True).get(pk=job_id))
+
+
+def _update(job_id: Any, attempt: int, **fields: Any) -> None:
+    if not ExportJob.objects.filter(pk=job_id, attempts=attempt).update(**fields):
+        raise AttemptSuperseded(str(job_id))
+
+
+class _Tracker:
+    """Turns rows written into a percentage, saved at most once per percent (and as a heartbeat)."""
+
+    def __init__(self, job_id: Any, attempt: int, total: int) -> None:
+        self.job_id, self.attempt, self.total = job_id, attempt, max(total, 1)
+        self.done_before = 0
+        self.percent = 0
+
+    def pass_callback(self, count: int) -> ds.Progress:
+        base = self.done_before
+        self.done_before += count
+
+        def progress(n: int) -> None:
+            percent = min(99, (base + n) * 100 // self.total)
+            if percent > self.percent:
+                self.percent = percent
+                _update(self.job_id, self.attempt, progress=percent, heartbeat_at=timezone.now())
+
+        return progress
+
+
+class _Build:
+    """The ExportContext of one attempt: datasets (through disclosure control) and progress."""
+
+    def __init__(self, job: ExportJob, options: ExportOptions, tracker_factory: Any) -> None:
+        self.options = options
+        editions = list(job.editions.select_related("series").order_by("label"))
+        self.editions = editions
+        self.source = selectors.export_source(
+            editions=editions, language=options.language, include_text=options.free_text == FreeText.REDACTED
+        )
+        variables = [c.variable for c in self.source.columns]
+        qi = DisclosureControl.quasi_identifier_indexes(variables)
+        counts = selectors.quasi_identifier_counts(self.source, qi)
+        self.control = DisclosureControl(variables, qi_counts=counts, qi_indexes=qi, k=options.k)
+        self.count = selectors.response_count([e.pk for e in editions])
+        self.text_count = (
+            selectors.free_text_count(self.source) if options.free_text == FreeText.SEPARATE else 0
+        )
+        series = editions[0].series
+        self.name = f"{series.slug}_{'-'.join(e.label for e in editions)}"
+        self.title = f"{series.title} {', '.join(e.label for e in editions)}"
+        self.stable_salt = secrets.token_hex(16)
+        self.variables = [ds.Variable("row_id", "Row id (fresh for this export)", ds.ID), *variables]
+        self.tracker = tracker_factory(self)
+
+    def dataset(self) -> ds.Dataset:
+        salt = self.stable_salt if self.options.stable_ids else secrets.token_hex(16)
+        control = self.control
+        source = self.source
+
+        def rows() -> Iterator[list[Any]]:
+            for n, raw in enumerate(selectors.export_rows(source, salt=salt), start=1):
+                out = control.transform(raw)
+                out.insert(0, n)
+                yield out
+
+        return ds.Dataset(
+            name=self.name,
+            title=self.title,
+            variables=self.variables,
+            count=self.count,
+            rows=rows,
+            language=self.options.language,
+            report=self.report,
+        )
+
+    def free_text(self) -> ds.Dataset | None:
+        if self.options.free_text != FreeText.SEPARATE or not self.source.text_items:
+            return None
+        control = self.control
+        source = self.source
+        variables = [
+            ds.Variable("text_id", "Text id (fresh; not the row id of the main file)", ds.ID),
+            ds.Variable("item", "Item", ds.CHOICE, value_labels=dict(source.text_labels)),
+            ds.Variable("text", "Answer, personal data redacted", ds.TEXT),
+        ]
+
+        def rows() -> Iterator[list[Any]]:
+            salt = secrets.token_hex(16)
+            for n, (item, text) in enumerate(selectors.free_text_rows(source, salt=salt), start=1):
+                yield [n, item, control.redact_text(text)]
+
+        return ds.Dataset(
+            name=f"{self.name}_free_text",
+            title=f"{self.title}: free text",
+            variables=variables,
+            count=self.text_count,
+            rows=rows,
+            language=self.options.language,
+        )
+
+    def progress(self, count: int) -> ds.Progress:
+        return self.tracker.pass_callback(count)  # type: ignore[no-any-return]
+
+    @property
+    def report(self) -> dict[str, Any]:
+        report = self.control.report(free_text=self.options.free_text)
+        report["row_order"] = "fresh random order for this export"
+        report["row_ids"] = (
+            "the same within this bundle, fresh for this export"
+            if self.options.stable_ids
+            else "fresh for every file"
+        )
+        report["editions"] = [str(e) for e in self.editions]
+        return report
+
+
+def export_run(*, job_id: Any) -> None:
+    """Build the job's file. Does nothing if the job is finished or another worker is on it."""
+    attempt = _claim(job_id)
+    if attempt is None:
+        logger.info("export %s: nothing to do (finished or running elsewhere)", job_id)
+        return
+    job = ExportJob.objects.get(pk=job_id)
+    started = time.monotonic()
+    job_dir = export_dir() / str(job.pk)
+    work = job_dir / f"attempt-{attempt}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        options = ExportOptions.clean(job.options)
+        exporter = EXPORTERS[options.format]()
+
+        def tracker(build: _Build) -> _Tracker:
+            free_passes = 1 if build.text_count else 0
+            return _Tracker(job.pk, attempt, exporter.passes() * build.count + free_passes * build.text_count)
+
+        build = _Build(job, options, tracker)
+        files = exporter.write_files(build, work)
+        final = _package(
+            files, work, name=f"{build.name}_{options.format}", report=build.report, fmt=options.format
+        )
+        target = job_dir / final.name
+        final.replace(target)
+        digest, size = _sha256(target)
+        _remove_attempts(job_dir)
+        _update(
+            job.pk,
+            attempt,
+            status=ExportStatus.SUCCEEDED,
+            progress=100,
+            finished_at=timezone.now(),
+            duration_seconds=round(time.monotonic() - started, 3),
+            report=build.report,
+            row_count=build.count,
+            file_path=f"{job.pk}/{target.name}",
+            file_size=size,
+            sha256=digest,
+            expires_at=timezone.now() + timedelta(days=settings.EXPORT_TTL_DAYS),
+        )
+    except AttemptSuperseded:
+        shutil.rmtree(work, ignore_errors=True)
+        logger.warning("export %s: attempt %s was superseded", job_id, attempt)
+    except Exception as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        logger.exception("export %s failed", job_id)
+        ExportJob.objects.filter(pk=job.pk, attempts=attempt).update(
+            status=ExportStatus.FAILED,
+            finished_at=timezone.now(),
+            duration_seconds=round(time.monotonic() - started, 3),
+            error_type=type(exc).__name__,
+            # The message of our own errors is safe; others could quote data, so keep only the type.
+            error_message=str(exc)[:2000] if isinstance(exc, ExportRequestInvalid) else "",
+        )
+
+
+def _remove_attempts(job_dir: Path) -> None:
+    for path in job_dir.glob("attempt-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _package(files: list[Path], work: Path, *, name: str, report: dict[str, Any], fmt: str) -> Path:
+    """One file as it is; several (bundle, codebook, separate free text) in a zip with a manifest."""
+    if len(files) == 1 and fmt != "bundle":
+        return files[0]
+    manifest = {
+        "format": fmt,
+        "files": [
+            {"name": path.name, "bytes": size, "sha256": digest}
+            for path in files
+            for digest, size in [_sha256(path)]
+        ],
+        "disclosure_control": report,
+    }
+    target = work / f"{name}.zip"
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            info = zipfile.ZipInfo(path.name, date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with path.open("rb") as src, archive.open(info, "w") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        info = zipfile.ZipInfo("manifest.json", date_time=ZIP_DATE)
+        archive.writestr(info, json.dumps(manifest, indent=2, ensure_ascii=False), zipfile.ZIP_DEFLATED)
+    return target
+
+
+def export_dir() -> Path:
+    return Path(settings.EXPORT_DIR)
+
+
+# --- download -------------------------------------------------------------------------------------
+
+
+def export_download_token(*, job: ExportJob, user: User) -> str:
+    """A link token for this job and this user, valid EXPORT_LINK_MAX_AGE seconds."""
+    return signing.TimestampSigner(salt=SIGNER_SALT).sign(f"{job.pk}:{user.pk}")
+
+
+def export_download_open(*, job: ExportJob, user: User, token: str) -> Path:
+    """Check the link and the job, audit the download, and return the file's path."""
+    try:
+        value = signing.TimestampSigner(salt=SIGNER_SALT).unsign(token, max_age=settings.EXPORT_LINK_MAX_AGE)
+    except signing.SignatureExpired:
+        raise DownloadRefused(
+            "This download link has expired; open the export again for a fresh one."
+        ) from None
+    except signing.BadSignature:
+        raise DownloadRefused("This download link is not valid.") from None
+    if value != f"{job.pk}:{user.pk}":
+        raise DownloadRefused("This download link was made for another export or another person.")
+    if job.status != ExportStatus.SUCCEEDED or not job.file_path:
+        raise DownloadRefused("This export has no file to download.")
+    path = export_dir() / job.file_path
+    if not path.is_file():
+        raise DownloadRefused("This export's file is gone.")
+    audit_record(
+        actor=user,
+        action="export.downloaded",
+        target=f"export {job.pk}",
+        details={"file": path.name, "sha256": job.sha256},
+    )
+    return path
+
+
+# --- periodic -------------------------------------------------------------------------------------
+
+
+def exports_expire(*, now: Any = None) -> int:
+    """Delete the files of exports past their expiry and mark the jobs expired."""
+    now = now or timezone.now()
+    expired = 0
+    for job in ExportJob.objects.filter(status=ExportStatus.SUCCEEDED, expires_at__lte=now):
+        shutil.rmtree(export_dir() / str(job.pk), ignore_errors=True)
+        expired += ExportJob.objects.filter(pk=job.pk, status=ExportStatus.SUCCEEDED).update(
+            status=ExportStatus.EXPIRED, file_path="", progress=100
+        )
+    # Failed jobs keep no file, but an attempt killed mid-way may have left a directory.
+    for job in ExportJob.objects.filter(status=ExportStatus.FAILED, created_at__lte=now - timedelta(days=1)):
+        shutil.rmtree(export_dir() / str(job.pk), ignore_errors=True)
+    return expired
+
+
+def exports_requeue_stale() -> int:
+    """Queue again every job whose worker has died (queued jobs whose message was lost, too)."""
+    stale = timezone.now() - timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+    ids = list(
+        ExportJob.objects.filter(
+            Q(status=ExportStatus.RUNNING, heartbeat_at__lt=stale)
+            | Q(status=ExportStatus.QUEUED, created_at__lt=stale)
+        ).values_list("pk", flat=True)
+    )
+    for job_id in ids:
+        _enqueue(job_id)
+    return len(ids)
