@@ -34,23 +34,18 @@ def normalise_text(text: str) -> str:
 
 
 def tfidf_features() -> FeatureUnion:
-    """Words and word pairs, plus character n-grams inside words (robust to typos and inflection)."""
+    """Words and word pairs, plus character n-grams inside words (robust to typos and inflection).
+    The caps keep a fit on 5,000 answers x 50 categories within seconds on 2 cores."""
     return FeatureUnion(
         [
             (
                 "words",
-                TfidfVectorizer(
-                    ngram_range=(1, 2),
-                    min_df=1,
-                    sublinear_tf=True,
-                    strip_accents="unicode",
-                    max_features=60000,
-                ),
+                TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, strip_accents="unicode"),
             ),
             (
                 "chars",
                 TfidfVectorizer(
-                    analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, max_features=80000
+                    analyzer="char_wb", ngram_range=(2, 5), min_df=3, sublinear_tf=True, max_features=20000
                 ),
             ),
         ]

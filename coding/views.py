@@ -1,0 +1,166 @@
+"""Staff pages of free-text coding: codebooks, the coding screen, runs. Access check, one service call."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.access import role_required
+from accounts.models import Role
+from coding import selectors, services
+from coding.models import Category, Codebook
+from surveys.models import Edition
+
+staff_required = role_required(Role.ANALYST, Role.ADMINISTRATOR)
+FILTERS = {
+    "": "All",
+    "uncoded": "Uncoded by me",
+    "automatic": "Automatic",
+    "low_confidence": "Low confidence",
+    "disagreement": "Disagreement",
+}
+
+
+def _codebook(edition_id: int, item_code: str) -> Codebook:
+    return get_object_or_404(
+        Codebook.objects.select_related("edition"), edition_id=edition_id, item_code=item_code
+    )
+
+
+@staff_required
+def edition_codebooks(request: HttpRequest, edition_id: int) -> HttpResponse:
+    edition = get_object_or_404(Edition, pk=edition_id)
+    if request.method == "POST":
+        books = services.codebooks_import_reference(edition=edition)
+        messages.success(request, f"Imported {len(books)} reference codebook(s).")
+        return redirect("coding:edition", edition_id=edition.pk)
+    books = [
+        {"book": b, "progress": selectors.coding_progress(edition_id=edition.pk, item_code=b.item_code)}
+        for b in selectors.codebooks_of_edition(edition_id=edition.pk)
+    ]
+    return render(request, "coding/edition.html", {"edition": edition, "books": books})
+
+
+@staff_required
+def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpResponse:
+    book = _codebook(edition_id, item_code)
+    coder = services.coder_label(user_id=request.user.pk)
+    current_filter = request.GET.get("filter", "")
+    if current_filter not in FILTERS:
+        raise Http404
+    search = request.GET.get("q", "")[:200]
+    view = "table" if request.GET.get("view") == "table" else "one"
+    answers = selectors.item_answers(
+        edition_id=edition_id, item_code=item_code, coder=coder, filter=current_filter, search=search
+    )
+    page = Paginator(answers, 50 if view == "table" else 1).get_page(request.GET.get("page"))
+    rows = selectors.codes_for_answers([a.pk for a in page], coder=coder)
+    categories = selectors.codebook_for(edition_id=edition_id, item_code=item_code)
+    items = []
+    for answer in page:
+        codes = rows[answer.pk]
+        items.append(
+            {
+                "answer": answer,
+                "mine": {c["code"] for c in codes if c["source"] == "human" and c["mine"]},
+                "auto": [c for c in codes if c["source"] == "auto"],
+                "suggestions": [c for c in codes if c["source"] == "suggestion"],
+            }
+        )
+    return render(
+        request,
+        "coding/item.html",
+        {
+            "edition": book.edition,
+            "book": book,
+            "categories": categories,
+            "active_categories": [c for c in categories if not c["retired"]],
+            "items": items,
+            "page": page,
+            "view": view,
+            "filters": FILTERS,
+            "current_filter": current_filter,
+            "search": search,
+            "progress": selectors.coding_progress(edition_id=edition_id, item_code=item_code),
+            "agreement": selectors.coder_agreement(edition_id=edition_id, item_code=item_code),
+            "runs": selectors.coding_runs(edition_id=edition_id, item_code=item_code)[:5],
+            "counts": selectors.item_category_counts(edition_id=edition_id, item_code=item_code),
+        },
+    )
+
+
+@staff_required
+@require_POST
+def answer_code(request: HttpRequest, edition_id: int, item_code: str, answer_id: uuid.UUID) -> HttpResponse:
+    _codebook(edition_id, item_code)
+    try:
+        services.answer_codes_set(
+            answer_id=answer_id,
+            codes=request.POST.getlist("codes"),
+            coder=services.coder_label(user_id=request.user.pk),
+        )
+    except services.CodesInvalid as exc:
+        messages.error(request, str(exc))
+    return redirect(request.POST.get("next") or "coding:item", edition_id=edition_id, item_code=item_code)
+
+
+@staff_required
+@require_POST
+def run_start(request: HttpRequest, edition_id: int, item_code: str) -> HttpResponse:
+    book = _codebook(edition_id, item_code)
+    try:
+        run = services.coding_run_start(edition=book.edition, item_code=item_code)
+        messages.success(request, f"Auto-coding queued ({run.get_kind_display()}, {run.classifier}).")
+    except services.CodingRunRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("coding:item", edition_id=edition_id, item_code=item_code)
+
+
+@staff_required
+def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> HttpResponse:
+    book = _codebook(edition_id, item_code)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "add":
+                services.category_create(
+                    codebook=book,
+                    code=request.POST.get("code", "").strip(),
+                    label=request.POST.get("label", ""),
+                    description=request.POST.get("description", ""),
+                    examples=[e.strip() for e in request.POST.get("examples", "").splitlines() if e.strip()],
+                )
+            elif action in {"remove", "restore", "update"}:
+                category = get_object_or_404(Category, codebook=book, code=request.POST.get("code"))
+                if action == "remove":
+                    messages.info(request, f"{category.code}: {services.category_remove(category=category)}.")
+                elif action == "restore":
+                    services.category_restore(category=category)
+                else:
+                    services.category_update(
+                        category=category,
+                        label=request.POST.get("label", ""),
+                        description=request.POST.get("description", ""),
+                        examples=[
+                            e.strip() for e in request.POST.get("examples", "").splitlines() if e.strip()
+                        ],
+                    )
+            elif action == "carry":
+                target = get_object_or_404(Edition, pk=request.POST.get("to_edition"))
+                services.codebook_carry_forward(codebook=book, to_edition=target)
+                messages.success(request, f"Codebook carried to {target}.")
+        except services.CodebookInvalid as exc:
+            for error in exc.errors:
+                messages.error(request, error)
+        return redirect("coding:codebook", edition_id=edition_id, item_code=item_code)
+    others = Edition.objects.filter(series_id=book.edition.series_id).exclude(pk=edition_id)
+    return render(
+        request,
+        "coding/codebook.html",
+        {"edition": book.edition, "book": book, "categories": book.categories.all(), "others": others},
+    )

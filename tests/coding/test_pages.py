@@ -1,0 +1,66 @@
+"""Staff coding pages: access, the coding screen, codebook edits."""
+
+import pytest
+
+from coding import selectors, services
+from tests.conftest import login_with_mfa
+
+ITEM = "workload_reasons"
+
+
+def test_anonymous_visitors_are_sent_to_login(client, coded_item):
+    edition, _ = coded_item
+    response = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("who", ["officer_alice", "outsider_charlie"])
+def test_non_staff_get_403(request, client, coded_item, who):
+    edition, _ = coded_item
+    client = login_with_mfa(client, request.getfixturevalue(who))
+    assert client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/").status_code == 403
+
+
+def test_an_analyst_codes_one_answer_at_a_time(client, analyst_ann, coded_item):
+    edition, _pairs = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    page = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/?filter=uncoded")
+    body = page.content.decode()
+    assert page.status_code == 200 and "Page 1 of 80" in body and "<kbd>1</kbd>" in body
+    answer = page.context["items"][0]["answer"]
+    client.post(
+        f"/staff/coding/editions/{edition.pk}/items/{ITEM}/answers/{answer.pk}/codes/",
+        {"codes": ["more_data", "lack_resources"]},
+    )
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[answer.pk] == {
+        "more_data",
+        "lack_resources",
+    }
+    table = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/?filter=uncoded&view=table")
+    assert "Page 1 of 2" in table.content.decode()
+
+
+def test_two_coders_agreement_is_shown(client, analyst_ann, coded_item):
+    edition, pairs = coded_item
+    for answer, codes in pairs[:10]:
+        services.answer_codes_set(answer_id=answer.pk, codes=codes, coder="A")
+        services.answer_codes_set(answer_id=answer.pk, codes=codes, coder="B")
+    services.answer_codes_set(answer_id=pairs[0][0].pk, codes=["more_cases"], coder="B")
+    body = (
+        login_with_mfa(client, analyst_ann).get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/").content
+    )
+    assert b"over 10 answers coded by two coders" in body
+    assert selectors.disagreement_answer_ids(edition_id=edition.pk, item_code=ITEM) == [pairs[0][0].pk]
+
+
+def test_the_codebook_page_adds_and_retires(client, analyst_ann, coded_item):
+    edition, _ = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    client.post(url, {"action": "add", "code": "other", "label": "Other reasons"})
+    client.post(url, {"action": "add", "code": "Bad Code", "label": "x"})
+    codes = {c["code"]: c for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
+    assert "other" in codes and "Bad Code" not in codes
+    client.post(url, {"action": "remove", "code": "other"})
+    assert "other" not in {c["code"] for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
+    assert "not a code" in client.get(url).content.decode()
