@@ -10,7 +10,7 @@ DEMO ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vetted_survey
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint typecheck format migrations bench clean
+.PHONY: install run test lint typecheck format migrations bench bench-coding clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ migrations: install
 
 bench: install
 	@echo "Benchmarks arrive with the load and export issues; nothing to measure yet." >&2; exit 1
+
+# Free-text coding benchmark (prints JSON; skipped when ../shared/data is absent). See docs/performance.md.
+bench-coding: install
+	HF_HUB_OFFLINE=1 $(PY) bench/coding.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data
