@@ -8,6 +8,7 @@ item's `clean_answer`, skip logic, required flags and constraints, and reports e
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -20,6 +21,7 @@ from django.core.exceptions import ValidationError
 from surveys.definition import iter_items
 from surveys.expressions import Expression, parse
 
+INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,30}")
 TEXT_MAX_LENGTH = {"text": 2_000, "long_text": 20_000}
 SINGLE_CHOICE_TYPES = frozenset({"select_one", "yes_no", "country"})
 CHOICE_TYPES = SINGLE_CHOICE_TYPES | {"select_multiple"}
@@ -112,7 +114,7 @@ class ItemSpec:
             raise ValidationError("Expected a whole number.", code="type")
         if isinstance(raw, int):
             return raw
-        if isinstance(raw, str) and raw.strip().lstrip("+-").isdigit() and len(raw.strip()) <= 30:
+        if isinstance(raw, str) and INTEGER_TEXT.fullmatch(raw.strip()):
             return int(raw.strip())
         if isinstance(raw, float | Decimal) and math.isfinite(raw) and raw == int(raw):
             return int(raw)
