@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api import views
+from exports import api as exports_api
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -37,4 +38,16 @@ urlpatterns += [
         name="api-coding-runs",
     ),
     path("coding-runs/<uuid:run_id>/", coding_api.CodingRunDetailView.as_view(), name="api-coding-run"),
+    # Exports (exports/api.py).
+    path(
+        "editions/<int:edition_id>/exports/",
+        exports_api.ExportCreateView.as_view(),
+        name="api-edition-exports",
+    ),
+    path("exports/<uuid:export_id>/", exports_api.ExportDetailView.as_view(), name="api-export"),
+    path(
+        "exports/<uuid:export_id>/download/",
+        exports_api.ExportDownloadView.as_view(),
+        name="api-export-download",
+    ),
 ]

@@ -46,7 +46,7 @@ class XlsxExporter(Exporter):
                 value = row[col]
                 if value is None:
                     continue
-                if write is data.write_string:
+                if write == data.write_string:
                     value = neutralise_formula(value)[:MAX_CELL]
                 write(r, col, value)
         self._variables_sheet(workbook, dataset, bold)

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from exports import views
+
+app_name = "exports"
+urlpatterns = [
+    path("", views.export_list, name="list"),
+    path("<uuid:job_id>/", views.export_detail, name="detail"),
+    path("<uuid:job_id>/status/", views.export_status, name="status"),
+    path("<uuid:job_id>/download/<str:token>/", views.export_download, name="download"),
+]

@@ -1,0 +1,179 @@
+"""Every format, read back with its own reader, holds exactly the released answers, with labels."""
+
+import random
+
+import pytest
+
+from exports.synthetic import synthetic_answers
+from tests.exports.helpers import (
+    job_path,
+    read_csv,
+    read_dta,
+    read_parquet,
+    read_sav,
+    read_xlsx,
+    run_export,
+    unzip,
+)
+
+MULTI = (
+    "better_equipped_reasons",
+    ["tools", "project_vic", "education", "resources", "collaboration", "other"],
+)
+AGES = ("offender_age", ["below_20", "20_30", "30_40", "40_50", "50_60", "above_60"])
+NUMBERS = ("avg_case_images_total", "avg_case_images_csam", "avg_case_video_hours", "children_rescued")
+CHOICES = ("country", "agency_type", "workload_change", "better_equipped", "access_family")
+TEXTS = ("workload_reasons", "trends")
+
+
+@pytest.fixture
+def known(open_2017, release):
+    """40 answer sets in two quasi-identifier groups of 20: disclosure control changes nothing here."""
+    rng = random.Random(7)
+    answer_sets = []
+    for n in range(40):
+        answers = synthetic_answers(rng, n)
+        answers["country"], answers["agency_type"] = ("SE", "national") if n % 2 else ("DE", "regional")
+        answer_sets.append(answers)
+    release(open_2017, answer_sets)
+    return answer_sets
+
+
+def expected_rows(answer_sets, *, labels=None):
+    """The wide rows the data should give, as a sorted list of tuples (codes, or labels when given)."""
+    rows = []
+    for a in answer_sets:
+        row = []
+        for code in CHOICES:
+            value = a.get(code)
+            row.append(labels[code][value] if labels and value is not None else value)
+        for code, choices in (MULTI, AGES):
+            chosen = a.get(code)
+            for choice in choices:
+                flag = None if chosen is None else float(choice in chosen)
+                row.append(labels["flag"][flag] if labels and flag is not None else flag)
+        row.extend(None if a.get(code) is None else float(a[code]) for code in NUMBERS)
+        row.extend(a.get(code) for code in TEXTS)
+        rows.append(tuple(row))
+    return sorted(rows, key=repr)
+
+
+def actual_rows(rows):
+    out = []
+    for r in rows:
+        row = [r[c] for c in CHOICES]
+        for code, choices in (MULTI, AGES):
+            row.extend(r[f"{code}__{choice}"] for choice in choices)
+        row.extend(r[c] for c in NUMBERS)
+        row.extend(r[c] for c in TEXTS)
+        out.append(tuple(row))
+    return sorted(out, key=repr)
+
+
+def test_csv_holds_every_answer(known, open_2017, analyst_ann, export_dir):
+    job = run_export(analyst_ann, [open_2017], format="csv", free_text="redacted")
+    rows = read_csv(job_path(job))
+    assert actual_rows(rows) == expected_rows(known)
+    assert sorted(r["row_id"] for r in rows) == [float(i) for i in range(1, 41)]
+
+
+def test_parquet_holds_every_answer_with_a_schema(known, open_2017, analyst_ann, export_dir):
+    import pyarrow.parquet as pq
+
+    job = run_export(analyst_ann, [open_2017], format="parquet", free_text="redacted")
+    assert actual_rows(read_parquet(job_path(job))) == expected_rows(known)
+    schema = pq.read_schema(job_path(job))
+    assert str(schema.field("avg_case_images_total").type) == "int64"
+    assert str(schema.field("avg_case_video_hours").type) == "double"
+    assert str(schema.field("offender_age__30_40").type) == "int8"
+    assert schema.field("agency_type").metadata[b"label"].decode().startswith("What kind of agency")
+    assert b"National / federal agency" in schema.field("agency_type").metadata[b"value_labels"]
+
+
+def test_xlsx_holds_every_answer_and_a_variables_sheet(known, open_2017, analyst_ann, export_dir):
+    import openpyxl
+
+    job = run_export(analyst_ann, [open_2017], format="xlsx", free_text="redacted")
+    assert actual_rows(read_xlsx(job_path(job))) == expected_rows(known)
+    variables = list(openpyxl.load_workbook(job_path(job))["variables"].iter_rows(values_only=True))
+    assert any(
+        row[0] == "agency_type" and "national = National / federal agency" in row[4] for row in variables
+    )
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta"])
+def test_spss_and_stata_hold_every_answer_with_variable_and_value_labels(
+    fmt, known, open_2017, analyst_ann, export_dir
+):
+    job = run_export(analyst_ann, [open_2017], format=fmt, free_text="redacted")
+    rows, meta = (read_sav if fmt == "sav" else read_dta)(job_path(job))
+    labels = {
+        "country": {"SE": "Sweden", "DE": "Germany"},
+        "agency_type": {"national": "National / federal agency", "regional": "State / regional agency"},
+        "workload_change": {"increased": "Increased", "unchanged": "Unchanged", "decreased": "Decreased"},
+        "better_equipped": {"yes": "Yes", "no": "No"},
+        "access_family": {"very_common": "Very common", "common": "Common", "uncommon": "Uncommon"},
+        "flag": {0.0: "Not chosen", 1.0: "Chosen"},
+    }
+    # Stata names are at most 28 characters here (see exports/exporters/statistical.py).
+    rows = [{_long_name(k): v for k, v in row.items()} for row in rows]
+    assert actual_rows(rows) == expected_rows(known, labels=labels)
+    column_labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
+    assert column_labels["agency_type"].startswith("What kind of agency")
+    assert meta.variable_value_labels["agency_type"][1] == "National / federal agency"
+
+
+def _long_name(name):
+    for full in (f"{code}__{c}" for code, choices in (MULTI, AGES) for c in choices):
+        if full[:28] == name:
+            return full
+    return name
+
+
+def test_long_csv_has_one_row_per_answer(known, open_2017, analyst_ann, export_dir):
+    job = run_export(analyst_ann, [open_2017], format="csv_long", free_text="redacted")
+    rows = read_csv(job_path(job))
+    expected = sum(
+        len(v) if isinstance(v, list) else 1 for answers in known for v in answers.values() if v is not None
+    )
+    assert len(rows) == expected
+    assert set(rows[0]) == {"row_id", "item", "value"}
+    by_item = {}
+    for row in rows:
+        by_item.setdefault(row["item"], []).append(row["value"])
+    assert sorted(by_item["children_rescued"]) == sorted(float(a["children_rescued"]) for a in known)
+    assert sorted(by_item["offender_age"]) == sorted(c for a in known for c in a["offender_age"])
+
+
+def test_codebook_and_bundle(known, open_2017, analyst_ann, export_dir):
+    import hashlib
+    import json
+
+    job = run_export(analyst_ann, [open_2017], format="bundle")
+    files = unzip(job_path(job))
+    names = set(files)
+    stem = "law-enforcement-survey_2017"
+    for suffix in (
+        ".csv",
+        ".csv_long.csv",
+        ".xlsx",
+        ".sav",
+        ".dta",
+        ".parquet",
+        "_free_text.csv",
+        "_codebook.json",
+        "_codebook.html",
+    ):
+        assert stem + suffix in names, suffix
+    manifest = json.loads(files["manifest.json"])
+    for entry in manifest["files"]:
+        assert hashlib.sha256(files[entry["name"]]).hexdigest() == entry["sha256"]
+    book = json.loads(files[f"{stem}_codebook.json"])
+    agency = next(v for v in book["variables"] if v["name"] == "agency_type")
+    assert (
+        agency["quasi_identifier"]
+        and {"code": "national", "label": "National / federal agency", "sav_dta_code": 1} in agency["values"]
+    )
+    assert book["disclosure_control"]["k_anonymity"]["k"] == 5
+    html = files[f"{stem}_codebook.html"].decode()
+    assert "Disclosure control applied" in html and "National / federal agency" in html
