@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pycountry
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import User
@@ -241,8 +241,12 @@ def pivot_sql(source: ExportSource, *, salt: str | None) -> tuple[str, list[Any]
 
 
 def stream(sql: str, params: Sequence[Any], *, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[Any, ...]]:
-    """Rows of `sql` through a server-side cursor (PostgreSQL), `chunk_size` at a time."""
-    with transaction.atomic(), connection.chunked_cursor() as cursor:
+    """Rows of `sql` through a server-side cursor (PostgreSQL), `chunk_size` at a time.
+
+    Deliberately not inside a transaction: the job's progress is written while rows stream and must be
+    visible to the page at once (and survive if the worker dies). Outside a transaction Django declares
+    the cursor WITH HOLD, so PostgreSQL keeps the result on its side and Python holds one chunk."""
+    with connection.chunked_cursor() as cursor:
         if hasattr(cursor, "itersize"):
             cursor.itersize = chunk_size
         cursor.execute(sql, params)
