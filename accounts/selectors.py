@@ -18,6 +18,7 @@ from accounts.models import (
     User,
     VettingStatus,
 )
+from surveys.models import Edition
 
 
 def user_is_vetted_officer(user: User) -> bool:
@@ -125,3 +126,17 @@ def api_tokens_visible_to(user: User) -> QuerySet[AuthToken]:
     """A staff member's own tokens; administrators see (and may revoke) everyone's."""
     qs = AuthToken.objects.select_related("user").order_by("-created")
     return qs if user.has_role(Role.ADMINISTRATOR) else qs.filter(user=user)
+
+
+def vetted_officers_not_invited(edition: Edition) -> QuerySet[User]:
+    """Active vetted officers without a Participation row for `edition`, in a stable order."""
+    return (
+        User.objects.filter(
+            is_active=True,
+            groups__name=Role.OFFICER.value,
+            officer_profile__vetting_status=VettingStatus.VETTED,
+        )
+        .exclude(participations__edition=edition)
+        .only("pk", "email")
+        .order_by("pk")
+    )

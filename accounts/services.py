@@ -6,7 +6,7 @@ commits. Nothing here reads or writes the anonymous side.
 
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from allauth.account.models import EmailAddress
@@ -27,12 +27,16 @@ from accounts.models import (
     AuditEvent,
     Invitation,
     OfficerProfile,
+    Participation,
+    ParticipationStatus,
     Role,
     SsoVettingRule,
     User,
     VettedVia,
     VettingStatus,
 )
+from surveys.models import Edition, EditionStatus
+from surveys.selectors import editions_list
 
 
 def audit_record(
@@ -167,6 +171,12 @@ def _vet(profile: OfficerProfile, *, via: VettedVia, actor: User | None, details
         target=profile.user.email,
         details={"via": via.value, **details},
     )
+    # Someone vetted while an edition is open is invited like everyone else; the job takes the
+    # edition's id only and invites every vetted officer it has not invited yet.
+    from accounts.tasks import participations_invite_task
+
+    for edition_id in editions_list(status=EditionStatus.OPEN).values_list("pk", flat=True):
+        transaction.on_commit(lambda edition_id=edition_id: participations_invite_task.delay(edition_id))
 
 
 @transaction.atomic
@@ -563,3 +573,97 @@ def officer_vet_by_sso(*, user: User, provider_id: str) -> bool:
     if provider.vetting_rule == SsoVettingRule.DOMAINS:
         return officer_vet_by_email_domain(user=user) is not None
     return False
+
+
+# --- Editions: invitations and reminders by e-mail (Celery jobs in accounts/tasks.py) ---------------
+#
+# The Participation ledger (a status and a reminded flag, never a time) is what makes these jobs
+# idempotent: a second delivery finds nobody left to invite or remind. Each call handles one batch in
+# one transaction and over one SMTP connection; if sending fails, the batch rolls back and a retry
+# sends it again. Nothing here reads the anonymous side.
+
+
+def _open_edition_locked(edition_id: int) -> Edition | None:
+    # Serialises concurrent deliveries of the same job for one edition.
+    return (
+        Edition.objects.select_for_update(of=("self",))
+        .filter(pk=edition_id, status=EditionStatus.OPEN)
+        .first()
+    )
+
+
+def participations_invite(*, edition_id: int, batch_size: int | None = None) -> int:
+    """Invite the next batch of vetted officers to an open edition: a Participation row (status
+    invited) and an e-mail each. Returns how many; a full batch means more may be waiting."""
+    size = batch_size or settings.MAIL_BATCH_SIZE
+    with transaction.atomic():
+        edition = _open_edition_locked(edition_id)
+        if edition is None:
+            return 0
+        officers = list(selectors.vetted_officers_not_invited(edition)[:size])
+        if not officers:
+            return 0
+        Participation.objects.bulk_create([Participation(user=user, edition=edition) for user in officers])
+        starts_later = edition.opens_at is not None and edition.opens_at > timezone.now()
+        context = {"edition": edition, "starts_later": starts_later}
+        send_emails(render_email("edition_invitation", to=user.email, context=context) for user in officers)
+        audit_record(
+            actor=None,
+            action="edition.invitations_sent",
+            target=str(edition),
+            details={"edition_id": edition.pk, "count": len(officers)},
+        )
+    return len(officers)
+
+
+def editions_due_for_reminders(*, now: datetime | None = None) -> list[int]:
+    """Open editions that close within REMINDER_DAYS_BEFORE_CLOSE days (0 turns reminders off)."""
+    days = settings.REMINDER_DAYS_BEFORE_CLOSE
+    if days <= 0:
+        return []
+    now = now or timezone.now()
+    return list(
+        editions_list(status=EditionStatus.OPEN)
+        .filter(closes_at__gt=now, closes_at__lte=now + timedelta(days=days))
+        .values_list("pk", flat=True)
+    )
+
+
+def participations_remind(
+    *, edition_id: int, batch_size: int | None = None, now: datetime | None = None
+) -> int:
+    """Remind, once, the next batch of invited officers who have not answered an edition that is
+    about to close. Returns how many; a full batch means more may be waiting."""
+    if edition_id not in editions_due_for_reminders(now=now):
+        return 0
+    size = batch_size or settings.MAIL_BATCH_SIZE
+    with transaction.atomic():
+        edition = _open_edition_locked(edition_id)
+        if edition is None:
+            return 0
+        # skip_locked: a row being submitted right now is left alone (and is then no longer due).
+        due = list(
+            Participation.objects.select_for_update(of=("self",), skip_locked=True)
+            .filter(
+                edition=edition,
+                reminded=False,
+                status__in=[ParticipationStatus.INVITED, ParticipationStatus.BALLOT_ISSUED],
+                user__is_active=True,
+                user__officer_profile__vetting_status=VettingStatus.VETTED,
+            )
+            .select_related("user")
+            .order_by("pk")[:size]
+        )
+        if not due:
+            return 0
+        Participation.objects.filter(pk__in=[p.pk for p in due]).update(reminded=True)
+        send_emails(
+            render_email("edition_reminder", to=p.user.email, context={"edition": edition}) for p in due
+        )
+        audit_record(
+            actor=None,
+            action="edition.reminders_sent",
+            target=str(edition),
+            details={"edition_id": edition.pk, "count": len(due)},
+        )
+    return len(due)

@@ -218,6 +218,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
     "close-due-editions": {"task": "surveys.editions_close_due", "schedule": timedelta(minutes=1)},
+    # Once a day: one reminder to officers who have not answered an edition closing within
+    # REMINDER_DAYS_BEFORE_CLOSE days (accounts/tasks.py).
+    "remind-officers": {"task": "accounts.participations_remind_due", "schedule": timedelta(days=1)},
     "release-closed-pools": {"task": "responses.pool_release_sweep", "schedule": timedelta(minutes=5)},
     "release-midway": {"task": "responses.pool_release_midway", "schedule": timedelta(days=1)},
     "replenish-pool-keys": {"task": "responses.pool_keys_replenish", "schedule": timedelta(minutes=10)},

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record
+from accounts.tasks import participations_invite_task
 from responses.jobs import enqueue_pool_release
 from surveys.definition import DefinitionError, DefinitionInvalid, iter_items, validate_definition
 from surveys.models import Choice, ChoiceList, Edition, EditionStatus, Group, Item, Series
@@ -225,6 +226,7 @@ def edition_open(
             "sha256": edition.definition_sha256,
         },
     )
+    transaction.on_commit(lambda: participations_invite_task.delay(edition.pk))
     return edition
 
 
