@@ -15,10 +15,11 @@ from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
 
 from responses.models import Answer, Response
-from surveys.models import Edition
+from surveys.models import Edition, Item
 from surveys.questionnaire import CHOICE_TYPES, ItemSpec, Questionnaire
 from surveys.selectors import edition_questionnaire
 
@@ -38,16 +39,26 @@ class ResultFilter:
     choices: tuple[str, ...]
 
 
+def item_ids(edition: Edition) -> dict[str, int]:
+    """Item code -> id: filtering answers by item id (no join) lets the (item, ...) indexes work."""
+    cached: dict[str, int] | None = getattr(edition, "_item_ids", None)
+    if cached is None:
+        cached = dict(Item.objects.filter(edition=edition).values_list("code", "id"))
+        edition._item_ids = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def respondents(edition: Edition, filters: Sequence[ResultFilter] = ()) -> QuerySet[Response]:
     qs = Response.objects.filter(edition=edition)
+    ids = item_ids(edition) if filters else {}
     for f in filters:
-        matching = Answer.objects.filter(item__edition=edition, item__code=f.item_code, choice__in=f.choices)
+        matching = Answer.objects.filter(item_id=ids[f.item_code], choice__in=f.choices)
         qs = qs.filter(pk__in=matching.values("response_id"))
     return qs
 
 
 def _answers(edition: Edition, item_code: str, filters: Sequence[ResultFilter]) -> QuerySet[Answer]:
-    qs = Answer.objects.filter(item__edition=edition, item__code=item_code)
+    qs = Answer.objects.filter(item_id=item_ids(edition)[item_code])
     if filters:
         qs = qs.filter(response__in=respondents(edition, filters).values("pk"))
     return qs
@@ -65,13 +76,29 @@ def _hide_small(counts: dict[str, int], *, single_choice: bool) -> tuple[dict[st
     return {c: n for c, n in counts.items() if c not in hidden}, sorted(hidden)
 
 
-def _choice_result(item: ItemSpec, answers: QuerySet[Answer]) -> dict[str, Any]:
-    n = (
-        answers.values("response_id").distinct().count()
-        if item.type == "select_multiple"
-        else answers.count()
-    )
-    raw = {row["choice"]: row["n"] for row in answers.values("choice").annotate(n=Count("id"))}
+@dataclass(frozen=True)
+class ChoiceTallies:
+    """Choice counts and respondents per item, read for many items in two grouped queries."""
+
+    counts: dict[int, dict[str, int]]
+    respondents: dict[int, int]
+
+
+def _choice_tallies(answers: QuerySet[Answer], multiple_ids: Sequence[int]) -> ChoiceTallies:
+    counts: dict[int, dict[str, int]] = {}
+    for row in answers.values("item_id", "choice").annotate(n=Count("id")):
+        counts.setdefault(row["item_id"], {})[row["choice"]] = row["n"]
+    # One row per respondent for single choice; only multiple choice needs a distinct count.
+    respondents = {item_id: sum(by_choice.values()) for item_id, by_choice in counts.items()}
+    if multiple_ids:
+        per_item = answers.filter(item_id__in=multiple_ids).values("item_id")
+        respondents |= {
+            row["item_id"]: row["n"] for row in per_item.annotate(n=Count("response_id", distinct=True))
+        }
+    return ChoiceTallies(counts, respondents)
+
+
+def _choice_result(item: ItemSpec, raw: dict[str, int], n: int) -> dict[str, Any]:
     counts = {code: raw.get(code, 0) for code in item.choices if raw.get(code, 0) or item.type != "country"}
     if item.type == "country":
         # As the report's geography chart: countries with fewer than the minimum become "other".
@@ -95,6 +122,20 @@ def _quantile(values: QuerySet[Answer], n: int, fraction: float) -> Decimal:
         return Decimal(pair[0])
     weight = Decimal(str(position - low))
     return pair[0] + (pair[1] - pair[0]) * weight
+
+
+def _quartiles(answers: QuerySet[Answer], n: int) -> tuple[Decimal, Decimal, Decimal]:
+    """PostgreSQL computes all three in one ordered-set aggregate; elsewhere (SQLite) order statistics
+    are read with ORDER BY / OFFSET. Both interpolate linearly at (n - 1) * fraction."""
+    if connection.vendor == "postgresql":
+        sql, params = answers.values("number").query.sql_with_params()
+        with connection.cursor() as cursor:
+            # The inner SQL is Django's own, with its parameters bound separately.
+            query = f"SELECT percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY number) FROM ({sql}) AS t"  # noqa: S608, E501
+            cursor.execute(query, params)
+            q1, median, q3 = cursor.fetchone()[0]
+        return Decimal(str(q1)), Decimal(str(median)), Decimal(str(q3))
+    return _quantile(answers, n, 0.25), _quantile(answers, n, 0.5), _quantile(answers, n, 0.75)
 
 
 def default_bins(lo: Decimal, hi: Decimal, count: int = 5) -> list[Decimal]:
@@ -128,13 +169,14 @@ def _number_result(
         histogram.append(
             {"from": _num(lo), "to": _num(hi), "count": k if k >= min_cell() or k == 0 else None}
         )
+    q1, median, q3 = _quartiles(answers, n)
     summary = {
         "count": n,
         "sum": _num(stats["total"]),
         "mean": _num(stats["mean"]),
-        "median": _num(_quantile(answers, n, 0.5)),
-        "q1": _num(_quantile(answers, n, 0.25)),
-        "q3": _num(_quantile(answers, n, 0.75)),
+        "median": _num(median),
+        "q1": _num(q1),
+        "q3": _num(q3),
         # The extremes are single respondents' values: shown rounded to two significant digits only.
         "min": _round_2sig(stats["lo"]),
         "max": _round_2sig(stats["hi"]),
@@ -206,10 +248,14 @@ def item_result(
     item: ItemSpec,
     filters: Sequence[ResultFilter] = (),
     bins: Sequence[Decimal] | None = None,
+    tallies: ChoiceTallies | None = None,
 ) -> dict[str, Any]:
     answers = _answers(edition, item.code, filters)
     if item.type in CHOICE_TYPES:
-        result = _choice_result(item, answers)
+        multiple = [item_ids(edition)[item.code]] if item.type == "select_multiple" else []
+        tallies = tallies or _choice_tallies(answers, multiple)
+        item_id = item_ids(edition)[item.code]
+        result = _choice_result(item, tallies.counts.get(item_id, {}), tallies.respondents.get(item_id, 0))
     elif item.type in ("integer", "decimal"):
         result = _number_result(item, answers, bins)
     elif item.type in ("text", "long_text"):
@@ -233,10 +279,18 @@ def edition_results(
     if total < min_cell():
         return {"respondents": None, "suppressed": True, "items": {}}
     wanted = set(item_codes) if item_codes is not None else None
+    chosen = [i for i in questionnaire if i.type != "note" and (wanted is None or i.code in wanted)]
+    ids = item_ids(edition)
+    # All choice items of the request are counted together: one pass over the (item, choice) index.
+    choice_answers = Answer.objects.filter(
+        item_id__in=[ids[i.code] for i in chosen if i.type in CHOICE_TYPES]
+    )
+    if filters:
+        choice_answers = choice_answers.filter(response__in=respondents(edition, filters).values("pk"))
+    tallies = _choice_tallies(choice_answers, [ids[i.code] for i in chosen if i.type == "select_multiple"])
     items = {
-        item.code: item_result(edition, item, filters, (bins or {}).get(item.code))
-        for item in questionnaire
-        if item.type != "note" and (wanted is None or item.code in wanted)
+        item.code: item_result(edition, item, filters, (bins or {}).get(item.code), tallies)
+        for item in chosen
     }
     return {"respondents": total, "suppressed": False, "items": items}
 

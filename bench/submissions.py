@@ -1,0 +1,299 @@
+"""Benchmark: complete 2017-questionnaire submissions through the API under gunicorn, against a trivial
+view under the same server in the same run (DESIGN "Numbers to reach"). Prints one JSON object.
+
+Needs PostgreSQL and Redis on this machine and `wrk` (Debian package). Loopback only, bounded in time.
+Run with `make bench-submissions`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_survey")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+PORT = int(os.environ.get("BENCH_PORT", "8799"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+OFFICERS = int(os.environ.get("BENCH_OFFICERS", "9000"))
+
+COMPLETE_2017 = {
+    "country": "SE", "agency_type": "national", "workload_change": "increased",
+    "workload_reasons": "Bigger hard drives and more devices per suspect; encrypted phones.",
+    "better_equipped": "yes", "better_equipped_reasons": ["tools", "education", "other"],
+    "better_equipped_other": "A dedicated victim identification team",
+    "avg_case_images_total": 60000, "avg_case_images_csam": 8000, "avg_case_video_hours": "7.5",
+    "largest_case_images_total": 2000000, "largest_case_images_csam": 400000, "largest_case_terabytes": "12",
+    "offender_age": ["30_40", "40_50"], "offender_marital": "partner", "children_proximity": "common",
+    "access_family": "very_common", "access_extended_family": "common", "access_friends": "common",
+    "access_recreation": "uncommon", "access_professional": "uncommon", "offender_employment": "employed",
+    "offender_professions": "All walks of life, some teachers.", "offender_changed": "yes",
+    "offender_change_how": "Younger and better at hiding.", "viewing_handson_correlation": "occasionally",
+    "correlation_comment": "Hard to say.", "contact_parent": "very_common", "contact_relative": "common",
+    "contact_friends": "common", "contact_internet": "common", "contact_recreation": "uncommon",
+    "contact_workplace": "uncommon", "contact_travel": "uncommon", "workplace_private": "yes",
+    "workplace_public": "no", "workplace_comment": "Mostly private sector.",
+    "trends": "Live streaming, apps and chatrooms, TOR.", "children_rescued": 14,
+}  # fmt: skip
+
+
+def django_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": DB_URL,
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": "bench-only-secret",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DB_CONN_MAX_AGE": "600",
+        "SECURE_COOKIES": "0",
+    }
+
+
+def recreate_database() -> None:
+    import psycopg2
+
+    name = DB_URL.rsplit("/", 1)[1]
+    admin = psycopg2.connect(DB_URL.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+
+def setup(key_dir: Path, token_file: Path) -> int:
+    """Migrate, import and open 2017, create officers with API tokens, make staging keys."""
+    os.environ.update(
+        django_env() | {"POOL_KEY_DIR": str(key_dir), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from datetime import timedelta
+
+    from django.contrib.auth.hashers import make_password
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    call_command("migrate", verbosity=0)
+    from knox.models import AuthToken
+
+    from accounts.models import OfficerProfile, Role, User, VettingStatus
+    from accounts.services import roles_ensure_groups
+    from responses.services import pool_keys_replenish
+    from surveys import services
+    from surveys.reference import REFERENCE_DIR
+
+    roles_ensure_groups()
+    series = services.series_get_or_create(slug="bench")
+    with (REFERENCE_DIR / "netclean-2017.xlsx").open("rb") as fh:
+        definition = services.definition_from_upload(fileobj=fh, filename=fh.name)
+    edition = services.edition_import_definition(series=series, label="2017", definition=definition)
+    services.edition_open(edition=edition, closes_at=timezone.now() + timedelta(days=1))
+    # Bulk creation: these accounts exist only to be authenticated by their tokens.
+    users = User.objects.bulk_create(
+        [User(email=f"bench{i}@police.example", password=make_password(None)) for i in range(OFFICERS)],
+        batch_size=2000,
+    )
+    from django.contrib.auth.models import Group
+
+    officer_group = Group.objects.get(name=Role.OFFICER.value)
+    User.groups.through.objects.bulk_create(
+        [User.groups.through(user_id=u.pk, group_id=officer_group.pk) for u in users], batch_size=5000
+    )
+    OfficerProfile.objects.bulk_create(
+        [OfficerProfile(user=u, vetting_status=VettingStatus.VETTED) for u in users], batch_size=5000
+    )
+    # Opening an edition invites every vetted officer, which creates their Participation rows.
+    from accounts.models import Participation
+
+    Participation.objects.bulk_create(
+        [Participation(user=u, edition=edition) for u in users], batch_size=5000
+    )
+    tokens = [AuthToken.objects.create(user=u)[1] for u in users]
+    token_file.write_text("\n".join(tokens) + "\n")
+    pool_keys_replenish(spare=2)
+    return edition.pk
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()  # noqa: S310 - loopback URL we built
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server did not come up at {url}")
+
+
+def wrk(url: str, *, script: Path | None = None, seconds: int = SECONDS, connections: int = 32) -> dict:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script:
+        command += ["-s", str(script)]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    return {"rps": rps, "non_2xx": int(non2xx.group(1)) if non2xx else 0, "p99": _ms(p99) if p99 else None}
+
+
+def _ms(match: re.Match[str]) -> float:
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def wrk_script(tokens: list[str], edition_id: int, path: Path) -> None:
+    body = json.dumps({"answers": COMPLETE_2017}).replace("\\", "\\\\").replace('"', '\\"')
+    path.write_text(
+        "local tokens = {"
+        + ",".join(f'"{t}"' for t in tokens)
+        + "}\n"
+        + """
+local counter = 0
+local threads = {}
+function setup(thread)
+  thread:set("offset", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  counter = offset
+end
+function request()
+  counter = counter + 2
+  local token = tokens[counter]
+  if token == nil then token = "exhausted" end
+  return wrk.format("POST", "/api/v1/editions/"""
+        + str(edition_id)
+        + """/responses/", {["Authorization"] = "Token " .. token, ["Content-Type"] = "application/json"}, \""""
+        + body
+        + """\")
+end
+"""
+    )
+
+
+def fixed_rate(url: str, tokens: list[str], rate: int, seconds: int) -> dict:
+    """Offer `rate` requests per second for `seconds` and record each latency."""
+    import requests
+
+    latencies: list[float] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+    start = time.monotonic()
+    body = json.dumps({"answers": COMPLETE_2017})
+
+    def send(i: int) -> None:
+        due = start + i / rate
+        time.sleep(max(0.0, due - time.monotonic()))
+        t0 = time.perf_counter()
+        r = requests.post(
+            url,
+            data=body,
+            headers={"Authorization": f"Token {tokens[i]}", "Content-Type": "application/json"},
+            timeout=30,
+        )
+        with lock:
+            latencies.append((time.perf_counter() - t0) * 1000)
+            statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(rate * seconds)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    latencies.sort()
+    return {
+        "offered_per_s": rate,
+        "requests": len(latencies),
+        "p50_ms": round(latencies[len(latencies) // 2], 1),
+        "p95_ms": round(latencies[int(len(latencies) * 0.95)], 1),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)], 1),
+        "non_201": sum(1 for s in statuses if s != 201),
+    }
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    recreate_database()
+    work = Path(tempfile.mkdtemp(prefix="bench-submissions-"))
+    token_file = work / "tokens.txt"
+    edition_id = setup(work / "keys", token_file)
+    tokens = token_file.read_text().split()
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-w", str(WORKERS), "-b", f"127.0.0.1:{PORT}",
+         "--no-control-socket", "--log-level", "warning"],
+        cwd=ROOT, env=django_env() | {"POOL_KEY_DIR": str(work / "web-has-no-keys")},
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{PORT}"
+        wait_for(f"{base}/healthz")
+        trivial = [wrk(f"{base}/healthz")["rps"] for _ in range(RUNS)]
+        used = 0
+        submit_runs = []
+        for _ in range(RUNS):
+            script = work / "submit.lua"
+            wrk_script(tokens[used:], edition_id, script)
+            result = wrk(f"{base}/api/v1/editions/{edition_id}/responses/", script=script)
+            used += int(result["rps"] * SECONDS) + 200
+            submit_runs.append(result)
+        rate_tokens = tokens[used + 500 :]
+        paced = fixed_rate(f"{base}/api/v1/editions/{edition_id}/responses/", rate_tokens, 100, 8)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    from accounts.models import Participation, ParticipationStatus
+    from responses.models import Response, StagedSubmission
+    from responses.services import pool_release
+
+    submitted = Participation.objects.filter(status=ParticipationStatus.SUBMITTED).count()
+    staged = StagedSubmission.objects.count()
+    released = pool_release(edition_id=edition_id)
+    submit_rps = [r["rps"] for r in submit_runs]
+    best_peer = 33.0  # django-survey-and-report on SQLite, measured here (DESIGN)
+    report = {
+        "benchmark": "submissions",
+        "workers": WORKERS,
+        "trivial_view_rps": {
+            "median": round(statistics.median(trivial)),
+            "runs": [round(x) for x in trivial],
+        },
+        "submissions_rps": {
+            "median": round(statistics.median(submit_rps), 1),
+            "runs": [round(x, 1) for x in submit_rps],
+            "p99_ms": [r["p99"] for r in submit_runs],
+            "non_2xx": sum(r["non_2xx"] for r in submit_runs),
+        },
+        "ratio_to_trivial_view": round(statistics.median(submit_rps) / statistics.median(trivial), 3),
+        "ratio_to_best_peer": round(statistics.median(submit_rps) / best_peer, 1),
+        "at_100_per_s": paced,
+        "accounting": {
+            "participations_submitted": submitted,
+            "staged": staged,
+            "released": released,
+            "responses_in_db": Response.objects.count(),
+            "lost": submitted - Response.objects.count(),
+        },
+        "targets": {"submissions_rps": 300, "p95_ms_at_100_per_s": 100, "ratio_to_trivial_view": 0.06},
+    }
+    print(json.dumps(report, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
