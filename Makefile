@@ -10,7 +10,7 @@ DEMO ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vetted_survey
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint typecheck format migrations bench bench-coding clean
+.PHONY: install run test lint typecheck format migrations bench bench-submissions bench-coding clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,12 +50,21 @@ format: install
 migrations: install
 	DEBUG=1 $(PY) manage.py makemigrations
 
+# Every benchmark, one JSON report (needs PostgreSQL, Redis and `wrk`; loopback only). docs/performance.md.
 bench: install
-	@echo "Benchmarks arrive with the load and export issues; nothing to measure yet." >&2; exit 1
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	mkdir -p .data && HF_HUB_OFFLINE=1 $(PY) bench/run_all.py | tee .data/bench-report.json
+
+bench-submissions: install
+	$(PY) bench/submissions.py
 
 # Free-text coding benchmark (prints JSON; skipped when ../shared/data is absent). See docs/performance.md.
 bench-coding: install
 	HF_HUB_OFFLINE=1 $(PY) bench/coding.py $(BENCH_ARGS)
+
+# Export benchmark: CSV vs PostgreSQL COPY of the same rows, other formats as ratios, peak RSS (JSON).
+bench-exports: install
+	$(PY) bench/exports.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data
