@@ -1,6 +1,21 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
+from django.http import HttpRequest
 
+from accounts.access import session_passed_mfa
 from accounts.models import AuditEvent, OfficerProfile, User
+
+# The Django admin is an operator's tool (is_staff accounts only). Its own login would skip allauth's
+# MFA step, so it sends people through allauth's login, and it opens only for a session that passed MFA.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+_admin_has_permission = admin.site.has_permission
+
+
+def _has_permission_with_mfa(request: HttpRequest) -> bool:
+    return _admin_has_permission(request) and session_passed_mfa(request)
+
+
+admin.site.has_permission = _has_permission_with_mfa  # type: ignore[method-assign]
 
 
 @admin.register(User)

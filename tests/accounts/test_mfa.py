@@ -4,7 +4,7 @@ call works; officers may turn it on; tokens keep working."""
 from allauth.mfa.models import Authenticator
 from rest_framework.test import APIClient
 
-from accounts.models import AuditEvent, Role
+from accounts.models import AuditEvent, Role, User
 from accounts.services import user_create
 from tests.accounts.conftest import totp_code
 from tests.conftest import PASSWORD, api_client_for, login_with_mfa
@@ -101,3 +101,12 @@ def test_the_api_ignores_a_staff_session_without_mfa_but_accepts_tokens(client, 
 def test_an_officer_session_reaches_the_api_without_mfa(client, officer_alice):
     client.force_login(officer_alice)
     assert client.get("/api/v1/editions/").status_code == 200
+
+
+def test_the_django_admin_needs_mfa_and_allauths_login_too(client, db):
+    operator = User.objects.create_superuser(email="root@agency.example", password=PASSWORD)
+    assert client.get("/django-admin/login/")["Location"].startswith("/accounts/login/")
+    client.force_login(operator)
+    assert client.get("/django-admin/").status_code == 302  # no MFA in this session
+    login_with_mfa(client, operator)
+    assert client.get("/django-admin/").status_code == 200
