@@ -62,11 +62,17 @@ def test_a_closed_or_not_yet_open_edition_refuses(draft_2017, officer_alice, wor
         services.response_submit(edition=edition, officer=officer_alice, answers=BASE_ANSWERS)
 
 
-def test_without_any_worker_key_the_submission_is_refused_not_lost(open_2017, officer_alice):
+def test_without_any_worker_key_the_submission_is_refused_not_lost(
+    open_2017, officer_alice, settings, tmp_path
+):
     with pytest.raises(services.PoolUnavailable):
         services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
-    participation = Participation.objects.get(user=officer_alice, edition=open_2017)
-    assert participation.status == ParticipationStatus.INVITED  # may try again
+    assert not Participation.objects.filter(status=ParticipationStatus.SUBMITTED).exists()
+    assert not StagedSubmission.objects.exists()
+    # Once a worker has made keys, the same officer can answer.
+    settings.POOL_KEY_DIR = tmp_path / "keys"
+    services.pool_keys_replenish(spare=1)
+    assert services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS).code
 
 
 def test_the_first_submission_claims_a_spare_key_for_the_edition(
@@ -110,7 +116,10 @@ def test_two_tabs_submitting_at_the_same_moment_store_one_answer(series, officer
 
 def test_submissions_need_neither_redis_nor_a_worker(client, open_2017, officer_alice, worker_keys, settings):
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
     }
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     client.force_login(officer_alice)
