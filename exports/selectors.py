@@ -193,7 +193,8 @@ def _category_columns(
         for entry in codebook_for(edition_id=item.edition_id, item_code=item.code):
             if entry["code"] not in seen:
                 seen.add(entry["code"])
-                frame.append(dict(entry))
+                # Not the examples: they may be answers quoted verbatim (personal data).
+                frame.append({k: entry.get(k) for k in ("code", "label", "description", "retired")})
         codes_by_answer.update(final_codes(edition_id=item.edition_id, item_code=item.code))
     for entry in frame:
         variable = ds.Variable(

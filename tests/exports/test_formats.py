@@ -177,3 +177,39 @@ def test_codebook_and_bundle(known, open_2017, analyst_ann, export_dir):
     assert book["disclosure_control"]["k_anonymity"]["k"] == 5
     html = files[f"{stem}_codebook.html"].decode()
     assert "Disclosure control applied" in html and "National / federal agency" in html
+
+
+def test_coded_free_text_becomes_one_0_1_column_per_category(open_2017, release, analyst_ann, export_dir):
+    from coding import services as coding
+    from responses.models import Answer
+
+    base = {
+        "country": "SE",
+        "agency_type": "national",
+        "workload_change": "increased",
+        "better_equipped": "no",
+        "viewing_handson_correlation": "rare",
+    }
+    release(open_2017, [{**base, "workload_reasons": f"text {n}"} for n in range(6)] + [base] * 2)
+    coding.codebook_import(
+        edition=open_2017,
+        item_code="workload_reasons",
+        categories=[
+            {"code": "more_data", "label": "More data", "examples": ["John Smith's case"]},
+            {"code": "staff", "label": "Too few staff"},
+        ],
+    )
+    answers = {a.text: a.pk for a in Answer.objects.filter(item__code="workload_reasons")}
+    coding.answer_codes_set(answer_id=answers["text 0"], codes=["more_data"], coder="ann")
+    coding.answer_codes_set(answer_id=answers["text 1"], codes=["more_data", "staff"], coder="ann")
+    coding.answer_codes_set(answer_id=answers["text 2"], codes=[], coder="ann")
+    job = run_export(analyst_ann, [open_2017], format="bundle", free_text="omit")
+    files = unzip(job_path(job))
+    from tests.exports.helpers import csv_rows
+
+    rows = csv_rows(files["law-enforcement-survey_2017.csv"])
+    pairs = sorted((r["workload_reasons__more_data"], r["workload_reasons__staff"]) for r in rows)
+    # 3 coded (1,0), (1,1), (0,0); 3 answered but not coded; 2 without an answer: empty.
+    assert pairs == sorted([("1", "0"), ("1", "1"), ("0", "0")] + [("", "")] * 5)
+    book = files["law-enforcement-survey_2017_codebook.json"].decode()
+    assert "Too few staff" in book and "John Smith" not in book
