@@ -27,6 +27,14 @@ OTHER_COUNTRIES = [
 ]  # fmt: skip
 
 
+UNCODABLE = [
+    "Hard to say.",
+    "Many different reasons.",
+    "Difficult to put in a few words.",
+    "See my earlier answers.",
+]
+
+
 def published(label: str) -> dict[str, Any]:
     return json.loads((REFERENCE_DIR / f"published-{label}.json").read_text())  # type: ignore[no-any-return]
 
@@ -67,8 +75,8 @@ def _corpus(path: Path | None) -> dict[str, list[dict[str, Any]]]:
 
 def _coded_texts(
     rng: random.Random, corpus: Sequence[dict[str, Any]], writers: Sequence[int], shares: Mapping[str, float]
-) -> dict[int, str]:
-    """Give each writer a text whose categories follow the published shares of respondents."""
+) -> dict[int, tuple[str, list[str]]]:
+    """Give each writer a text (and its categories) following the published shares of respondents."""
     by_code: dict[str, list[str]] = {}
     for entry in corpus:
         if len(entry.get("codes", [])) == 1:
@@ -78,10 +86,12 @@ def _coded_texts(
         if by_code.get(code):
             for writer in pick_members(rng, writers, pct):
                 chosen[writer].append(code)
-    texts = {}
+    texts: dict[int, tuple[str, list[str]]] = {}
     for writer, codes in chosen.items():
         if codes:
-            texts[writer] = " ".join(rng.choice(by_code[c]) for c in codes)
+            texts[writer] = (" ".join(rng.choice(by_code[c]) for c in codes), codes)
+        else:  # shares are of everyone who wrote something, so some answers fit no category
+            texts[writer] = (rng.choice(UNCODABLE), [])
     return texts
 
 
@@ -92,6 +102,7 @@ def demo_payloads_2017(*, seed: int = 2017, corpus_path: Path | None = None) -> 
     corpus = _corpus(corpus_path)
     people = list(range(n))
     answers: list[dict[str, Any]] = [{} for _ in people]
+    codes_of: list[dict[str, list[str]]] = [{} for _ in people]  # the categories each text was written for
 
     def assign(code: str, values: list[str]) -> None:
         rng.shuffle(values)
@@ -192,33 +203,37 @@ def demo_payloads_2017(*, seed: int = 2017, corpus_path: Path | None = None) -> 
 
     increased = [p for p in people if answers[p]["workload_change"] == "increased"]
     writers = rng.sample(increased, round(len(increased) * 0.8))
-    for person, text in _coded_texts(
+    for person, (text, codes) in _coded_texts(
         rng, corpus.get("workload_reasons", []), writers, figures["workload_reasons_pct"]
     ).items():
         answers[person]["workload_reasons"] = text
+        codes_of[person]["workload_reasons"] = codes
     commenters = rng.sample(people, round(n * 0.4))
-    for person, text in _coded_texts(
+    for person, (text, codes) in _coded_texts(
         rng,
         corpus.get("offender_professions", []),
         commenters,
         figures["offender_professions_pct_of_commenters"],
     ).items():
         answers[person]["offender_professions"] = text
+        codes_of[person]["offender_professions"] = codes
     changed = [p for p in people if answers[p]["offender_changed"] == "yes"]
-    for person, text in _coded_texts(
+    for person, (text, codes) in _coded_texts(
         rng, corpus.get("offender_change_how", []), changed, {"younger": 40, "tech_savvy": 55}
     ).items():
         answers[person]["offender_change_how"] = text
+        codes_of[person]["offender_change_how"] = codes
     trend_writers = rng.sample(people, round(n * 0.9))
-    for person, text in _coded_texts(
+    for person, (text, codes) in _coded_texts(
         rng, corpus.get("trends", []), trend_writers, figures["trends_pct"]
     ).items():
         answers[person]["trends"] = text
+        codes_of[person]["trends"] = codes
 
     rescued = _totalled_counts(rng, n, figures["children_rescued_total"])
     for person, count in zip(people, rescued, strict=True):
         answers[person]["children_rescued"] = count
-    return [{"answers": a} for a in answers]
+    return [{"answers": a, "codes": c} for a, c in zip(answers, codes_of, strict=True)]
 
 
 def _totalled_counts(rng: random.Random, n: int, total: int) -> list[int]:
@@ -241,6 +256,7 @@ def demo_payloads_2016(
     corpus = _corpus(corpus_path)
     people = list(range(respondents))
     answers: list[dict[str, Any]] = [{} for _ in people]
+    codes_of: list[dict[str, list[str]]] = [{} for _ in people]  # the categories each text was written for
     countries = allocate(
         respondents, {"US": 52, "GB": 13, "SE": 7, "CA": 5, "AU": 4, "NO": 4, "Others": 15}, leftover="Others"
     )
@@ -266,25 +282,27 @@ def demo_payloads_2016(
         "more_cases": 15,
         "lack_resources": 10,
     }
-    for person, text in _coded_texts(
+    for person, (text, codes) in _coded_texts(
         rng, corpus.get("workload_reasons", []), rng.sample(increased, round(len(increased) * 0.8)), reasons
     ).items():
         answers[person]["workload_reasons"] = text
+        codes_of[person]["workload_reasons"] = codes
     trends = {
         "apps_chatrooms": figures["trends_social_media_chat_apps_combined_pct"],
         "anonymisation": 14,
         "encryption": 9,
         "cloud_storage": 8,
     }
-    for person, text in _coded_texts(
+    for person, (text, codes) in _coded_texts(
         rng, corpus.get("trends", []), rng.sample(people, round(respondents * 0.9)), trends
     ).items():
         answers[person]["trends"] = text
+        codes_of[person]["trends"] = codes
     for person, count in zip(
         people, _totalled_counts(rng, respondents, figures["children_rescued_total"]), strict=True
     ):
         answers[person]["children_rescued"] = count
-    return [{"answers": a} for a in answers]
+    return [{"answers": a, "codes": c} for a, c in zip(answers, codes_of, strict=True)]
 
 
 @transaction.atomic
@@ -293,3 +311,30 @@ def demo_release(*, edition: Edition, payloads: list[dict[str, Any]]) -> int:
     questionnaire = edition_questionnaire(edition)
     cleaned = [{"answers": questionnaire.clean_answers(p["answers"])} for p in payloads]
     return responses_write_released(edition_id=edition.pk, payloads=cleaned)
+
+
+def demo_code_sample(
+    *, edition: Edition, payloads: list[dict[str, Any]], share: float = 0.3, seed: int = 7
+) -> int:
+    """Human codes for a sample of the free-text answers: the categories each text was written for, as an
+    analyst would code them (coder "demo"). The reference codebooks are imported first."""
+    from coding.services import answer_codes_set, codebooks_import_reference
+    from responses.models import Answer
+
+    codebooks_import_reference(edition=edition)
+    codes_by_text = {
+        (item, payload["answers"][item]): codes
+        for payload in payloads
+        for item, codes in payload.get("codes", {}).items()
+    }
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not security
+    answers = list(
+        Answer.objects.filter(item__edition=edition, text__isnull=False).select_related("item").order_by("id")
+    )
+    coded = 0
+    for answer in rng.sample(answers, round(len(answers) * share)):
+        codes = codes_by_text.get((answer.item.code, answer.text))
+        if codes is not None:
+            answer_codes_set(answer_id=answer.pk, codes=codes, coder="demo")
+            coded += 1
+    return coded

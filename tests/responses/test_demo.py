@@ -2,7 +2,14 @@
 
 import pytest
 
-from responses.demo import allocate, demo_payloads_2016, demo_payloads_2017, demo_release, published
+from responses.demo import (
+    allocate,
+    demo_code_sample,
+    demo_payloads_2016,
+    demo_payloads_2017,
+    demo_release,
+    published,
+)
 from results.selectors import edition_results, share
 from surveys import services as survey_services
 from tests.conftest import import_reference
@@ -57,3 +64,17 @@ def test_the_2016_demo_gives_the_year_over_year_figures(series, demo_2017):
     assert results["children_rescued"]["summary"]["sum"] == 1610
     yes = results["better_equipped"]
     assert share(yes["counts"]["yes"], yes["n"]) == pytest.approx(92.0, abs=0.2)
+
+
+def test_a_sample_of_the_free_text_is_human_coded_with_the_categories_it_was_written_for(open_2017):
+    from coding.selectors import item_category_counts
+
+    payloads = demo_payloads_2017()
+    demo_release(edition=open_2017, payloads=payloads)
+    coded = demo_code_sample(edition=open_2017, payloads=payloads)
+    texts = sum(1 for p in payloads for item in p["codes"])
+    assert coded == pytest.approx(texts * 0.3, abs=2)
+    reasons = item_category_counts(edition_id=open_2017.pk, item_code="workload_reasons")
+    assert reasons["method"] == "human"
+    # The sample's share of the report's most quoted category is near the published 27.8 %.
+    assert 100 * reasons["counts"]["more_data"] / reasons["n"] == pytest.approx(27.8, abs=10)

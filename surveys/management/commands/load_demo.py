@@ -9,7 +9,9 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from accounts.services import user_create
-from responses.demo import demo_payloads_2016, demo_payloads_2017, demo_release
+from coding.models import Codebook
+from coding.services import coding_run_start
+from responses.demo import demo_code_sample, demo_payloads_2016, demo_payloads_2017, demo_release
 from responses.models import Response
 from surveys import services
 from surveys.models import Edition, EditionStatus
@@ -66,5 +68,12 @@ class Command(BaseCommand):
             edition = Edition.objects.get(series=series, label=label)
             if Response.objects.filter(edition=edition).exists():
                 continue
-            count = demo_release(edition=edition, payloads=generate())
-            self.stdout.write(f"loaded {count} synthetic responses into {label}")
+            payloads = generate()
+            count = demo_release(edition=edition, payloads=payloads)
+            coded = demo_code_sample(edition=edition, payloads=payloads)
+            self.stdout.write(
+                f"loaded {count} synthetic responses into {label}, {coded} free-text answers coded"
+            )
+            # The fast classifier codes the rest, as an analyst would start it (in-process in embedded mode).
+            for codebook in Codebook.objects.filter(edition=edition):
+                coding_run_start(edition=edition, item_code=codebook.item_code, classifier="tfidf-lr")
