@@ -148,6 +148,10 @@ ACCOUNT_RATE_LIMITS = {
 LOGIN_REDIRECT_URL = "home"
 LOGIN_URL = "account_login"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Staff must pass MFA. Only the embedded demo (`make run`, DEBUG on) may switch this off for a first look.
+STAFF_MFA_REQUIRED = env_bool("STAFF_MFA_REQUIRED", True)
+if not STAFF_MFA_REQUIRED and not DEBUG:
+    raise ImproperlyConfigured("STAFF_MFA_REQUIRED=0 is for the local demo only; it needs DEBUG=1")
 MFA_TOTP_ISSUER = "Vetted Survey"
 # Agencies' identity providers: no access tokens kept, no sign-in by matching e-mail to a local account
 # (an IdP could claim any address), PKCE on.

@@ -33,6 +33,9 @@ else
   # In-process jobs: this process plays the worker, so it makes the staging keys itself.
   $PY manage.py pool_keys_replenish
   echo "Embedded mode: SQLite in .data/, jobs run in-process."
+  # A first look without an authenticator app: staff MFA is off here (and refused outside DEBUG).
+  export STAFF_MFA_REQUIRED="${STAFF_MFA_REQUIRED:-0}"
+  echo "Staff two-factor authentication is OFF for this local demo (STAFF_MFA_REQUIRED=1 turns it on)."
 fi
 echo "Serving on http://127.0.0.1:${PORT}/"
 $PY manage.py runserver "127.0.0.1:${PORT}" &
