@@ -73,7 +73,8 @@ def test_a_sample_of_the_free_text_is_human_coded_with_the_categories_it_was_wri
     demo_release(edition=open_2017, payloads=payloads)
     coded = demo_code_sample(edition=open_2017, payloads=payloads)
     texts = sum(1 for p in payloads for item in p["codes"])
-    assert coded == pytest.approx(texts * 0.3, abs=2)
+    # 30 % of all free-text answers are sampled; those written for a coding frame get their codes.
+    assert 0.25 * texts <= coded <= 0.35 * texts
     reasons = item_category_counts(edition_id=open_2017.pk, item_code="workload_reasons")
     assert reasons["method"] == "human"
     # The sample's share of the report's most quoted category is near the published 27.8 %.
