@@ -364,7 +364,8 @@ def coding_run_execute(*, run_id: uuid.UUID | str) -> bool:
             error_message=str(exc)[:2000],
             finished_at=timezone.now(),
         )
-        logger.exception("coding run %s failed", run.pk)
+        # Only the type: a traceback or message could quote answer text into the logs (invariant 5).
+        logger.error("coding run %s failed: %s", run.pk, type(exc).__name__)
         return True
     CodingRun.objects.filter(pk=run.pk).update(
         status=RunStatus.SUCCEEDED, progress=100, finished_at=timezone.now()

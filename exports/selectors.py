@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import User
+from coding.selectors import codebook_for, final_codes
 from exports import dataset as ds
 from exports.models import ExportJob
 from responses.models import Response
@@ -61,17 +62,6 @@ def _ids(ids: Sequence[int]) -> str:
     return ", ".join(str(int(i)) for i in ids)
 
 
-def _coding_selectors() -> tuple[Any, Any] | None:
-    """coding.selectors.final_codes / codebook_for, once the coding app provides them."""
-    try:
-        from coding import selectors
-    except ImportError:
-        return None
-    if hasattr(selectors, "final_codes") and hasattr(selectors, "codebook_for"):
-        return selectors.final_codes, selectors.codebook_for
-    return None
-
-
 def export_source(
     *, editions: Sequence[Edition], language: str, include_text: bool, include_categories: bool = True
 ) -> ExportSource:
@@ -97,7 +87,7 @@ def export_source(
         columns.append(Column(variable, f"CASE r.edition_id {case} END", [e.label for e in ordered]))
     text_items: dict[str, list[int]] = {}
     text_labels: dict[str, str] = {}
-    coding = _coding_selectors() if include_categories else None
+    coding = (final_codes, codebook_for) if include_categories else None
     for code in order:
         items = items_by_code[code]
         first = items[0]

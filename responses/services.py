@@ -212,7 +212,6 @@ def pool_release(*, edition_id: int, minimum: int = 1) -> int:
         PoolKey.objects.filter(edition_id=edition_id, status=PoolKeyStatus.ACTIVE).update(
             status=PoolKeyStatus.RELEASING
         )
-    released_key_ids: list[uuid.UUID] = []
     with transaction.atomic():
         # Phase 2: decrypt, shuffle, write, delete. Locking the keys makes a second worker wait and then
         # find nothing left to do.

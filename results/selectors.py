@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
 
+from coding.selectors import item_category_counts
 from responses.models import Answer, Response
 from surveys.models import Edition, Item
 from surveys.questionnaire import CHOICE_TYPES, ItemSpec, Questionnaire
@@ -235,10 +236,6 @@ def _text_result(
 def _coded_counts(
     edition: Edition, item_code: str, filters: Sequence[ResultFilter]
 ) -> Mapping[str, Any] | None:
-    try:
-        from coding.selectors import item_category_counts
-    except ImportError:  # coding not installed yet
-        return None
     response_ids = respondents(edition, filters).values("pk") if filters else None
     return item_category_counts(edition_id=edition.pk, item_code=item_code, response_ids=response_ids)
 

@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts.access import role_required
 from accounts.models import Role
+from coding.selectors import codebook_for
 from results.params import bins_from_query, filters_from_query
 from results.pdf import html_to_pdf
 from results.presentation import page_figures
@@ -24,10 +25,6 @@ staff_required = role_required(Role.ADMINISTRATOR, Role.ANALYST)
 
 
 def _codebooks(edition: Edition, codes: list[str]) -> dict[str, list[dict]]:
-    try:
-        from coding.selectors import codebook_for
-    except ImportError:
-        return {}
     return {code: codebook_for(edition_id=edition.pk, item_code=code) for code in codes}
 
 
