@@ -10,7 +10,7 @@ DEMO ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vetted_survey
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint typecheck format migrations bench bench-submissions bench-coding clean
+.PHONY: install run test lint typecheck format migrations bench bench-submissions bench-coding clean js js-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,13 +18,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# axe-core for the browser accessibility tests (package.json; nothing from node_modules is served).
+# package.json: axe-core for the browser tests, esbuild and blindrsa-ts for `make js` (nothing from node_modules is served).
 NODE_STAMP := node_modules/.package-lock.json
 $(NODE_STAMP): package.json package-lock.json
 	if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
 	else echo "npm not found: the browser accessibility tests will install axe-core or skip" >&2; fi
 
 install: $(STAMP) $(NODE_STAMP)
+
+# The ballot bundle (frontend/build.mjs): committed, so neither CI nor a deployment needs npm; `js-check`
+# rebuilds it in memory and fails unless the committed file and its manifest come out byte for byte.
+js: $(NODE_STAMP)
+	node frontend/build.mjs
+
+js-check: $(NODE_STAMP)
+	node frontend/build.mjs --check
 
 run: install
 	PORT=$(PORT) DEMO=$(DEMO) scripts/run.sh
