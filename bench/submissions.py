@@ -17,10 +17,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench import stack  # noqa: E402 - the repository root is on the path only from here
+
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_survey")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 PORT = int(os.environ.get("BENCH_PORT", "8799"))
@@ -50,95 +52,20 @@ COMPLETE_2017 = {
 
 
 def django_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": DB_URL,
-        "REDIS_URL": REDIS_URL,
-        "SECRET_KEY": "bench-only-secret",
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DB_CONN_MAX_AGE": "600",
-        "SECURE_COOKIES": "0",
-    }
-
-
-def recreate_database() -> None:
-    import psycopg2
-
-    name = DB_URL.rsplit("/", 1)[1]
-    admin = psycopg2.connect(DB_URL.rsplit("/", 1)[0] + "/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
+    return stack.django_env(database_url=DB_URL, redis_url=REDIS_URL)
 
 
 def setup(key_dir: Path, token_file: Path) -> int:
     """Migrate, import and open 2017, create officers with API tokens, make staging keys."""
-    os.environ.update(
-        django_env() | {"POOL_KEY_DIR": str(key_dir), "DJANGO_SETTINGS_MODULE": "config.settings"}
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from datetime import timedelta
-
-    from django.contrib.auth.hashers import make_password
-    from django.core.management import call_command
-    from django.utils import timezone
-
-    call_command("migrate", verbosity=0)
-    from knox.models import AuthToken
-
-    from accounts.models import OfficerProfile, Role, User, VettingStatus
-    from accounts.services import roles_ensure_groups
+    stack.django_setup(django_env() | {"POOL_KEY_DIR": str(key_dir)})
+    stack.migrate()
     from responses.services import pool_keys_replenish
-    from surveys import services
-    from surveys.reference import REFERENCE_DIR
 
-    roles_ensure_groups()
-    series = services.series_get_or_create(slug="bench")
-    with (REFERENCE_DIR / "netclean-2017.xlsx").open("rb") as fh:
-        definition = services.definition_from_upload(fileobj=fh, filename=fh.name)
-    edition = services.edition_import_definition(series=series, label="2017", definition=definition)
-    services.edition_open(edition=edition, closes_at=timezone.now() + timedelta(days=1))
-    # Bulk creation: these accounts exist only to be authenticated by their tokens.
-    users = User.objects.bulk_create(
-        [User(email=f"bench{i}@police.example", password=make_password(None)) for i in range(OFFICERS)],
-        batch_size=2000,
-    )
-    from django.contrib.auth.models import Group
-
-    officer_group = Group.objects.get(name=Role.OFFICER.value)
-    User.groups.through.objects.bulk_create(
-        [User.groups.through(user_id=u.pk, group_id=officer_group.pk) for u in users], batch_size=5000
-    )
-    OfficerProfile.objects.bulk_create(
-        [OfficerProfile(user=u, vetting_status=VettingStatus.VETTED) for u in users], batch_size=5000
-    )
-    # Opening an edition invites every vetted officer, which creates their Participation rows.
-    from accounts.models import Participation
-
-    Participation.objects.bulk_create(
-        [Participation(user=u, edition=edition) for u in users], batch_size=5000
-    )
-    tokens = [AuthToken.objects.create(user=u)[1] for u in users]
+    edition = stack.reference_edition_open()
+    tokens = stack.officers_with_tokens(edition=edition, count=OFFICERS, prefix="bench")
     token_file.write_text("\n".join(tokens) + "\n")
     pool_keys_replenish(spare=2)
     return edition.pk
-
-
-def wait_for(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1).read()  # noqa: S310 - loopback URL we built
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server did not come up at {url}")
 
 
 def wrk(url: str, *, script: Path | None = None, seconds: int = SECONDS, connections: int = 32) -> dict:
@@ -230,19 +157,14 @@ def fixed_rate(url: str, tokens: list[str], rate: int, seconds: int) -> dict:
 def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
-    recreate_database()
+    stack.recreate_database(DB_URL)
     work = Path(tempfile.mkdtemp(prefix="bench-submissions-"))
     token_file = work / "tokens.txt"
     edition_id = setup(work / "keys", token_file)
     tokens = token_file.read_text().split()
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-w", str(WORKERS), "-b", f"127.0.0.1:{PORT}",
-         "--no-control-socket", "--log-level", "warning"],
-        cwd=ROOT, env=django_env() | {"POOL_KEY_DIR": str(work / "web-has-no-keys")},
-    )  # fmt: skip
+    server = stack.gunicorn_start(env=django_env(), port=PORT, workers=WORKERS)
     try:
         base = f"http://127.0.0.1:{PORT}"
-        wait_for(f"{base}/healthz")
         trivial = [wrk(f"{base}/healthz")["rps"] for _ in range(RUNS)]
         used = 0
         submit_runs = []
@@ -255,8 +177,7 @@ def main() -> None:
         rate_tokens = tokens[used + 500 :]
         paced = fixed_rate(f"{base}/api/v1/editions/{edition_id}/responses/", rate_tokens, 100, 8)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stack.stop(server)
     from accounts.models import Participation, ParticipationStatus
     from responses.models import Response, StagedSubmission
     from responses.services import pool_release

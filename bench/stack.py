@@ -1,0 +1,226 @@
+"""The platform under load, for benchmarks, the load test and the fault tests: a fresh database with the
+2017 reference edition open, many vetted officers with API tokens, and gunicorn / Celery worker processes
+on loopback. Kept in one place so every harness sets the platform up the same way.
+
+Functions that touch Django call `django_setup(env)` first (it configures this process once).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def django_env(*, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """Environment of a production-like process (DEBUG off) on loopback."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DB_CONN_MAX_AGE": "600",
+        "SECURE_COOKIES": "0",
+        # Plain HTTP on loopback: production's default redirect to HTTPS is off here.
+        "SECURE_SSL_REDIRECT": "0",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def recreate_database(database_url: str) -> None:
+    import psycopg2
+
+    base, name = database_url.rsplit("/", 1)
+    admin = psycopg2.connect(base + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+
+def django_setup(env: dict[str, str]) -> None:
+    """Configure Django in this process with `env` (only the first call has an effect)."""
+    os.environ.update(env | {"DJANGO_SETTINGS_MODULE": "config.settings"})
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def reference_edition_open(*, series_slug: str = "bench", label: str = "2017") -> Any:
+    """Import a reference questionnaire as a new edition and open it for a day; return the edition."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.services import roles_ensure_groups
+    from surveys import services
+    from surveys.reference import REFERENCE_DIR
+
+    roles_ensure_groups()
+    series = services.series_get_or_create(slug=series_slug)
+    with (REFERENCE_DIR / f"netclean-{label}.xlsx").open("rb") as fh:
+        definition = services.definition_from_upload(fileobj=fh, filename=fh.name)
+    edition = services.edition_import_definition(series=series, label=label, definition=definition)
+    return services.edition_open(edition=edition, closes_at=timezone.now() + timedelta(days=1))
+
+
+def officers_with_tokens(*, edition: Any, count: int, prefix: str = "officer") -> list[str]:
+    """`count` vetted officers invited to `edition`, each with one API token; returns the tokens.
+
+    Bulk creation: these accounts exist only to be authenticated by their tokens (no password)."""
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.models import Group
+    from knox.models import AuthToken
+
+    from accounts.models import OfficerProfile, Participation, Role, User, VettingStatus
+
+    unusable = make_password(None)
+    users = User.objects.bulk_create(
+        [User(email=f"{prefix}{i}@police.example", password=unusable) for i in range(count)],
+        batch_size=2000,
+    )
+    officer_group = Group.objects.get(name=Role.OFFICER.value)
+    User.groups.through.objects.bulk_create(
+        [User.groups.through(user_id=u.pk, group_id=officer_group.pk) for u in users], batch_size=5000
+    )
+    OfficerProfile.objects.bulk_create(
+        [OfficerProfile(user=u, vetting_status=VettingStatus.VETTED) for u in users], batch_size=5000
+    )
+    # Opening an edition invites the vetted officers of that moment; these came later, so invite them here.
+    Participation.objects.bulk_create(
+        [Participation(user=u, edition=edition) for u in users], batch_size=5000
+    )
+    return [AuthToken.objects.create(user=u)[1] for u in users]
+
+
+def answers_2017(count: int) -> list[dict[str, Any]]:
+    """`count` complete, valid answer sets to the 2017 questionnaire: the demo's synthetic respondents
+    (responses/demo.py, 435 per seed), further seeds when more are needed."""
+    from responses.demo import demo_payloads_2017
+
+    answers: list[dict[str, Any]] = []
+    seed = 2017
+    while len(answers) < count:
+        answers += [p["answers"] for p in demo_payloads_2017(seed=seed)]
+        seed += 1
+    return answers[:count]
+
+
+def wait_for(url: str, *, timeout: float = 60, process: subprocess.Popen[Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before answering {url}")
+        try:
+            urllib.request.urlopen(url, timeout=2).read()  # noqa: S310 - loopback URL we built
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server did not come up at {url}")
+
+
+def gunicorn_start(
+    *, env: dict[str, str], port: int, workers: int = 4, timeout: int = 30, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """gunicorn on 127.0.0.1:`port`; the web side never sees the pool's private keys."""
+    command = [
+        str(VENV_BIN / "gunicorn"), "config.wsgi:application", "-w", str(workers),
+        "-b", f"127.0.0.1:{port}", "--timeout", str(timeout), "--no-control-socket",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    out = log.open("ab") if log else subprocess.DEVNULL
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env | {"POOL_KEY_DIR": "/nonexistent"}, stdout=out, stderr=out
+    )
+    wait_for(f"http://127.0.0.1:{port}/healthz", process=process)
+    return process
+
+
+def celery_worker_start(
+    *,
+    env: dict[str, str],
+    key_dir: Path,
+    pool: str = "prefork",
+    concurrency: int = 1,
+    log: Path | None = None,
+    beat: bool = False,
+) -> subprocess.Popen[bytes]:
+    """A real Celery worker process (its own session, so the whole worker can be killed at once).
+
+    Returns once the worker has connected to the broker and is consuming."""
+    command = [
+        str(VENV_BIN / "celery"), "-A", "config", "worker", "--pool", pool, "--concurrency", str(concurrency),
+        "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    if beat:
+        command += ["--beat", "--schedule", str(key_dir.parent / "celerybeat-schedule")]
+    log = log or key_dir.parent / "worker.log"
+    out = log.open("ab")
+    start = log.stat().st_size
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env | {"POOL_KEY_DIR": str(key_dir)},
+        stdout=out,
+        stderr=out,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited with {process.returncode}; see {log}")
+        with log.open("rb") as fh:
+            fh.seek(start)
+            if b" ready." in fh.read():
+                return process
+        time.sleep(0.2)
+    raise RuntimeError(f"the worker did not become ready; see {log}")
+
+
+def stop(process: subprocess.Popen[Any] | None, *, timeout: float = 20) -> None:
+    """Stop a process we started (and its own children), politely first."""
+    if process is None or process.poll() is not None:
+        return
+    own_group = os.getpgid(process.pid) == process.pid
+
+    def send(sig: int) -> None:
+        try:
+            os.killpg(process.pid, sig) if own_group else os.kill(process.pid, sig)
+        except ProcessLookupError:
+            return
+
+    send(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        process.wait(timeout=timeout)
+    if own_group:
+        send(signal.SIGKILL)  # a pool child the worker left behind
