@@ -53,5 +53,7 @@ class AnswerErrorsSerializer(serializers.Serializer[None]):
 
 
 class EditionStatsSerializer(serializers.Serializer[None]):
-    submitted = serializers.IntegerField()
+    submitted = serializers.IntegerField(help_text="acknowledged submissions, both paths")
+    submitted_with_ballot = serializers.IntegerField(help_text="of which sent with a blind-signed ballot")
+    ballots_issued = serializers.IntegerField(help_text="officers holding a ballot (answered or not)")
     released = serializers.IntegerField()

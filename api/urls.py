@@ -51,3 +51,24 @@ urlpatterns += [
         name="api-export-download",
     ),
 ]
+
+# Blind-signed ballots, anonymity level 2 (responses/api.py).
+from responses import api as responses_api  # noqa: E402
+
+urlpatterns += [
+    path(
+        "editions/<int:edition_id>/ballot-key/",
+        responses_api.BallotKeyView.as_view(),
+        name="api-edition-ballot-key",
+    ),
+    path(
+        "editions/<int:edition_id>/ballots/",
+        responses_api.BallotIssueView.as_view(),
+        name="api-edition-ballots",
+    ),
+    path(
+        "editions/<int:edition_id>/anonymous-responses/",
+        responses_api.AnonymousResponseView.as_view(),
+        name="api-edition-anonymous-responses",
+    ),
+]

@@ -296,3 +296,5 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"handlers": [], "propagate": False}},
 }
+# Blind-signed ballots (level 2): RSA modulus size of each edition's ballot key (RFC 9474; >= 2048).
+BALLOT_KEY_BITS = env_int("BALLOT_KEY_BITS", 3072)

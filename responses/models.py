@@ -90,3 +90,31 @@ class ReceiptDigest(models.Model):
 
     def __str__(self) -> str:
         return self.digest
+
+
+class BallotKey(models.Model):
+    """An edition's RSA key for blind-signed ballots (RFC 9474; docs/anonymity.md, level 2).
+
+    The private key is stored encrypted under a key derived from SECRET_KEY (responses/ballots.py), so a
+    copy of the database alone cannot mint ballots; it is deleted when the edition closes."""
+
+    edition = models.OneToOneField(
+        "surveys.Edition", primary_key=True, on_delete=models.CASCADE, related_name="ballot_key"
+    )
+    public_pem = models.TextField()
+    fingerprint = models.CharField(max_length=71)  # "sha256:" + hex digest of the DER public key
+    private_pem = models.BinaryField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.edition_id}: {self.fingerprint}"
+
+
+class SpentBallot(models.Model):
+    """SHA-256 of a ballot token already used to submit: the only trace a level-2 submission leaves
+    besides its sealed answers. The token was blinded when signed, so it leads to no officer."""
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    edition = models.ForeignKey("surveys.Edition", on_delete=models.PROTECT, related_name="+")
+
+    def __str__(self) -> str:
+        return self.digest

@@ -19,12 +19,21 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count
 from nacl.public import PublicKey, SealedBox
 
 from accounts.models import Participation, ParticipationStatus, User
 from accounts.selectors import user_is_vetted_officer
 from responses import keys
-from responses.models import Answer, PoolKey, PoolKeyStatus, ReceiptDigest, Response, StagedSubmission
+from responses.models import (
+    Answer,
+    PoolKey,
+    PoolKeyStatus,
+    ReceiptDigest,
+    Response,
+    SpentBallot,
+    StagedSubmission,
+)
 from surveys.models import Edition, EditionStatus, Item
 from surveys.questionnaire import CHOICE_TYPES
 from surveys.questionnaire import Answer as AnswerValue
@@ -116,12 +125,43 @@ def _encode(value: AnswerValue) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
-def _participation_locked(*, officer: User, edition: Edition) -> Participation:
+def participation_for_update(*, officer: User, edition: Edition) -> Participation:
     """The officer's Participation row, created if needed, locked until the transaction ends.
 
     get_or_create retries the read when two tabs race to insert (it runs the insert in a savepoint)."""
     participation, _ = Participation.objects.select_for_update().get_or_create(user=officer, edition=edition)
     return participation
+
+
+def answers_sealable(*, edition: Edition, answers: Mapping[str, object]) -> tuple[Receipt, bytes]:
+    """Check answers against the edition's questionnaire; return the receipt and the payload to seal.
+
+    Raises AnswersInvalid. Both submission paths (this module and responses/ballots.py) start here."""
+    if not edition.is_accepting_answers():
+        raise EditionNotAccepting("This questionnaire is not open for answers.")
+    cleaned = edition_questionnaire(edition).clean_answers(answers)
+    code = _receipt_new()
+    payload = json.dumps(
+        {"answers": {k: _encode(v) for k, v in cleaned.items()}, "receipt": receipt_digest(code)},
+        separators=(",", ":"),
+    ).encode()
+    return Receipt(code=code), payload
+
+
+def pool_lock_for_staging(edition: Edition) -> None:
+    """Call first inside the staging transaction: orders it against a release of the pool."""
+    _lock_pool(edition.pk, exclusive=False)
+
+
+def pool_stage(*, edition: Edition, payload: bytes) -> None:
+    """Seal a payload into the edition's pool (inside the transaction that took pool_lock_for_staging)."""
+    # Re-read the window inside the transaction (without the large definition): a close may have won.
+    current = Edition.objects.only("status", "opens_at", "closes_at").get(pk=edition.pk)
+    if not current.is_accepting_answers():
+        raise EditionNotAccepting("This questionnaire closed before your answers arrived.")
+    key = _sealing_key(edition)
+    sealed = SealedBox(PublicKey(bytes(key.public_key))).encrypt(payload)
+    StagedSubmission.objects.create(edition=edition, key=key, sealed=sealed)
 
 
 def response_submit(*, edition: Edition, officer: User, answers: Mapping[str, object]) -> Receipt:
@@ -131,29 +171,21 @@ def response_submit(*, edition: Edition, officer: User, answers: Mapping[str, ob
     answered, in the same transaction; nothing stored links the two."""
     if not user_is_vetted_officer(officer):
         raise NotEligible("Only vetted officers can answer.")
-    if not edition.is_accepting_answers():
-        raise EditionNotAccepting("This questionnaire is not open for answers.")
-    cleaned = edition_questionnaire(edition).clean_answers(answers)
-    code = _receipt_new()
-    payload = json.dumps(
-        {"answers": {k: _encode(v) for k, v in cleaned.items()}, "receipt": receipt_digest(code)},
-        separators=(",", ":"),
-    ).encode()
+    receipt, payload = answers_sealable(edition=edition, answers=answers)
     with transaction.atomic():
-        _lock_pool(edition.pk, exclusive=False)
-        participation = _participation_locked(officer=officer, edition=edition)
+        pool_lock_for_staging(edition)
+        participation = participation_for_update(officer=officer, edition=edition)
+        if participation.status == ParticipationStatus.BALLOT_ISSUED:
+            raise AlreadySubmitted(
+                "A ballot for this questionnaire was already given to your browser: send your answers "
+                "from the browser that holds it."
+            )
         if participation.status != ParticipationStatus.INVITED:
             raise AlreadySubmitted("You have already answered this questionnaire.")
-        # Re-read the window inside the transaction (without the large definition): a close may have won.
-        current = Edition.objects.only("status", "opens_at", "closes_at").get(pk=edition.pk)
-        if not current.is_accepting_answers():
-            raise EditionNotAccepting("This questionnaire closed before your answers arrived.")
-        key = _sealing_key(edition)
-        sealed = SealedBox(PublicKey(bytes(key.public_key))).encrypt(payload)
-        StagedSubmission.objects.create(edition=edition, key=key, sealed=sealed)
+        pool_stage(edition=edition, payload=payload)
         participation.status = ParticipationStatus.SUBMITTED
         participation.save(update_fields=["status"])
-    return Receipt(code=code)
+    return receipt
 
 
 # --- release (worker) -----------------------------------------------------------------------------
@@ -267,10 +299,18 @@ def pool_keys_replenish(*, spare: int | None = None) -> int:
 
 def edition_response_counts(*, edition: Edition) -> dict[str, int]:
     """Totals only, never a time series (invariant 7)."""
+    by_status = dict(
+        Participation.objects.filter(edition=edition)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    with_ballot = SpentBallot.objects.filter(edition=edition).count()
     return {
-        "submitted": Participation.objects.filter(
-            edition=edition, status=ParticipationStatus.SUBMITTED
-        ).count(),
+        # Acknowledged submissions: through the portal's level-1 path plus spent ballots (level 2).
+        "submitted": by_status.get(ParticipationStatus.SUBMITTED, 0) + with_ballot,
+        "submitted_with_ballot": with_ballot,
+        "ballots_issued": by_status.get(ParticipationStatus.BALLOT_ISSUED, 0),
         "released": Response.objects.filter(edition=edition).count(),
     }
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import audit_record
 from accounts.tasks import participations_invite_task
+from responses.ballots import ballot_key_create, ballot_key_destroy
 from responses.jobs import enqueue_pool_release
 from surveys.definition import DefinitionError, DefinitionInvalid, iter_items, validate_definition
 from surveys.models import Choice, ChoiceList, Edition, EditionStatus, Group, Item, Series
@@ -216,6 +217,7 @@ def edition_open(
     edition.closes_at = closes_at
     edition.status = EditionStatus.OPEN
     edition.save()
+    ballot_key_create(edition)
     audit_record(
         actor=actor,
         action="edition.opened",
@@ -247,6 +249,7 @@ def edition_close(*, edition: Edition, actor: User | None = None) -> Edition:
     audit_record(
         actor=actor, action="edition.closed", target=str(edition), details={"edition_id": edition.pk}
     )
+    ballot_key_destroy(edition)
     enqueue_pool_release(edition.pk)
     return edition
 

@@ -19,6 +19,16 @@ PASSWORD = "correct-horse-battery-staple"
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _plain_http():
+    """The test client and the live server speak plain HTTP; production redirects it to HTTPS.
+
+    Session-wide, before the live server's handler reads it (tests/security checks the redirect)."""
+    from django.conf import settings
+
+    settings.SECURE_SSL_REDIRECT = False
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings):
     # Production serves hashed files from a collectstatic manifest; tests render pages without one.
@@ -26,6 +36,8 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Every opened edition gets a ballot key; the smallest allowed size keeps key generation quick.
+    settings.BALLOT_KEY_BITS = 2048
 
 
 def with_totp(user):
