@@ -4,12 +4,15 @@
  * the questionnaire page loads with Subresource Integrity. It does the cryptography only; the requests,
  * the storage of the ballot and the page live in static/js/portal.js.
  *
- * window.VettedBallot:
- *   supported()                           -> true where this browser has what the protocol needs
- *   fingerprint(pem)                      -> Promise of "sha256:<hex of SHA-256 over the DER SPKI>"
- *   obtainBallot(pem, requestBlindSig)    -> Promise of {token, signature} (standard base64)
- *       requestBlindSig(blindedMsgBase64) -> Promise of the server's blind signature (base64)
- *   verifyBallot(pem, token, signature)   -> Promise of true/false
+ * window.VettedBallot (all bytes as standard base64):
+ *   supported()                            -> true where this browser has what the protocol needs
+ *   fingerprint(pem)                       -> Promise of "sha256:<hex of SHA-256 over the DER SPKI>"
+ *   blind(pem)                             -> Promise of {token, blindedMsg, inv}: a fresh token and its
+ *                                             blinded form; keep inv secret, it unblinds the signature
+ *   finalize(pem, token, inv, blindSig)    -> Promise of the signature on token (throws unless it verifies)
+ *   obtainBallot(pem, requestBlindSig)     -> blind, ask, finalize: Promise of {token, signature}
+ *       requestBlindSig(blindedMsg)        -> Promise of the server's blind signature
+ *   verifyBallot(pem, token, signature)    -> Promise of true/false
  *
  * The token is the prepared message: 32 random bytes (the randomized variant's prefix) followed by a
  * 32-byte random message. The server only ever sees it blinded until the answers are sent with it.
@@ -62,14 +65,23 @@ async function fingerprint(pem) {
   return 'sha256:' + hex(new Uint8Array(digest));
 }
 
-async function obtainBallot(pem, requestBlindSig) {
+async function blind(pem) {
   const key = await importPublicKey(pem);
   const prepared = SUITE.prepare(crypto.getRandomValues(new Uint8Array(MESSAGE_BYTES)));
   const { blindedMsg, inv } = await SUITE.blind(key, prepared);
-  const blindSig = fromBase64(await requestBlindSig(toBase64(blindedMsg)));
-  // finalize checks the unblinded signature against the key and throws if it does not verify.
-  const signature = await SUITE.finalize(key, prepared, blindSig, inv);
-  return { token: toBase64(prepared), signature: toBase64(signature) };
+  return { token: toBase64(prepared), blindedMsg: toBase64(blindedMsg), inv: toBase64(inv) };
+}
+
+// The library's finalize checks the unblinded signature against the key and throws if it does not verify.
+async function finalize(pem, token, inv, blindSig) {
+  const key = await importPublicKey(pem);
+  return toBase64(await SUITE.finalize(key, fromBase64(token), fromBase64(blindSig), fromBase64(inv)));
+}
+
+async function obtainBallot(pem, requestBlindSig) {
+  const blinded = await blind(pem);
+  const blindSig = await requestBlindSig(blinded.blindedMsg);
+  return { token: blinded.token, signature: await finalize(pem, blinded.token, blinded.inv, blindSig) };
 }
 
 async function verifyBallot(pem, token, signature) {
@@ -84,6 +96,8 @@ window.VettedBallot = Object.freeze({
   suite: SUITE.toString(),
   supported,
   fingerprint,
+  blind,
+  finalize,
   obtainBallot,
   verifyBallot,
 });
