@@ -35,6 +35,7 @@ from accounts.models import (
     VettedVia,
     VettingStatus,
 )
+from responses.models import BallotKey
 from surveys.models import Edition, EditionStatus
 from surveys.selectors import editions_list
 
@@ -605,7 +606,12 @@ def participations_invite(*, edition_id: int, batch_size: int | None = None) -> 
             return 0
         Participation.objects.bulk_create([Participation(user=user, edition=edition) for user in officers])
         starts_later = edition.opens_at is not None and edition.opens_at > timezone.now()
-        context = {"edition": edition, "starts_later": starts_later}
+        key = BallotKey.objects.filter(edition=edition).only("fingerprint").first()
+        context = {
+            "edition": edition,
+            "starts_later": starts_later,
+            "ballot_fingerprint": key.fingerprint if key else "",
+        }
         send_emails(render_email("edition_invitation", to=user.email, context=context) for user in officers)
         audit_record(
             actor=None,

@@ -59,6 +59,8 @@ def test_every_vetted_officer_is_invited_once(open_2017, officer_alice, officer_
     message = mail.outbox[0]
     assert open_2017.display_title in message.subject
     assert "http://127.0.0.1:8000/" in message.body and "anonymous" in message.body
+    # Every officer can compare the ballot key their browser gets with the one announced here.
+    assert open_2017.ballot_key.fingerprint in message.body
     assert AuditEvent.objects.get(action="edition.invitations_sent").details["count"] == 2
 
     # A second delivery of the same job finds nobody left.
