@@ -11,6 +11,11 @@
  *    (the receipt and "already answered" pages carry `data-clear-draft`).
  *  - the country list gets a filter box; the select itself stays and still sends the ISO code.
  *  - on a page with errors, focus moves to the error summary; its links focus the question.
+ *  - a blind-signed ballot (anonymity level 2, docs/anonymity.md): on the first page the browser obtains
+ *    a ballot through the ballot bundle (static/js/vendor/ballot-*.min.js, window.VettedBallot) and keeps
+ *    it in localStorage; the final submit sends all answers with it to the anonymous endpoint, without
+ *    cookies, and shows the receipt. Where the browser cannot, the form is submitted as before (level 1)
+ *    and the page says so.
  *
  * Plain ES2020, no dependencies, no build step; needs static/js/expressions.js loaded first (only for
  * the questionnaire page).
@@ -75,13 +80,19 @@
       return node.kind === 'group' || (node.kind === undefined && Array.isArray(node.children));
     }
 
-    function walk(group, chain) {
+    var language = document.documentElement.lang;
+    function text(texts) {
+      texts = texts || {};
+      return texts[language] || texts[definition.default_language] || Object.values(texts)[0] || '';
+    }
+
+    function walk(group, chain, page) {
       var here = { code: group.code, expr: parsed(group.relevant) };
       groups[group.code] = here;
       chain = chain.concat([here]);
       (group.children || []).forEach(function (child) {
         if (isGroup(child)) {
-          walk(child, chain);
+          walk(child, chain, page);
           return;
         }
         var list = child.choice_list ? definition.choice_lists[child.choice_list] || [] : null;
@@ -90,6 +101,8 @@
           type: child.type,
           expr: parsed(child.relevant),
           groups: chain,
+          label: text(child.label),
+          page: page,
           choices: list ? list.map(function (c) { return c.code; }) : null,
           min: child.min === null || child.min === undefined ? null : E.decimal(String(child.min)),
           max: child.max === null || child.max === undefined ? null : E.decimal(String(child.max)),
@@ -99,10 +112,11 @@
       });
     }
 
-    (definition.groups || []).forEach(function (page) {
-      walk(page, []);
+    var pages = (definition.groups || []).map(function (page, index) {
+      walk(page, [], index);
+      return { label: text(page.label) };
     });
-    return { items: items, byCode: byCode, groups: groups };
+    return { items: items, byCode: byCode, groups: groups, pages: pages };
   }
 
   function pyStrip(text) {
@@ -396,6 +410,412 @@
     });
   }
 
+  // --- answer errors from the anonymous endpoint (the level-1 path gets them rendered by the server) ------
+
+  var ERRORS_PREFIX = 'vetted-survey:errors:v1:'; // sessionStorage: errors waiting for the page they are on
+
+  function clearShownErrors(form) {
+    var summary = document.getElementById('error-summary');
+    if (summary) summary.remove();
+    form.querySelectorAll('.field-error').forEach(function (el) {
+      el.remove();
+    });
+    form.querySelectorAll('.has-error, [aria-invalid]').forEach(function (el) {
+      el.classList.remove('has-error');
+      el.removeAttribute('aria-invalid');
+    });
+  }
+
+  function markError(container, code, messages) {
+    var text = messages.join(' ');
+    var error = document.createElement(container.tagName === 'TR' ? 'span' : 'p');
+    error.className = 'field-error';
+    error.id = 'e-' + code;
+    error.textContent = text;
+    if (container.tagName === 'TR') {
+      container.querySelector('th').appendChild(error);
+    } else {
+      var hint = document.getElementById('h-' + code);
+      var after = hint && container.contains(hint) ? hint : container.querySelector('legend, label.question');
+      if (after) after.insertAdjacentElement('afterend', error);
+      else container.insertBefore(error, container.firstChild);
+      container.classList.add('has-error');
+    }
+    container.querySelectorAll('input:not([type=hidden]), select, textarea').forEach(function (control) {
+      if (control.hasAttribute('data-portal-ui')) return;
+      var described = (control.getAttribute('aria-describedby') || '').split(' ').filter(Boolean);
+      if (described.indexOf(error.id) < 0) described.push(error.id);
+      control.setAttribute('aria-describedby', described.join(' '));
+      if (control.type !== 'radio' && control.type !== 'checkbox') control.setAttribute('aria-invalid', 'true');
+    });
+  }
+
+  // Show `errors` ({item code: [messages]}) like the server does: next to the questions on this page and
+  // in a summary above the heading; questions on other pages get a link that goes there (and the errors
+  // wait in sessionStorage to be shown on arrival).
+  function showAnswerErrors(form, model, errors, goToPage) {
+    clearShownErrors(form);
+    var codes = Object.keys(errors);
+    var summary = document.createElement('div');
+    summary.className = 'error-summary';
+    summary.id = 'error-summary';
+    summary.setAttribute('role', 'alert');
+    summary.tabIndex = -1;
+    var heading = document.createElement('h2');
+    heading.textContent = codes.length === 1 ? 'There is a problem with your answers' : 'There are problems with your answers';
+    var list = document.createElement('ul');
+    summary.appendChild(heading);
+    summary.appendChild(list);
+    codes.forEach(function (code) {
+      var messages = [].concat(errors[code]).map(String);
+      var container = document.getElementById('q-' + code);
+      var item = model && model.byCode[code];
+      var here = container && form.contains(container) && !container.closest('[hidden]');
+      if (here) markError(container, code, messages);
+      messages.forEach(function (message) {
+        var entry = document.createElement('li');
+        var link = document.createElement('a');
+        if (here) {
+          link.href = '#q-' + code;
+          link.textContent = message;
+        } else if (item) {
+          link.href = '#';
+          link.textContent = model.pages[item.page].label + ': ' + item.label + ' — ' + message;
+          link.addEventListener('click', function (event) {
+            event.preventDefault();
+            goToPage(item.page, errors);
+          });
+        } else {
+          link = document.createElement('span');
+          link.textContent = code + ': ' + message;
+        }
+        entry.appendChild(link);
+        list.appendChild(entry);
+      });
+    });
+    var title = document.querySelector('main h1');
+    title.parentNode.insertBefore(summary, title);
+    summary.addEventListener('click', function (event) {
+      var link = event.target.closest('a[href^="#q-"]');
+      var target = link && document.getElementById(link.getAttribute('href').slice(1));
+      var control =
+        target && target.querySelector('input:not([type=hidden]):not([disabled]):not([data-portal-ui]), select, textarea');
+      if (!control) return;
+      event.preventDefault();
+      target.scrollIntoView({ block: 'center' });
+      control.focus();
+    });
+    summary.focus();
+  }
+
+  // --- blind-signed ballot (anonymity level 2) -------------------------------------------------------------
+
+  var BALLOT_PREFIX = 'vetted-survey:ballot:v1:';
+  var LEVEL_1 =
+    'so your answers will be sent the standard way when you submit: with your login. They are stored apart ' +
+    'from your name and cannot be linked to you from the database, but the live server sees who sends them.';
+  var LEVEL_2 =
+    'Your answers will be sent with a blind-signed ballot kept in this browser. The server signed it once, ' +
+    'after checking that you may answer, without seeing it; your answers go with the ballot and without your ' +
+    'login, so not even the live server can tell which answers are yours.';
+
+  function readStored(store, key) {
+    try {
+      return JSON.parse(store.getItem(key) || 'null');
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function writeStored(store, key, value) {
+    try {
+      store.setItem(key, JSON.stringify(value));
+      return true;
+    } catch (error) {
+      return false;
+    }
+  }
+
+  // fetch, then {status, body} with body the parsed JSON (null when there is none); a network failure rejects.
+  function request(url, options) {
+    return fetch(url, options).then(function (response) {
+      return response.text().then(function (text) {
+        var body = null;
+        try {
+          body = text ? JSON.parse(text) : null;
+        } catch (error) {
+          body = null;
+        }
+        return { status: response.status, body: body };
+      });
+    });
+  }
+
+  function detailOf(body) {
+    return body && typeof body.detail === 'string' ? ' (' + body.detail + ')' : '';
+  }
+
+  // A ballot outcome that ends the attempt: 'fallback' (level 1), 'blocked' (no way to answer here) or 'sent'.
+  function outcome(mode, text) {
+    return { ballotOutcome: mode, text: text || '' };
+  }
+
+  function startBallot(form, store, model, officer, collectAnswers, clearDraft) {
+    var panel = document.getElementById('ballot');
+    if (!panel) return;
+    var B = window.VettedBallot;
+    var urls = { key: panel.dataset.keyUrl, issue: panel.dataset.issueUrl, submit: panel.dataset.submitUrl };
+    var storeKey = BALLOT_PREFIX + form.getAttribute('data-edition') + ':' + (officer || '');
+    var message = document.getElementById('ballot-message');
+    var printed = document.getElementById('ballot-fingerprint');
+    var sendStatus = document.getElementById('ballot-send-status');
+    var submitButton = form.querySelector('button[name="_action"][value="submit"]');
+    var csrf = form.querySelector('input[name="csrfmiddlewaretoken"]');
+    var mode = 'pending';
+    var pem = null;
+    var ballot = null;
+    var sending = false;
+
+    function show(next, text) {
+      mode = next;
+      panel.setAttribute('data-mode', next);
+      message.textContent = text;
+    }
+
+    function tellSending(text, failed) {
+      if (!sendStatus) return;
+      sendStatus.textContent = text;
+      sendStatus.classList.toggle('field-error', Boolean(failed));
+    }
+
+    function issue(fingerprint, pending) {
+      var blinded = pending
+        ? Promise.resolve(pending)
+        : B.blind(pem).then(function (fresh) {
+            // Kept before the request leaves, so that a lost response can be retried with the same message.
+            var record = { fingerprint: fingerprint, token: fresh.token, blindedMsg: fresh.blindedMsg, inv: fresh.inv };
+            if (!writeStored(store, storeKey, record)) {
+              throw outcome('fallback', 'This browser cannot keep a ballot (its storage is full or refused), ');
+            }
+            return record;
+          });
+      return blinded.then(function (record) {
+        return request(urls.issue, {
+          method: 'POST',
+          credentials: 'same-origin',
+          cache: 'no-store',
+          headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrf ? csrf.value : '' },
+          body: JSON.stringify({ blinded_msg: record.blindedMsg }),
+        }).then(
+          function (response) {
+            if ((response.status === 201 || response.status === 200) && response.body && response.body.blind_sig) {
+              return B.finalize(pem, record.token, record.inv, response.body.blind_sig).then(
+                function (signature) {
+                  var kept = { fingerprint: fingerprint, token: record.token, signature: signature };
+                  writeStored(store, storeKey, kept);
+                  return kept;
+                },
+                function () {
+                  store.removeItem(storeKey);
+                  throw outcome(
+                    'blocked',
+                    'The server signed your ballot with a key other than the published one, so this browser ' +
+                      'will not use it and cannot send your answers. Please tell the survey team.'
+                  );
+                }
+              );
+            }
+            if (response.status === 409) {
+              throw outcome(
+                'blocked',
+                'A ballot for this questionnaire has already been issued to you, but it is not in this browser: ' +
+                  'it was probably obtained on another device or in another browser, or this browser’s storage ' +
+                  'was cleared. Your answers can only be sent from the browser that holds that ballot, so they ' +
+                  'cannot be sent from here. If you have already sent your answers, there is nothing more to do.'
+              );
+            }
+            throw outcome('fallback', 'The server did not issue a ballot (error ' + response.status + detailOf(response.body) + '), ');
+          },
+          function () {
+            throw outcome('fallback', 'The ballot could not be requested (no connection to the server), ');
+          }
+        );
+      });
+    }
+
+    function obtain() {
+      if (!B) return Promise.reject(outcome('fallback', 'The ballot code did not load in this browser, '));
+      if (!B.supported()) return Promise.reject(outcome('fallback', 'This browser has no Web Cryptography, '));
+      if (!store || !model) return Promise.reject(outcome('fallback', 'This browser cannot keep a ballot, '));
+      var stored = readStored(store, storeKey);
+      if (stored && stored.sent) return Promise.reject(outcome('sent'));
+      // Public, and fetched without cookies: the server cannot pick a key for one officer.
+      return request(urls.key, { credentials: 'omit', cache: 'no-store' })
+        .then(null, function () {
+          throw outcome('fallback', 'The ballot key could not be fetched (no connection to the server), ');
+        })
+        .then(function (response) {
+          var body = response.body;
+          if (response.status !== 200 || !body || typeof body.public_key !== 'string') {
+            throw outcome('fallback', 'This questionnaire has no ballot key (error ' + response.status + '), ');
+          }
+          pem = body.public_key;
+          return B.fingerprint(pem).then(function (fingerprint) {
+            if (fingerprint !== body.fingerprint) {
+              throw outcome('fallback', 'The ballot key does not match its published fingerprint, ');
+            }
+            printed.querySelector('code').textContent = fingerprint;
+            printed.hidden = false;
+            if (!stored || stored.fingerprint !== fingerprint) return issue(fingerprint, null);
+            if (!stored.signature) return issue(fingerprint, stored);
+            return B.verifyBallot(pem, stored.token, stored.signature).then(function (valid) {
+              return valid ? stored : issue(fingerprint, null);
+            });
+          });
+        });
+    }
+
+    function sent(text) {
+      show('sent', text || 'You have sent your answers to this questionnaire from this browser. There is nothing more to do.');
+      form.hidden = true;
+      var note = document.getElementById('draft-note');
+      if (note) note.hidden = true;
+    }
+
+    function settle(result) {
+      if (result && result.ballotOutcome) {
+        if (result.ballotOutcome === 'sent') sent();
+        else if (result.ballotOutcome === 'blocked') {
+          show('blocked', result.text);
+          if (submitButton) submitButton.disabled = true;
+          tellSending('Your answers cannot be sent from this browser: see the note at the top of the page.', true);
+        } else show('fallback', result.text + LEVEL_1);
+        return;
+      }
+      if (result instanceof Error || !result || !result.signature) {
+        show('fallback', 'Getting a ballot failed in this browser, ' + LEVEL_1);
+        return;
+      }
+      ballot = result;
+      show('ready', LEVEL_2);
+    }
+
+    show('pending', 'Getting a blind-signed ballot for your answers…');
+    var ready = obtain().then(settle, settle);
+
+    function receipt(code) {
+      var template = document.getElementById('ballot-receipt');
+      var main = document.getElementById('main');
+      var content = template.content.cloneNode(true);
+      content.querySelector('#receipt-code strong').textContent = code;
+      main.replaceChildren(content);
+      document.title = template.getAttribute('data-title');
+      var heading = main.querySelector('h1');
+      heading.tabIndex = -1;
+      heading.focus();
+    }
+
+    function send() {
+      if (sending) return;
+      sending = true;
+      if (submitButton) submitButton.disabled = true;
+      tellSending('Sending your answers with your ballot…', false);
+      var body = JSON.stringify({ token: ballot.token, signature: ballot.signature, answers: collectAnswers() });
+      request(urls.submit, {
+        method: 'POST',
+        credentials: 'omit',
+        cache: 'no-store',
+        headers: { 'Content-Type': 'application/json' },
+        body: body,
+      })
+        .then(
+          function (response) {
+            if (response.status === 201 && response.body && response.body.receipt) {
+              writeStored(store, storeKey, { sent: true }); // the ballot is spent: only the fact is kept
+              clearDraft();
+              receipt(response.body.receipt);
+              return;
+            }
+            if (response.status === 400 && response.body && response.body.errors) {
+              tellSending('Your answers were not sent: please correct the problems shown above.', true);
+              showAnswerErrors(form, model, response.body.errors, goToPage);
+              return;
+            }
+            tellSending(
+              'Your answers were not sent: ' +
+                (response.body && typeof response.body.detail === 'string'
+                  ? response.body.detail
+                  : 'the server could not take them (error ' + response.status + ').') +
+                ' They are still on this device.',
+              true
+            );
+          },
+          function () {
+            tellSending('Your answers were not sent: no connection to the server. They are still on this device; try again.', true);
+          }
+        )
+        .then(function () {
+          sending = false;
+          if (submitButton) submitButton.disabled = false;
+        });
+    }
+
+    function goToPage(page, errors) {
+      try {
+        window.sessionStorage.setItem(ERRORS_PREFIX + form.getAttribute('data-edition'), JSON.stringify(errors));
+      } catch (error) {
+        // without sessionStorage the errors are shown again at the next submit
+      }
+      // "Back" from the page after it lands on it (the server clamps the index to the last page).
+      var pageInput = form.querySelector('input[name="_page"]');
+      var action = document.createElement('input');
+      action.type = 'hidden';
+      action.name = '_action';
+      action.value = 'back';
+      pageInput.value = String(page + 1);
+      form.appendChild(action);
+      form.submit();
+    }
+
+    form.addEventListener('submit', function (event) {
+      var submitter = event.submitter;
+      if (mode === 'pending') {
+        // Wait for the ballot (its request must not be cut off by leaving the page), then go on.
+        event.preventDefault();
+        ready.then(function () {
+          if (mode === 'blocked' && submitter === submitButton) return;
+          if (form.requestSubmit) form.requestSubmit(submitter || undefined);
+          else form.submit();
+        });
+        return;
+      }
+      if (!submitter || submitter !== submitButton) return;
+      if (mode === 'fallback') return; // level 1: the form goes to the server as it always did
+      event.preventDefault();
+      if (mode === 'ready') send();
+    });
+  }
+
+  function showWaitingErrors(form, model, edition) {
+    var key = ERRORS_PREFIX + edition;
+    var errors = null;
+    try {
+      errors = JSON.parse(window.sessionStorage.getItem(key) || 'null');
+      window.sessionStorage.removeItem(key);
+    } catch (error) {
+      errors = null;
+    }
+    if (!errors || !model) return;
+    var here = {};
+    Object.keys(errors).forEach(function (code) {
+      var container = document.getElementById('q-' + code);
+      if (container && form.contains(container)) here[code] = errors[code];
+    });
+    if (Object.keys(here).length) {
+      showAnswerErrors(form, model, here, function () {});
+    }
+  }
+
   // --- start -----------------------------------------------------------------------------------------
 
   function start() {
@@ -541,6 +961,22 @@
         control.focus();
       });
     }
+
+    showWaitingErrors(form, model, edition);
+    startBallot(
+      form,
+      store,
+      model,
+      officer,
+      function () {
+        var current = refresh();
+        return answersToKeep(current.raw, model, current.state);
+      },
+      function () {
+        paused = true; // nothing is saved again from this page
+        if (store) clearDrafts(store, edition, officer);
+      }
+    );
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

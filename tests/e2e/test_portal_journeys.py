@@ -1,13 +1,16 @@
 """An officer answers the 2017 edition in a real browser: live skip logic, back and next, a draft that
-survives leaving the page, the receipt; a phone-sized screen and the keyboard alone; no JavaScript."""
+survives leaving the page, the answers sent with a blind-signed ballot, the receipt checked after the
+release; a phone-sized screen and the keyboard alone. tests/e2e/test_ballots.py has the level-1 fallback."""
 
 import re
 
 import pytest
 
 from accounts.models import Participation, ParticipationStatus
+from responses import services as response_services
 from responses.models import StagedSubmission
-from tests.e2e.helpers import drafts
+from surveys import services as survey_services
+from tests.e2e.helpers import ballot_key, ballots, drafts
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -98,22 +101,49 @@ def test_an_officer_answers_with_live_skip_logic_and_a_draft_kept_on_the_device(
     press_next(page, "Page 7 of 8")
     press_next(page, "Page 8 of 8")
     page.fill("#f-children_rescued", "12")
-    page.click("button[name=_action][value=submit]")
+    # The answers go with the ballot the page obtained on arrival, to the endpoint that knows no one.
+    with page.expect_response(lambda r: r.url.endswith("/anonymous-responses/")) as sent:
+        page.click("button[name=_action][value=submit]")
     expect(page.locator("h1")).to_have_text("Thank you — your answers are in")
-    assert re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){5}", page.inner_text("#receipt-code"))
-    expect(page.locator("#draft-cleared")).to_be_visible()
+    receipt = page.inner_text("#receipt-code")
+    assert re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){5}", receipt)
+    assert sent.value.status == 201
+    assert "cookie" not in sent.value.request.all_headers()
+    assert "set-cookie" not in sent.value.all_headers()
     assert drafts(page) == {}
+    assert ballots(page) == {ballot_key(open_2017, officer_alice): {"sent": True}}
     shot(page, "receipt")
-    # The draft never left the browser: no script request at all, only pages, forms and static files.
-    assert [
-        r.url for r in requests if r.resource_type in {"xhr", "fetch", "beacon", "ping", "websocket"}
-    ] == []
+    # The draft never left the browser: the only script requests are the ballot's, and the answers left
+    # only once, without cookies. The key is fetched without cookies too, so it cannot be chosen per officer.
+    scripted = [r for r in requests if r.resource_type in {"xhr", "fetch", "beacon", "ping", "websocket"}]
+    api = f"/api/v1/editions/{open_2017.pk}/"
+    assert {(r.method, r.url.removeprefix(page.url.split("/portal/")[0])) for r in scripted} == {
+        ("GET", api + "ballot-key/"),
+        ("POST", api + "ballots/"),
+        ("POST", api + "anonymous-responses/"),
+    }
+    issued = [r for r in scripted if r.url.endswith("/ballots/")]
+    assert len(issued) == 1 and "sessionid=" in issued[0].all_headers()["cookie"]
+    assert all("cookie" not in r.all_headers() for r in scripted if r not in issued)
     assert {r.method for r in requests} == {"GET", "POST"}
     assert (
         Participation.objects.get(user=officer_alice, edition=open_2017).status
-        == ParticipationStatus.SUBMITTED
+        == ParticipationStatus.BALLOT_ISSUED
     )
     assert StagedSubmission.objects.count() == 1
+
+    # Back on the portal later, this browser says the answers were sent; nothing can be sent twice.
+    page.goto(f"/portal/{open_2017.pk}/")
+    expect(page.locator("#ballot-message")).to_contain_text("You have sent your answers")
+    expect(page.locator("#questionnaire")).to_be_hidden()
+
+    # Once released, the receipt is found among the released responses.
+    survey_services.edition_close(edition=open_2017)
+    assert response_services.pool_release(edition_id=open_2017.pk) == 1
+    page.goto(f"/receipts/{open_2017.pk}/")
+    page.fill("#receipt", receipt)
+    page.get_by_role("button", name="Check").click()
+    expect(page.locator("#receipt-result")).to_have_text("Yes: this receipt is among the released responses.")
 
 
 def test_a_draft_can_be_discarded(login, open_2017, officer_alice):
