@@ -36,3 +36,8 @@ def participations_remind_due_task() -> None:
     """Daily (beat): queue the reminder job of every edition that closes within the reminder window."""
     for edition_id in services.editions_due_for_reminders():
         participations_remind_task.delay(edition_id)
+
+
+@shared_task(name="accounts.api_tokens_purge_expired")
+def api_tokens_purge_expired_task() -> None:
+    services.api_tokens_purge_expired()

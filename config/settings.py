@@ -284,6 +284,7 @@ EXPORT_DIR = Path(env_str("EXPORT_DIR", str(DATA_DIR / "exports")))
 EXPORT_TTL_DAYS = env_int("EXPORT_TTL_DAYS", 7)
 # Seconds a download link stays valid once a page or the API has handed it out.
 EXPORT_LINK_MAX_AGE = env_int("EXPORT_LINK_MAX_AGE", 300)
+    "purge-expired-api-tokens": {"task": "accounts.api_tokens_purge_expired", "schedule": timedelta(days=1)},
 # Default k for k-anonymity of quasi-identifiers in exports; requests may raise it, never go below 3.
 EXPORT_DEFAULT_K = env_int("EXPORT_DEFAULT_K", 5)
 # A running job whose worker has not reported for this long is considered dead and run again.
@@ -299,7 +300,7 @@ POOL_MIDWAY_MINIMUM = env_int("POOL_MIDWAY_MINIMUM", 50)
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -65,6 +65,9 @@ class PublishedKey:
 
 # --- keys -----------------------------------------------------------------------------------------
 
+# An edition's public key never changes once made, so each process parses it once.
+_public_keys: dict[int, rsa.RSAPublicKey] = {}
+
 
 def _fingerprint(public_key: rsa.RSAPublicKey) -> str:
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -87,6 +90,7 @@ def ballot_key_create(edition: Edition) -> BallotKey:
     existing = BallotKey.objects.filter(edition=edition).first()
     if existing is not None:
         return existing
+    _public_keys.pop(edition.pk, None)  # a recreated database may reuse an edition's id
     private = blindrsa.generate_private_key(settings.BALLOT_KEY_BITS)
     public_pem = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -153,8 +157,12 @@ def _private_key(edition: Edition) -> rsa.RSAPrivateKey:
 
 
 def _public_key(edition: Edition) -> rsa.RSAPublicKey:
-    published = ballot_key_published(edition)
-    return cast(rsa.RSAPublicKey, serialization.load_pem_public_key(published.public_pem.encode()))
+    public = _public_keys.get(edition.pk)
+    if public is None:
+        published = ballot_key_published(edition)
+        public = cast(rsa.RSAPublicKey, serialization.load_pem_public_key(published.public_pem.encode()))
+        _public_keys[edition.pk] = public
+    return public
 
 
 # --- issuing (identity side) ------------------------------------------------------------------------

@@ -103,7 +103,13 @@ def _lock_pool(edition_id: int, *, exclusive: bool) -> None:
 
 
 def _sealing_key(edition: Edition) -> PoolKey:
-    key = PoolKey.objects.filter(edition=edition, status=PoolKeyStatus.ACTIVE).first()
+    """The edition's active staging key, with the edition's window read in the same query."""
+    key = (
+        PoolKey.objects.filter(edition=edition, status=PoolKeyStatus.ACTIVE)
+        .select_related("edition")
+        .only("id", "public_key", "edition__status", "edition__opens_at", "edition__closes_at")
+        .first()
+    )
     if key is not None:
         return key
     # Claim a spare key the worker made in advance; two first submissions may claim two, which is fine.
@@ -112,7 +118,7 @@ def _sealing_key(edition: Edition) -> PoolKey:
         raise PoolUnavailable(
             "The survey is not ready to take answers yet. Please try again in a few minutes."
         )
-    spare.edition = edition
+    spare.edition = Edition.objects.only("status", "opens_at", "closes_at").get(pk=edition.pk)
     spare.status = PoolKeyStatus.ACTIVE
     spare.save(update_fields=["edition", "status"])
     return spare
@@ -156,10 +162,9 @@ def pool_lock_for_staging(edition: Edition) -> None:
 def pool_stage(*, edition: Edition, payload: bytes) -> None:
     """Seal a payload into the edition's pool (inside the transaction that took pool_lock_for_staging)."""
     # Re-read the window inside the transaction (without the large definition): a close may have won.
-    current = Edition.objects.only("status", "opens_at", "closes_at").get(pk=edition.pk)
-    if not current.is_accepting_answers():
-        raise EditionNotAccepting("This questionnaire closed before your answers arrived.")
     key = _sealing_key(edition)
+    if not key.edition.is_accepting_answers():
+        raise EditionNotAccepting("This questionnaire closed before your answers arrived.")
     sealed = SealedBox(PublicKey(bytes(key.public_key))).encrypt(payload)
     StagedSubmission.objects.create(edition=edition, key=key, sealed=sealed)
 

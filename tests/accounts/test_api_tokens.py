@@ -1,9 +1,13 @@
 """Staff API tokens: created only on the MFA-gated page (or by createuser), shown once, revocable."""
 
+from datetime import timedelta
+
+from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
+from accounts.services import api_token_create, api_tokens_purge_expired
 from tests.conftest import api_client_for, login_with_mfa
 
 
@@ -59,3 +63,18 @@ def test_administrators_may_revoke_anyones_token_analysts_only_their_own(client,
     assert "ann@agency.example" in ada.get("/staff/people/tokens/").content.decode()
     ada.post(f"/staff/people/tokens/{ann_token.digest}/revoke/")
     assert not AuthToken.objects.filter(pk=ann_token.pk).exists()
+
+
+def test_an_expired_token_is_refused_and_the_daily_job_purges_expired_ones(officer_alice, officer_bob):
+    expired, current = api_token_create(user=officer_alice), api_token_create(user=officer_bob)
+    AuthToken.objects.filter(user=officer_alice).update(expiry=timezone.now() - timedelta(seconds=1))
+    refused = APIClient(HTTP_AUTHORIZATION=f"Token {expired}").get("/api/v1/editions/")
+    assert refused.status_code == 401
+    assert APIClient(HTTP_AUTHORIZATION=f"Token {current}").get("/api/v1/editions/").status_code == 200
+    # Authenticating does not sweep other users' expired tokens; the daily job does.
+    api_token_create(user=officer_alice)
+    AuthToken.objects.filter(user=officer_alice).update(expiry=timezone.now() - timedelta(seconds=1))
+    assert APIClient(HTTP_AUTHORIZATION=f"Token {current}").get("/api/v1/editions/").status_code == 200
+    assert AuthToken.objects.filter(user=officer_alice).count() == 1
+    assert api_tokens_purge_expired() == 1
+    assert list(AuthToken.objects.values_list("user_id", flat=True)) == [officer_bob.pk]
