@@ -585,7 +585,7 @@
     function tellSending(text, failed) {
       if (!sendStatus) return;
       sendStatus.textContent = text;
-      sendStatus.classList.toggle('field-error', Boolean(failed));
+      sendStatus.className = failed ? 'message error' : 'hint';
     }
 
     function issue(fingerprint, pending) {
