@@ -34,6 +34,7 @@ from coding.models import (
     RunStatus,
 )
 from responses.models import Answer
+from results.cache import results_invalidate
 from surveys.models import Edition, Item, ItemType
 from surveys.reference import REFERENCE_DIR
 
@@ -167,6 +168,7 @@ def codebook_import(*, edition: Edition, item_code: str, categories: Any, source
                 "retired": False,
             },
         )
+    results_invalidate(edition_id=edition.pk)
     return codebook
 
 
@@ -194,6 +196,7 @@ def category_create(
     if codebook.categories.filter(code=code).exists():
         raise CodebookInvalid([f"{code}: already in this codebook"])
     position = (codebook.categories.order_by("-position").values_list("position", flat=True).first() or 0) + 1
+    results_invalidate(edition_id=codebook.edition_id)
     return Category.objects.create(codebook=codebook, position=position, **data)
 
 
@@ -215,6 +218,7 @@ def category_update(
 
 def category_remove(*, category: Category) -> str:
     """Delete a category nobody used; retire one that has codes (history and old figures stay)."""
+    results_invalidate(edition_id=category.codebook.edition_id)
     if AnswerCode.objects.filter(category=category).exclude(source=CodeSource.SUGGESTION).exists():
         category.retired = True
         category.save(update_fields=["retired"])
@@ -225,6 +229,7 @@ def category_remove(*, category: Category) -> str:
 
 
 def category_restore(*, category: Category) -> Category:
+    results_invalidate(edition_id=category.codebook.edition_id)
     category.retired = False
     category.save(update_fields=["retired"])
     return category
@@ -287,6 +292,7 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
         ]
     )
     ReviewItem.objects.filter(answer_id=answer.pk).delete()
+    results_invalidate(edition_id=answer.item.edition_id)
     return wanted
 
 
@@ -294,6 +300,8 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
 def answer_codes_clear(*, answer_id: uuid.UUID, coder: str) -> None:
     HumanCoding.objects.filter(answer_id=answer_id, coder=coder).delete()
     AnswerCode.objects.filter(answer_id=answer_id, source=CodeSource.HUMAN, coder=coder).delete()
+    for edition_id in Answer.objects.filter(pk=answer_id).values_list("item__edition_id", flat=True):
+        results_invalidate(edition_id=edition_id)
 
 
 # --- auto-coding runs --------------------------------------------------------------------------------
@@ -486,6 +494,7 @@ def _execute(run: CodingRun) -> None:
                 ]
             )
         metrics["coded"] = len(to_code)
+        results_invalidate(edition_id=run.edition_id)
         metrics["codes_written"] = sum(1 for r in rows if r.accepted)
         CodingRun.objects.filter(pk=run.pk).update(metrics=metrics)
 

@@ -20,6 +20,7 @@ from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
 
 from coding.selectors import item_category_counts
 from responses.models import Answer, Response
+from results.cache import results_cache_key, results_cached
 from surveys.models import Edition, Item
 from surveys.questionnaire import CHOICE_TYPES, ItemSpec, Questionnaire
 from surveys.selectors import edition_questionnaire
@@ -270,7 +271,30 @@ def edition_results(
     bins: Mapping[str, Sequence[Decimal]] | None = None,
 ) -> dict[str, Any]:
     """The results of an edition in the API's shape: respondents and, per item, n, counts, suppressed,
-    summary. Notes are left out."""
+    summary. Notes are left out. Served from the results cache when it holds them (results/cache.py)."""
+    item_codes = list(item_codes) if item_codes is not None else None
+
+    def key() -> str:
+        return results_cache_key(
+            edition=edition,
+            response_count=Response.objects.filter(edition=edition).count(),
+            filters=filters,
+            item_codes=item_codes,
+            bins=bins,
+        )
+
+    return results_cached(
+        key, lambda: _edition_results(edition=edition, filters=filters, item_codes=item_codes, bins=bins)
+    )
+
+
+def _edition_results(
+    *,
+    edition: Edition,
+    filters: Sequence[ResultFilter],
+    item_codes: Iterable[str] | None,
+    bins: Mapping[str, Sequence[Decimal]] | None,
+) -> dict[str, Any]:
     questionnaire: Questionnaire = edition_questionnaire(edition)
     total = respondents(edition, filters).count()
     if total < min_cell():
