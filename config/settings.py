@@ -276,6 +276,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Results --------------------------------------------------------------------------------------
 # Tables and charts hide any cell or denominator under this many respondents (DESIGN, disclosure control).
 RESULTS_MIN_CELL = env_int("RESULTS_MIN_CELL", 10)
+# Computed results (aggregates only) are cached this long per edition, release and coding state; 0 = off.
+RESULTS_CACHE_SECONDS = env_int("RESULTS_CACHE_SECONDS", 3600)
 
 # --- Exports ------------------------------------------------------------------------------------
 # Built files live here, outside STATIC_ROOT and MEDIA: they are served only through short-lived signed
