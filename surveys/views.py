@@ -3,6 +3,7 @@
 import json
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -33,14 +34,16 @@ def edition_import(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         upload = data["file"]
-        series = data["series"] or services.series_get_or_create(
-            slug=data["new_series_slug"], title=data["new_series_title"] or None
-        )
         try:
             definition = services.definition_from_upload(fileobj=upload, filename=upload.name)
-            edition = services.edition_import_definition(
-                series=series, label=data["label"], definition=definition, actor=request.user
-            )
+            # All or nothing: a new series named here is kept only with the edition imported into it.
+            with transaction.atomic():
+                series = data["series"] or services.series_get_or_create(
+                    slug=data["new_series_slug"], title=data["new_series_title"] or None
+                )
+                edition = services.edition_import_definition(
+                    series=series, label=data["label"], definition=definition, actor=request.user
+                )
         except DefinitionInvalid as exc:
             errors = exc.errors
         else:

@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from surveys.models import Edition, EditionStatus
+from surveys.models import Edition, EditionStatus, Series
 from surveys.reference import REFERENCE_DIR
 from tests.conftest import login_with_mfa
 
@@ -58,6 +58,7 @@ def test_a_bad_file_shows_the_errors_and_saves_nothing(client, admin_ada):
     assert response.status_code == 200
     assert "was not imported" in response.content.decode()
     assert not Edition.objects.exists()
+    assert not Series.objects.exists()  # the new series named in the form goes only with its edition
 
 
 def test_preview_renders_every_page_and_checks_answers_without_storing(client, analyst_ann, draft_2017):

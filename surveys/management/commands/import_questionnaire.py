@@ -3,6 +3,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from surveys import services
 from surveys.definition import DefinitionInvalid
@@ -22,11 +23,13 @@ class Command(BaseCommand):
         try:
             with path.open("rb") as fh:
                 definition = services.definition_from_upload(fileobj=fh, filename=path.name)
-            edition = services.edition_import_definition(
-                series=services.series_get_or_create(slug=opts["series"], title=opts["series_title"]),
-                label=opts["edition"],
-                definition=definition,
-            )
+            # All or nothing: a new series is kept only with the edition imported into it.
+            with transaction.atomic():
+                edition = services.edition_import_definition(
+                    series=services.series_get_or_create(slug=opts["series"], title=opts["series_title"]),
+                    label=opts["edition"],
+                    definition=definition,
+                )
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc}") from exc
         except DefinitionInvalid as exc:
