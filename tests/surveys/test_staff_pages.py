@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from surveys import services
 from surveys.models import Edition, EditionStatus, Series
 from surveys.reference import REFERENCE_DIR
 from tests.conftest import login_with_mfa
@@ -29,6 +30,22 @@ def test_non_staff_get_403(request, client, who):
 def test_the_list_shows_editions_to_analysts(client, analyst_ann, draft_2017):
     body = logged_in(client, analyst_ann).get("/staff/editions/").content.decode()
     assert "2017" in body and "Draft" in body
+
+
+def test_staff_reach_exports_and_an_editions_results_and_coding_by_links(client, analyst_ann, draft_2017):
+    client = logged_in(client, analyst_ann)
+    assert 'href="/staff/exports/"' in client.get("/staff/editions/").content.decode()
+    detail = f"/staff/editions/{draft_2017.pk}/"
+    links = (f'href="/staff/results/{draft_2017.pk}/"', f'href="/staff/coding/editions/{draft_2017.pk}/"')
+    page = client.get(detail).content.decode()
+    assert not any(link in page for link in links)  # a draft has no answers to code or count
+    services.edition_open(edition=draft_2017, closes_at=timezone.now() + timedelta(days=1))
+    page = client.get(detail).content.decode()
+    assert all(link in page for link in links)
+
+
+def test_officers_see_no_staff_links(client, officer_alice):
+    assert 'href="/staff/' not in logged_in(client, officer_alice).get("/").content.decode()
 
 
 def test_analysts_may_not_import_or_open(client, analyst_ann, draft_2017):
