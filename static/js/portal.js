@@ -666,6 +666,15 @@
             }
             printed.querySelector('code').textContent = fingerprint;
             printed.hidden = false;
+            if (stored && stored.signature && stored.fingerprint !== fingerprint) {
+              // Kept, not replaced: a key that differs for one officer is how a server would tag them.
+              throw outcome(
+                'blocked',
+                'The ballot key of this questionnaire is not the one your ballot in this browser was signed ' +
+                  'with (' + stored.fingerprint + '), so your answers cannot be sent with it. Your ballot is ' +
+                  'kept. Please tell the survey team.'
+              );
+            }
             if (!stored || stored.fingerprint !== fingerprint) return issue(fingerprint, null);
             if (!stored.signature) return issue(fingerprint, stored);
             return B.verifyBallot(pem, stored.token, stored.signature).then(function (valid) {

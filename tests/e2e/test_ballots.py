@@ -224,3 +224,24 @@ def test_errors_from_the_anonymous_endpoint_are_shown_by_the_questions_and_keep_
     expect(page.locator("#q-country .field-error")).to_be_visible()
     expect(page.locator("#error-summary")).to_be_visible()
     shot(page, "error-on-its-page")
+
+
+def test_a_ballot_signed_under_another_key_is_kept_and_not_replaced(login, open_2017, officer_alice):
+    page = login(officer_alice)
+    page.goto("/portal/")
+    old = {"fingerprint": "sha256:" + "0" * 64, "token": b64(b"t" * 64), "signature": b64(b"s" * 256)}
+    key = ballot_key(open_2017, officer_alice)
+    page.evaluate("([key, ballot]) => localStorage.setItem(key, JSON.stringify(ballot))", [key, old])
+    requests = []
+    page.on("request", lambda request: requests.append(request))
+    page.goto(f"/portal/{open_2017.pk}/")
+    expect(page.locator("#ballot")).to_have_attribute("data-mode", "blocked")
+    expect(page.locator("#ballot-message")).to_contain_text(old["fingerprint"])
+    assert ballots(page) == {key: old}
+    assert not [r for r in requests if r.url.endswith("/ballots/")]  # no second ballot asked for
+    assert (
+        Participation.objects.filter(
+            user=officer_alice, edition=open_2017, status=ParticipationStatus.BALLOT_ISSUED
+        ).count()
+        == 0
+    )
