@@ -7,6 +7,8 @@ COPY accounts accounts
 COPY surveys surveys
 COPY coding coding
 COPY exports exports
+COPY responses responses
+COPY results results
 COPY api api
 COPY templates templates
 COPY static static
