@@ -43,6 +43,7 @@ PLACEHOLDERS = {
 }
 # Presidio logs every call at INFO ("Fetching all recognizers"); the texts themselves are never logged.
 logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
+_NAME_LIKE_LABEL = re.compile(r"[^\W\d_]{2,}")  # "local", "example"; not "30" as in "10@12.30"
 LANGUAGE = "en"  # Presidio's language key; the regex recognisers below are language-neutral.
 
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'\u2019\-]*"  # a capitalised word (Latin script, with accents, hyphens, apostrophes)
@@ -249,7 +250,11 @@ def _recognisers() -> list[Any]:
 
     class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
         def validate_result(self, pattern_text: str) -> bool:
-            return bool(offline_tld(pattern_text.rsplit("@", 1)[-1]).fqdn)
+            # A public suffix, or a last label made of letters: addresses on intranet and reserved
+            # domains (unit.local, agency.internal, *.example) identify people just as well.
+            domain = pattern_text.rsplit("@", 1)[-1]
+            last_label = domain.rsplit(".", 1)[-1]
+            return bool(offline_tld(domain).fqdn or _NAME_LIKE_LABEL.fullmatch(last_label))
 
     class QuickPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
         """libphonenumber's matcher costs about a millisecond per region: skip texts without a number."""

@@ -241,6 +241,8 @@ def test_planted_personal_data_is_redacted(engine):
     ("text", "expected"),
     [
         ("Contact DS John Smith at john.smith@met.police.uk.", "Contact DS [PERSON] at [EMAIL]."),
+        # Intranet and reserved domains are not public suffixes, and still name a person.
+        ("Ask ann@agency.example or desk-7@unit.local.", "Ask [EMAIL] or [EMAIL]."),
         ("Case 2017/12345 went to Kent Police.", "Case [ID] went to [ORG]."),
         ("Operation Pacifier found servers in Malmö.", "Operation [ID] found servers in [LOCATION]."),
         ("Call +44 20 7946 0958 or see https://example.org/x", "Call [PHONE] or see [URL]"),
