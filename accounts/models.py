@@ -128,6 +128,9 @@ class Participation(models.Model):
         max_length=16, choices=ParticipationStatus.choices, default=ParticipationStatus.INVITED
     )
     reminded = models.BooleanField(default=False)
+    # SHA-256 of the blinded message a ballot was signed for (level 2), so that a lost response can be
+    # fetched again; blinding makes it independent of the ballot's token (docs/anonymity.md).
+    ballot_request_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         constraints = [

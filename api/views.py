@@ -174,7 +174,7 @@ class ResponseSubmitView(APIView):
         except AnswersInvalid as exc:
             return Response({"errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
         except response_services.SubmissionRefused as exc:
-            return Response({"detail": exc.reason}, status=_REFUSAL_STATUS[type(exc)])
+            return Response({"detail": exc.reason, "code": exc.code}, status=_REFUSAL_STATUS[type(exc)])
         return Response({"receipt": receipt.code}, status=status.HTTP_201_CREATED)
 
 

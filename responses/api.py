@@ -74,7 +74,7 @@ def _published_edition(edition_id: int) -> Edition:
 
 
 def _refusal(exc: response_services.SubmissionRefused) -> Response:
-    return Response({"detail": exc.reason}, status=_REFUSAL_STATUS[type(exc)])
+    return Response({"detail": exc.reason, "code": exc.code}, status=_REFUSAL_STATUS[type(exc)])
 
 
 def _origin_allowed(request: Request) -> bool:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils.crypto import salted_hmac
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import ParticipationStatus, User
 from accounts.selectors import user_is_vetted_officer
@@ -44,17 +44,25 @@ TOKEN_MAX_BYTES = 256
 class BallotRefused(SubmissionRefused):
     """The ballot or its signature is not acceptable (HTTP 403)."""
 
+    code = "ballot_invalid"
+
 
 class BallotAlreadyIssued(SubmissionRefused):
     """This officer already holds a ballot for the edition, or has answered (HTTP 409)."""
+
+    code = "ballot_already_issued"
 
 
 class BallotSpent(SubmissionRefused):
     """This ballot was already used to submit (HTTP 409)."""
 
+    code = "ballot_spent"
+
 
 class BallotKeyMissing(SubmissionRefused):
     """The edition has no ballot key: it was never opened (HTTP 404)."""
+
+    code = "no_ballot_key"
 
 
 @dataclass(frozen=True)
@@ -183,11 +191,18 @@ def ballot_issue(*, officer: User, edition: Edition, blinded_msg: bytes) -> byte
             participation = participation_for_update(officer=officer, edition=edition)
             if participation.status == ParticipationStatus.SUBMITTED:
                 raise BallotAlreadyIssued("You have already answered this questionnaire.")
+            request_digest = hashlib.sha256(blinded_msg).hexdigest()
             if participation.status == ParticipationStatus.BALLOT_ISSUED:
-                raise BallotAlreadyIssued("A ballot for this questionnaire was already given to you.")
+                # The same blinded message again means the first answer was lost on the way: signing it
+                # again gives the same signature, not a second ballot. Its digest says nothing about the
+                # ballot's token (blinding makes the message independent of it).
+                if not constant_time_compare(participation.ballot_request_digest, request_digest):
+                    raise BallotAlreadyIssued("A ballot for this questionnaire was already given to you.")
+                return blindrsa.blind_sign(private, blinded_msg)
             blind_sig = blindrsa.blind_sign(private, blinded_msg)
             participation.status = ParticipationStatus.BALLOT_ISSUED
-            participation.save(update_fields=["status"])
+            participation.ballot_request_digest = request_digest
+            participation.save(update_fields=["status", "ballot_request_digest"])
     except blindrsa.BlindRSAError as exc:
         raise BallotRefused(str(exc)) from exc
     return blind_sig

@@ -44,7 +44,9 @@ _POOL_LOCK_NAMESPACE = 0x5E41ED
 
 
 class SubmissionRefused(Exception):
-    """The submission cannot be taken; `reason` is safe to show to the officer."""
+    """The submission cannot be taken; `reason` is safe to show to the officer, `code` is for programs."""
+
+    code = "refused"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -52,20 +54,22 @@ class SubmissionRefused(Exception):
 
 
 class NotEligible(SubmissionRefused):
-    pass
+    code = "not_eligible"
 
 
 class EditionNotAccepting(SubmissionRefused):
-    pass
+    code = "not_open"
 
 
 class AlreadySubmitted(SubmissionRefused):
-    pass
+    code = "already_answered"
 
 
 class PoolUnavailable(SubmissionRefused):
     """No staging key yet: the worker has not run since the platform was installed."""
 
+
+    code = "not_ready"
 
 @dataclass(frozen=True)
 class Receipt:
@@ -161,9 +165,9 @@ def pool_lock_for_staging(edition: Edition) -> None:
 
 def pool_stage(*, edition: Edition, payload: bytes) -> None:
     """Seal a payload into the edition's pool (inside the transaction that took pool_lock_for_staging)."""
-    # Re-read the window inside the transaction (without the large definition): a close may have won.
     key = _sealing_key(edition)
     if not key.edition.is_accepting_answers():
+    # Re-read the window inside the transaction (without the large definition): a close may have won.
         raise EditionNotAccepting("This questionnaire closed before your answers arrived.")
     sealed = SealedBox(PublicKey(bytes(key.public_key))).encrypt(payload)
     StagedSubmission.objects.create(edition=edition, key=key, sealed=sealed)

@@ -333,3 +333,38 @@ def test_after_a_run_nothing_stored_joins_a_participation_to_a_response(
     assert set(Participation.objects.filter(edition=edition).values_list("status", flat=True)) == {
         ParticipationStatus.BALLOT_ISSUED
     }
+
+
+def test_the_same_blinded_message_again_gets_the_same_signature_not_a_second_ballot(
+    open_2017, officer_alice, transport
+):
+    """A ballot whose response was lost can be fetched again; any other message is refused."""
+    client = BallotClient("http://testserver", transport=transport)
+    public, _ = client.ballot_key(open_2017.pk)
+    prepared = blindrsa.prepare(b"m" * 32)
+    blinded, inv = blindrsa.blind(public, prepared)
+    api = api_client_for(officer_alice)
+    url = f"/api/v1/editions/{open_2017.pk}/ballots/"
+    first = api.post(url, {"blinded_msg": b64(blinded)}, format="json")
+    again = api.post(url, {"blinded_msg": b64(blinded)}, format="json")
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    blindrsa.finalize(public, prepared, base64.b64decode(again.json()["blind_sig"]), inv)
+    other, _ = blindrsa.blind(public, blindrsa.prepare(b"n" * 32))
+    refused = api.post(url, {"blinded_msg": b64(other)}, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "ballot_already_issued"
+    participation = Participation.objects.get(user=officer_alice)
+    assert participation.ballot_request_digest == hashlib.sha256(blinded).hexdigest()
+
+
+def test_refusals_carry_a_code_a_program_can_tell_apart(open_2017, officer_alice, worker_keys, transport):
+    client = client_for(officer_alice, transport)
+    ballot = client.ballot_obtain(open_2017.pk)
+    client.answers_submit(ballot, BASE_ANSWERS)
+    spent = anonymous_post(open_2017, ballot.token, ballot.signature)
+    assert spent.status_code == 409 and spent.json()["code"] == "ballot_spent"
+    survey_services.edition_close(edition=open_2017)
+    closed = anonymous_post(open_2017, ballot.token, ballot.signature)
+    assert closed.status_code == 409 and closed.json()["code"] == "not_open"
+    forged = anonymous_post(open_2017, ballot.token, b"\x02" * 256)
+    assert forged.status_code == 403 and forged.json()["code"] == "ballot_invalid"
