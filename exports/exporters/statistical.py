@@ -1,28 +1,104 @@
 """SPSS .sav and Stata .dta through pyreadstat, with variable labels and value labels.
 
 Choice columns become integer codes (1, 2, … in questionnaire order) labelled with the choices' texts;
-the codebook lists the mapping. pyreadstat writes from a whole DataFrame, so the table is assembled in
-compact columns (float64 for numbers and codes, Python strings only for text) while rows stream in:
-memory grows with the number of responses, about 8 bytes per numeric cell (docs/performance.md).
+the codebook lists the mapping. pyreadstat writes from a whole DataFrame (it needs the row count for the
+file header and each string column's widest value before the first row), so the table has to be in
+memory; what we control is how compact it is. Rows stream in and are packed chunk by chunk into typed
+columns: codes as 1- or 2-byte integers with a missing mask (pandas' nullable Int8/Int16), numbers as
+8-byte floats with a mask, text in Arrow string buffers. Every column is a pandas extension array, so
+building the DataFrame copies nothing, and pyreadstat iterates it row by row. About 150 bytes per
+response of the 2017 questionnaire, where float64 columns copied into a DataFrame took about 1,000
+(docs/performance.md).
 ReadStat stamps a creation time into both headers; we overwrite it with a fixed one (no timestamps).
 """
 
 from __future__ import annotations
 
-import math
 import re
-from array import array
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyreadstat
 
 from exports import dataset as ds
 from exports.dataset import Dataset, Progress
 from exports.exporters.base import Exporter, counting
 
-NAN = math.nan
+CHUNK = 2_000  # rows packed at a time: the only part of the table held as Python objects
+NO_CODE = -1  # a missing value among codes, before it becomes the mask
+
+
+class _TypedColumn:
+    """One variable's values in one typed array allocated before rows stream (so the short-lived Python
+    objects of each chunk do not fragment the heap around long-lived data), filled chunk by chunk."""
+
+    def __init__(self, dtype: Any, capacity: int, convert: Callable[[Any], Any]) -> None:
+        self.data = np.empty(capacity, dtype=dtype)
+        self.size = 0
+        self.convert = convert
+
+    def add(self, values: list[Any]) -> None:
+        end = self.size + len(values)
+        if end > len(self.data):  # more rows than counted (a release while the export ran)
+            grown = np.empty(max(end, 2 * len(self.data)), dtype=self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : end] = np.fromiter(map(self.convert, values), self.data.dtype, len(values))
+        self.size = end
+
+
+class _CodeColumn(_TypedColumn):
+    """Value-labelled codes (choices, 0/1 flags and categories) as pandas' nullable Int8 or Int16."""
+
+    def finish(self) -> pd.api.extensions.ExtensionArray:
+        data = self.data[: self.size]
+        mask = data == NO_CODE
+        data[mask] = 0
+        return pd.arrays.IntegerArray(data, mask)
+
+
+class _NumberColumn(_TypedColumn):
+    def finish(self) -> pd.api.extensions.ExtensionArray:
+        data = self.data[: self.size]
+        return pd.arrays.FloatingArray(data, np.isnan(data))
+
+
+class _TextColumn:
+    """Text in Arrow string buffers (bytes and offsets), not one Python object per cell."""
+
+    def __init__(self) -> None:
+        self.parts: list[pa.Array] = []
+
+    def add(self, values: list[Any]) -> None:
+        # Empty, not missing: what SPSS and Stata show for no text.
+        self.parts.append(pa.array(["" if v is None else v for v in values], type=pa.string()))
+
+    def finish(self) -> pd.api.extensions.ExtensionArray:
+        return pd.arrays.ArrowStringArray(pa.chunked_array(self.parts, type=pa.string()))
+
+
+def _column(
+    variable: ds.Variable, codes: dict[str, int] | None, capacity: int
+) -> _CodeColumn | _NumberColumn | _TextColumn:
+    if codes is not None:
+        dtype = np.int8 if max(codes.values(), default=0) <= np.iinfo(np.int8).max else np.int16
+        if variable.kind in (ds.FLAG, ds.CATEGORY):
+            return _CodeColumn(dtype, capacity, lambda v: NO_CODE if v is None else int(v))
+        return _CodeColumn(dtype, capacity, lambda v: NO_CODE if v is None else codes.get(v, NO_CODE))
+    if variable.numeric:
+        return _NumberColumn(np.float64, capacity, lambda v: np.nan if v is None else v)
+    return _TextColumn()
+
+
+def _chunks(rows: Iterable[list[Any]], size: int) -> Iterator[list[list[Any]]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 class StatisticalExporter(Exporter):
@@ -33,31 +109,12 @@ class StatisticalExporter(Exporter):
         variables = dataset.variables
         names = self.names(variables)
         codes = [v.numeric_codes() if v.kind in ds.LABELLED_KINDS else None for v in variables]
-        numeric: list[array[float] | None] = []
-        strings: list[list[str] | None] = []
-        for v, mapping in zip(variables, codes, strict=True):
-            as_number = v.numeric or mapping is not None
-            numeric.append(array("d") if as_number else None)
-            strings.append(None if as_number else [])
-        for row in counting(dataset.rows(), progress):
-            for i, value in enumerate(row):
-                column = numeric[i]
-                if column is not None:
-                    mapping = codes[i]
-                    if value is None:
-                        column.append(NAN)
-                    elif mapping is not None and variables[i].kind not in (ds.FLAG, ds.CATEGORY):
-                        column.append(mapping.get(value, NAN))
-                    else:
-                        column.append(value)
-                else:
-                    strings[i].append("" if value is None else value)  # type: ignore[union-attr]
+        columns = [_column(v, mapping, dataset.count) for v, mapping in zip(variables, codes, strict=True)]
+        for chunk in _chunks(counting(dataset.rows(), progress), CHUNK):
+            for i, column in enumerate(columns):
+                column.add([row[i] for row in chunk])
         frame = pd.DataFrame(
-            {
-                name: (pd.Series(numeric[i], dtype="float64") if numeric[i] is not None else strings[i])
-                for i, name in enumerate(names)
-            },
-            columns=names,
+            {name: column.finish() for name, column in zip(names, columns, strict=True)}, copy=False
         )
         value_labels = {
             names[i]: {code: variables[i].value_labels.get(text, text) for text, code in mapping.items()}
