@@ -35,6 +35,7 @@ from accounts.models import (
     VettedVia,
     VettingStatus,
 )
+from config.jobs import enqueue_on_commit
 from responses.models import BallotKey
 from surveys.models import Edition, EditionStatus
 from surveys.selectors import editions_list
@@ -183,7 +184,7 @@ def _vet(profile: OfficerProfile, *, via: VettedVia, actor: User | None, details
     from accounts.tasks import participations_invite_task
 
     for edition_id in editions_list(status=EditionStatus.OPEN).values_list("pk", flat=True):
-        transaction.on_commit(lambda edition_id=edition_id: participations_invite_task.delay(edition_id))
+        enqueue_on_commit(participations_invite_task, edition_id)
 
 
 @transaction.atomic
@@ -626,6 +627,15 @@ def participations_invite(*, edition_id: int, batch_size: int | None = None) -> 
             details={"edition_id": edition.pk, "count": len(officers)},
         )
     return len(officers)
+
+
+def editions_with_officers_to_invite() -> list[int]:
+    """Open editions that some vetted officer has not been invited to yet (beat sweep)."""
+    return [
+        edition.pk
+        for edition in editions_list(status=EditionStatus.OPEN)
+        if selectors.vetted_officers_not_invited(edition).exists()
+    ]
 
 
 def editions_due_for_reminders(*, now: datetime | None = None) -> list[int]:

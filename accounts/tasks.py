@@ -25,6 +25,14 @@ def participations_invite_task(edition_id: int) -> None:
         participations_invite_task.delay(edition_id)
 
 
+@shared_task(name="accounts.participations_invite_open")
+def participations_invite_open_task() -> None:
+    """Beat: queue the invitations of every open edition someone is still waiting for (the job's message
+    was lost while Redis was down); a no-op when everyone is invited."""
+    for edition_id in services.editions_with_officers_to_invite():
+        participations_invite_task.delay(edition_id)
+
+
 @shared_task(name="accounts.participations_remind", **_MAIL_RETRY)
 def participations_remind_task(edition_id: int) -> None:
     if services.participations_remind(edition_id=edition_id) >= settings.MAIL_BATCH_SIZE:

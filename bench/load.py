@@ -118,22 +118,11 @@ def main() -> int:
     env = stack.django_env(database_url=DB_URL, redis_url=REDIS_URL)
     stack.django_setup(env | {"POOL_KEY_DIR": str(key_dir)})
     stack.migrate()
-    from responses.services import pool_keys_replenish
-
     setup_started = time.monotonic()
-    edition = stack.reference_edition_open(series_slug="load")
-    tokens = stack.officers_with_tokens(edition=edition, count=OFFICERS, prefix="load")
-    answers = stack.answers_2017(OFFICERS)
-    pool_keys_replenish(spare=2)  # as the worker's beat job would have, before the edition takes answers
+    prepared = stack.prepare(officers=OFFICERS, series_slug="load")
+    edition_id = prepared["edition"]
     plan, results = work / "plan.json", work / "results.json"
-    plan.write_text(
-        json.dumps(
-            {
-                "edition": edition.pk,
-                "officers": [{"token": t, "answers": a} for t, a in zip(tokens, answers, strict=True)],
-            }
-        )
-    )
+    plan.write_text(json.dumps(prepared))
     setup_seconds = round(time.monotonic() - setup_started, 1)
 
     worker = server = None
@@ -145,13 +134,13 @@ def main() -> int:
         stack.stop(server)
         server = None
         outcome = json.loads(results.read_text())
-        release_seconds = release_wait(edition.pk)
+        release_seconds = release_wait(edition_id)
     finally:
         stack.stop(server)
         stack.stop(worker)
 
     latencies = outcome["latencies_ms"]
-    acc = accounting(edition.pk, outcome)
+    acc = accounting(edition_id, outcome)
     verdict = checks(acc)
     summary = {
         "benchmark": "load",

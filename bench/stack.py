@@ -133,6 +133,49 @@ def answers_2017(count: int) -> list[dict[str, Any]]:
     return answers[:count]
 
 
+def prepare(*, officers: int, series_slug: str = "bench") -> dict[str, Any]:
+    """In a migrated database: the 2017 edition open, `officers` vetted officers with API tokens and an
+    answer set each, and spare staging keys in POOL_KEY_DIR (the worker's part, done ahead as its beat
+    job would). Returns the plan the load drivers read: {"edition": id, "officers": [{token, answers}]}."""
+    from responses.services import pool_keys_replenish
+
+    edition = reference_edition_open(series_slug=series_slug)
+    tokens = officers_with_tokens(edition=edition, count=officers, prefix=series_slug)
+    answers = answers_2017(officers)
+    pool_keys_replenish(spare=2)
+    return {
+        "edition": edition.pk,
+        "officers": [{"token": t, "answers": a} for t, a in zip(tokens, answers, strict=True)],
+    }
+
+
+def release_now(edition_id: int) -> dict[str, Any]:
+    """Close the edition and release its pool in this process (which must hold POOL_KEY_DIR); returns
+    the counts on both sides before and after, and the released receipt digests."""
+    from accounts.models import Participation, ParticipationStatus
+    from responses.models import ReceiptDigest, Response, StagedSubmission
+    from responses.services import pool_release
+    from surveys.models import Edition, EditionStatus
+    from surveys.services import edition_close
+
+    edition = Edition.objects.get(pk=edition_id)
+    staged = StagedSubmission.objects.filter(edition=edition).count()
+    if edition.status == EditionStatus.OPEN:
+        edition_close(edition=edition)  # queues a release too; the one below finds the pool empty or wins
+    pool_release(edition_id=edition_id)
+    return {
+        "participations_submitted": Participation.objects.filter(
+            edition=edition, status=ParticipationStatus.SUBMITTED
+        ).count(),
+        "staged_before_release": staged,
+        "staged_after_release": StagedSubmission.objects.filter(edition=edition).count(),
+        "responses_released": Response.objects.filter(edition=edition).count(),
+        "receipt_digests": sorted(
+            ReceiptDigest.objects.filter(edition=edition).values_list("digest", flat=True)
+        ),
+    }
+
+
 def wait_for(url: str, *, timeout: float = 60, process: subprocess.Popen[Any] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -224,3 +267,30 @@ def stop(process: subprocess.Popen[Any] | None, *, timeout: float = 20) -> None:
         process.wait(timeout=timeout)
     if own_group:
         send(signal.SIGKILL)  # a pool child the worker left behind
+
+
+def main() -> None:
+    """`python bench/stack.py prepare OFFICERS PLAN_FILE` or `release EDITION_ID` (prints JSON), with
+    DATABASE_URL, REDIS_URL and POOL_KEY_DIR in the environment: for harnesses that keep Django out of
+    their own process (tests/faults/test_postgres_restart.py)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command", required=True)
+    prepare_command = commands.add_parser("prepare")
+    prepare_command.add_argument("officers", type=int)
+    prepare_command.add_argument("plan", type=Path)
+    release_command = commands.add_parser("release")
+    release_command.add_argument("edition", type=int)
+    args = parser.parse_args()
+    django_setup(django_env(database_url=os.environ["DATABASE_URL"], redis_url=os.environ["REDIS_URL"]))
+    if args.command == "prepare":
+        migrate()
+        args.plan.write_text(json.dumps(prepare(officers=args.officers)))
+    else:
+        print(json.dumps(release_now(args.edition)))
+
+
+if __name__ == "__main__":
+    main()

@@ -158,6 +158,10 @@ class CodingRun(models.Model):
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Claims: each attempt counts itself and reports while it works; one that stops reporting for
+    # CODING_STALE_SECONDS is dead, and only the latest attempt may write results.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-queued_at"]

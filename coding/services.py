@@ -12,12 +12,13 @@ import logging
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -33,6 +34,8 @@ from coding.models import (
     RunKind,
     RunStatus,
 )
+from config.faults import fault_pause
+from config.jobs import enqueue_on_commit
 from responses.models import Answer
 from results.cache import results_invalidate
 from surveys.models import Edition, Item, ItemType
@@ -335,38 +338,64 @@ def coding_run_start(
     )
     from coding.tasks import coding_run_task
 
-    run_id = str(run.pk)
-    transaction.on_commit(lambda: coding_run_task.delay(run_id))
+    enqueue_on_commit(coding_run_task, str(run.pk))
     return run
 
 
 class _Progress:
-    """Writes the run's progress at most once per percent."""
+    """Writes the run's progress at most once per percent (each write is also the attempt's heartbeat)."""
 
-    def __init__(self, run_id: uuid.UUID, start: int = 0, end: int = 100) -> None:
-        self.run_id, self.start, self.end, self.last = run_id, start, end, -1
+    def __init__(self, run_id: uuid.UUID, attempt: int, start: int = 0, end: int = 100) -> None:
+        self.run_id, self.attempt, self.start, self.end, self.last = run_id, attempt, start, end, -1
 
     def __call__(self, fraction: float) -> None:
         percent = int(self.start + (self.end - self.start) * min(max(fraction, 0.0), 1.0))
         if percent > self.last:
             self.last = percent
-            CodingRun.objects.filter(pk=self.run_id).update(progress=percent)
+            _current(self.run_id, self.attempt).update(progress=percent, heartbeat_at=timezone.now())
+
+
+class AttemptSuperseded(Exception):
+    """A later attempt took the run over (this one was presumed dead): its results are dropped."""
+
+
+def _current(run_id: uuid.UUID | str, attempt: int) -> QuerySet[CodingRun]:
+    return CodingRun.objects.filter(pk=run_id, attempts=attempt)
+
+
+def _stale_before() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.CODING_STALE_SECONDS)
+
+
+def _abandoned() -> Q:
+    """Running for an attempt that stopped reporting: its worker died (or it ran before heartbeats)."""
+    return Q(status=RunStatus.RUNNING) & (Q(heartbeat_at__lt=_stale_before()) | Q(heartbeat_at__isnull=True))
 
 
 def coding_run_execute(*, run_id: uuid.UUID | str) -> bool:
-    """Run a queued auto-coding job. A second delivery finds the row claimed and does nothing (False)."""
-    claimed = CodingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=timezone.now(), progress=0
+    """Run an auto-coding job. Returns False, doing nothing, if the run is finished or an attempt that
+    still reports holds it (a second delivery of the same task): see coding_run_retry_in."""
+    now = timezone.now()
+    claimed = CodingRun.objects.filter(Q(status=RunStatus.QUEUED) | _abandoned(), pk=run_id).update(
+        status=RunStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=now,
+        heartbeat_at=now,
+        progress=0,
     )
     if not claimed:
-        logger.info("coding run %s already claimed; nothing to do", run_id)
+        logger.info("coding run %s finished or held by another attempt; nothing to do", run_id)
         return False
     run = CodingRun.objects.get(pk=run_id)
+    attempt = run.attempts
     try:
-        _execute(run)
+        _execute(run, attempt)
+    except AttemptSuperseded:
+        logger.warning("coding run %s: attempt %s was superseded", run.pk, attempt)
+        return True
     except Exception as exc:
         # Store the type and message; sklearn/onnx messages do not quote inputs, and we raise none that do.
-        CodingRun.objects.filter(pk=run.pk).update(
+        _current(run.pk, attempt).update(
             status=RunStatus.FAILED,
             error_type=type(exc).__name__,
             error_message=str(exc)[:2000],
@@ -375,13 +404,37 @@ def coding_run_execute(*, run_id: uuid.UUID | str) -> bool:
         # Only the type: a traceback or message could quote answer text into the logs (invariant 5).
         logger.error("coding run %s failed: %s", run.pk, type(exc).__name__)
         return True
-    CodingRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.SUCCEEDED, progress=100, finished_at=timezone.now()
-    )
+    _current(run.pk, attempt).update(status=RunStatus.SUCCEEDED, progress=100, finished_at=timezone.now())
     return True
 
 
-def _execute(run: CodingRun) -> None:
+def coding_run_retry_in(*, run_id: uuid.UUID | str) -> float | None:
+    """Seconds until the attempt holding a running run would count as dead; None if none holds it."""
+    heartbeat = (
+        CodingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING)
+        .values_list("heartbeat_at", flat=True)
+        .first()
+    )
+    if heartbeat is None:
+        return None
+    return max(1.0, (heartbeat - _stale_before()).total_seconds() + 1)
+
+
+def coding_runs_requeue_stale() -> int:
+    """Queue again the runs whose message was lost (queued too long) or whose worker died."""
+    from coding.tasks import coding_run_task
+
+    ids = list(
+        CodingRun.objects.filter(
+            Q(status=RunStatus.QUEUED, queued_at__lt=_stale_before()) | _abandoned()
+        ).values_list("pk", flat=True)
+    )
+    for run_id in ids:
+        coding_run_task.delay(str(run_id))
+    return len(ids)
+
+
+def _execute(run: CodingRun, attempt: int) -> None:
     from coding import selectors
     from coding.classifiers import CLASSIFIERS, CategorySpec
     from coding.classifiers.features import EMBEDDING_MODEL, package_versions
@@ -410,7 +463,7 @@ def _execute(run: CodingRun) -> None:
     }
     if "minilm" in run.classifier:
         versions["embedding_model"] = EMBEDDING_MODEL
-    CodingRun.objects.filter(pk=run.pk).update(versions=versions)
+    _current(run.pk, attempt).update(versions=versions, heartbeat_at=timezone.now())
     metrics: dict[str, Any] = {"answers": len(answers), "human_coded": len(human)}
     to_code = [(aid, text) for aid, text in answers if aid not in human]
     texts = [text for _, text in to_code]
@@ -424,7 +477,7 @@ def _execute(run: CodingRun) -> None:
             codes,
             classifier_id=run.classifier,
             seed=run.seed,
-            progress=_Progress(run.pk, 0, 80),
+            progress=_Progress(run.pk, attempt, 0, 80),
         )
         probabilities = result.classifier.predict_proba(texts) if texts else np.zeros((0, len(codes)))
         thresholds = result.thresholds
@@ -440,7 +493,7 @@ def _execute(run: CodingRun) -> None:
         thresholds = np.full(len(codes), 0.5)
         flagged = set()
         source = CodeSource.SUGGESTION
-    _Progress(run.pk, 80, 100)(0.0)
+    _Progress(run.pk, attempt, 80, 100)(0.0)
 
     # Estimated shares among all answers: human codes where they exist, calibrated probabilities elsewhere.
     if answers:
@@ -469,6 +522,9 @@ def _execute(run: CodingRun) -> None:
                     )
                 )
     with transaction.atomic():
+        # The run's row stays locked until commit: if another attempt took over, this one writes nothing.
+        if not _current(run.pk, attempt).select_for_update().exists():
+            raise AttemptSuperseded(str(run.pk))
         item_answers = Answer.objects.filter(item__edition_id=run.edition_id, item__code=run.item_code)
         # Earlier automatic output of either kind is replaced; human codes are never touched.
         AnswerCode.objects.filter(
@@ -497,6 +553,7 @@ def _execute(run: CodingRun) -> None:
         results_invalidate(edition_id=run.edition_id)
         metrics["codes_written"] = sum(1 for r in rows if r.accepted)
         CodingRun.objects.filter(pk=run.pk).update(metrics=metrics)
+        fault_pause("coding.writing")
 
 
 def human_codes_count(*, edition_id: int, item_code: str) -> int:

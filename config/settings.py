@@ -105,7 +105,13 @@ if EMBEDDED:
         "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db.sqlite3"},
     }
 else:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    # Health checks: a kept connection is tested before a request reuses it, so the first request after a
+    # database restart gets a new connection instead of an error (tests/faults/test_postgres_restart.py).
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        )
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts -------------------------------------------------------------------------------------
@@ -261,18 +267,49 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Redelivery after a crash (docs/operations.md): a job's message is acknowledged only once the job is
+# done. If the worker's pool process dies, the worker puts the message back at once; if the whole worker
+# dies, Redis hands the message out again JOB_REDELIVERY_SECONDS after it was taken, so this must exceed
+# the longest job (a job still running then is not run twice: each job row is claimed, see exports and
+# coding services).
+JOB_REDELIVERY_SECONDS = env_int("JOB_REDELIVERY_SECONDS", 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": JOB_REDELIVERY_SECONDS,
+    # Look for such messages every 10 s (kombu's default is about every 100 s).
+    "unacked_restore_interval": min(10, JOB_REDELIVERY_SECONDS),
+    "unacked_restore_throttle": 1,
+}
+# How often the periodic sweeps queue again the jobs whose message was lost (Redis down or emptied) or
+# whose worker died: pool releases of closed editions, exports, auto-coding runs, invitations.
+JOB_SWEEP_SECONDS = env_int("JOB_SWEEP_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "close-due-editions": {"task": "surveys.editions_close_due", "schedule": timedelta(minutes=1)},
     # Once a day: one reminder to officers who have not answered an edition closing within
     # REMINDER_DAYS_BEFORE_CLOSE days (accounts/tasks.py).
     "remind-officers": {"task": "accounts.participations_remind_due", "schedule": timedelta(days=1)},
-    "release-closed-pools": {"task": "responses.pool_release_sweep", "schedule": timedelta(minutes=5)},
+    "release-closed-pools": {
+        "task": "responses.pool_release_sweep",
+        "schedule": timedelta(seconds=JOB_SWEEP_SECONDS),
+    },
     "release-midway": {"task": "responses.pool_release_midway", "schedule": timedelta(days=1)},
     "replenish-pool-keys": {"task": "responses.pool_keys_replenish", "schedule": timedelta(minutes=10)},
     "exports-expire": {"task": "exports.exports_expire", "schedule": timedelta(hours=1)},
-    "exports-requeue-stale": {"task": "exports.exports_requeue_stale", "schedule": timedelta(minutes=5)},
+    "exports-requeue-stale": {
+        "task": "exports.exports_requeue_stale",
+        "schedule": timedelta(seconds=JOB_SWEEP_SECONDS),
+    },
+    "coding-requeue-stale": {
+        "task": "coding.runs_requeue_stale",
+        "schedule": timedelta(seconds=JOB_SWEEP_SECONDS),
+    },
+    "invite-to-open-editions": {
+        "task": "accounts.participations_invite_open",
+        "schedule": timedelta(seconds=JOB_SWEEP_SECONDS),
+    },
 }
 
+# Test-only (tests/faults): a directory of armed pause points (config/faults.py). Never set in production.
+FAULT_PAUSE_DIR = env_str("FAULT_PAUSE_DIR")
 # --- Results --------------------------------------------------------------------------------------
 # Tables and charts hide any cell or denominator under this many respondents (DESIGN, disclosure control).
 RESULTS_MIN_CELL = env_int("RESULTS_MIN_CELL", 10)
@@ -291,6 +328,10 @@ EXPORT_LINK_MAX_AGE = env_int("EXPORT_LINK_MAX_AGE", 300)
 EXPORT_DEFAULT_K = env_int("EXPORT_DEFAULT_K", 5)
 # A running job whose worker has not reported for this long is considered dead and run again.
 EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 600)
+
+# --- Coding ---------------------------------------------------------------------------------------
+# A running auto-coding run whose worker has not reported for this long is considered dead and run again.
+CODING_STALE_SECONDS = env_int("CODING_STALE_SECONDS", 600)
 
 # --- Staging pool (anonymous side) -----------------------------------------------------------------
 # Private staging keys: only the worker mounts this directory (docs/operations.md, docs/anonymity.md).

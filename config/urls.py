@@ -17,3 +17,6 @@ urlpatterns = [
     path("", include("responses.urls")),
     path("django-admin/", admin.site.urls),
 ]
+
+# 503 with Retry-After while the database is unreachable, the usual 500 page otherwise.
+handler500 = "config.errors.server_error_or_unavailable"

@@ -31,6 +31,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record
+from config.faults import fault_pause
+from config.jobs import enqueue_on_commit
 from exports import dataset as ds
 from exports import selectors
 from exports.anonymise import DisclosureControl
@@ -115,7 +117,9 @@ def export_request(*, actor: User, editions: Sequence[Edition], options: ExportO
             target=f"export {job.id}",
             details={"editions": [str(e) for e in editions], **options.as_dict()},
         )
-        transaction.on_commit(lambda: _enqueue(job.pk))
+        from exports.tasks import export_run_task
+
+        enqueue_on_commit(export_run_task, str(job.pk))
     return job
 
 
@@ -149,6 +153,19 @@ def _claim(job_id: Any) -> int | None:
         if not claimed:
             return None
         return int(ExportJob.objects.values_list("attempts", flat=True).get(pk=job_id))
+
+
+def export_retry_in(*, job_id: Any) -> float | None:
+    """Seconds until the attempt holding a running job would count as dead; None if none holds it."""
+    heartbeat = (
+        ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING)
+        .values_list("heartbeat_at", flat=True)
+        .first()
+    )
+    if heartbeat is None:
+        return None
+    stale = timezone.now() - timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+    return max(1.0, (heartbeat - stale).total_seconds() + 1)
 
 
 def _update(job_id: Any, attempt: int, **fields: Any) -> None:
@@ -286,6 +303,7 @@ def export_run(*, job_id: Any) -> None:
 
         build = _Build(job, options, tracker)
         files = exporter.write_files(build, work)
+        fault_pause("export.files_written")
         final = _package(
             files, work, name=f"{build.name}_{options.format}", report=build.report, fmt=options.format
         )

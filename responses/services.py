@@ -24,6 +24,7 @@ from nacl.public import PublicKey, SealedBox
 
 from accounts.models import Participation, ParticipationStatus, User
 from accounts.selectors import user_is_vetted_officer
+from config.faults import fault_pause
 from responses import keys
 from responses.models import (
     Answer,
@@ -267,6 +268,7 @@ def pool_release(*, edition_id: int, minimum: int = 1) -> int:
         responses_write_released(edition_id=edition_id, payloads=payloads)
         StagedSubmission.objects.filter(pk__in=[row.pk for row in staged]).delete()
         PoolKey.objects.filter(pk__in=[key.id for key in releasing]).update(status=PoolKeyStatus.DESTROYED)
+        fault_pause("release.writing")
         released_key_ids = [key.id for key in releasing]
         transaction.on_commit(lambda: [keys.private_key_destroy(key_id) for key_id in released_key_ids])
     return len(payloads)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import audit_record
 from accounts.tasks import participations_invite_task
+from config.jobs import enqueue_on_commit
 from responses.ballots import ballot_key_create, ballot_key_destroy
 from responses.jobs import enqueue_pool_release
 from surveys.definition import DefinitionError, DefinitionInvalid, iter_items, validate_definition
@@ -228,7 +229,7 @@ def edition_open(
             "sha256": edition.definition_sha256,
         },
     )
-    transaction.on_commit(lambda: participations_invite_task.delay(edition.pk))
+    enqueue_on_commit(participations_invite_task, edition.pk)
     return edition
 
 

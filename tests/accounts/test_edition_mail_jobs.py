@@ -37,7 +37,9 @@ def test_opening_an_edition_queues_the_invitation_job_with_its_id_only(
     draft_2017, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr(tasks.participations_invite_task, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(
+        tasks.participations_invite_task, "apply_async", lambda args, **options: queued.append(args)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         survey_services.edition_open(edition=draft_2017, closes_at=timezone.now() + timedelta(days=30))
     assert queued == [(draft_2017.pk,)]
@@ -115,7 +117,9 @@ def test_an_officer_vetted_while_an_edition_is_open_is_invited_too(
     open_2017, pending_pete, admin_ada, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr(tasks.participations_invite_task, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(
+        tasks.participations_invite_task, "apply_async", lambda args, **options: queued.append(args)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         officer_vetting_approve(profile=pending_pete.officer_profile, actor=admin_ada)
     assert queued == [(open_2017.pk,)]

@@ -92,7 +92,7 @@ def test_the_sweep_releases_closed_editions_that_still_hold_submissions(
     submit_all(open_2017, officers(2))
     with (
         mock.patch(
-            "responses.tasks.pool_release_task.delay", side_effect=ConnectionError("redis is down")
+            "responses.tasks.pool_release_task.apply_async", side_effect=ConnectionError("redis is down")
         ) as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
