@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.responses.conftest import worker_keys  # noqa: F401 - the fixture, for the submissions here
+from tests.responses.conftest import celery_worker, worker_keys  # noqa: F401 - the real worker, the pool keys
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
