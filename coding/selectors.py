@@ -101,9 +101,11 @@ def item_category_counts(
 ) -> dict[str, Any]:
     """Respondents per category among those whose answer to the item has final codes.
 
-    {"n": respondents with a final-coded answer, "counts": {code: respondents}, "method": "human" |
-    "automatic" | "mixed" | "none", "human_only": [codes flagged human coding only]}. Shares are
-    counts / n and add up to more than 100 % (multi-label)."""
+    {"n": respondents with a final-coded answer, "n_human": those whose answer has human codes,
+    "counts": {code: respondents}, "method": "human" | "automatic" | "mixed" | "none", "human_only":
+    [codes flagged human coding only]}. Shares are counts / n and add up to more than 100 %
+    (multi-label); a "human coding only" category is counted among human-coded answers alone, so its
+    share is count / n_human."""
     restrict, extra = _restriction(response_ids)
     sql = (
         _final_sql(restrict)
@@ -138,6 +140,7 @@ FROM final f JOIN ans ON ans.id = f.answer_id GROUP BY f.source
     )
     return {
         "n": n,
+        "n_human": per_source.get("human", 0),
         "counts": {
             code: counts.get(code, 0)
             for code in codebook
@@ -146,6 +149,43 @@ FROM final f JOIN ans ON ans.id = f.answer_id GROUP BY f.source
         "method": method,
         "human_only": sorted(code for code, c in codebook.items() if c["human_only"]),
     }
+
+
+def coded_answer_sample(
+    *,
+    edition_id: int,
+    item_code: str,
+    per_category: int,
+    seed: str,
+    response_ids: QuerySet[Any] | None = None,
+) -> dict[str, list[uuid.UUID]]:
+    """category code → up to `per_category` ids of answers whose final codes include it, in an order
+    fixed by `seed` (a hash of id and seed, so a new seed draws anew and the same seed draws the same)."""
+    restrict, extra = _restriction(response_ids)
+    sql = (
+        _final_sql(restrict)  # noqa: S608 - constant SQL; the seed and limit are bound parameters
+        + """
+SELECT code, answer_id FROM (
+    SELECT cat.code AS code, f.answer_id AS answer_id, ROW_NUMBER() OVER (
+        PARTITION BY cat.code ORDER BY MD5(CAST(f.answer_id AS TEXT) || %(seed)s), f.answer_id
+    ) AS position
+    FROM final f JOIN coding_category cat ON cat.id = f.category_id
+) ranked WHERE position <= %(per_category)s ORDER BY code, position
+"""
+    )
+    named = {
+        "edition": edition_id,
+        "item": item_code,
+        "adjudicated": ADJUDICATED,
+        "seed": seed,
+        "per_category": per_category,
+    }
+    out: dict[str, list[uuid.UUID]] = {}
+    for code, answer_id in _run_sql(sql, named, extra):
+        out.setdefault(code, []).append(
+            answer_id if isinstance(answer_id, uuid.UUID) else uuid.UUID(str(answer_id))
+        )
+    return out
 
 
 def final_codes(*, edition_id: int, item_code: str) -> dict[uuid.UUID, set[str]]:

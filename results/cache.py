@@ -1,15 +1,17 @@
 """The results cache: computed results of an edition, kept in Django's cache (Redis in production).
 
-What is cached is exactly what `edition_results` returns: aggregated counts and summaries after
-disclosure control (cells and denominators under the minimum already removed), keyed by item and choice
-or category codes. Never an answer, a text or an id of a response, and nothing about who answered.
+What is cached is what `edition_results` returns: aggregated counts and summaries after disclosure
+control (cells and denominators under the minimum already removed), keyed by item and choice or category
+codes; and which answers serve as example quotes (results/quotes.py), as answer ids only. Never an
+answer's text, and nothing about who answered.
 
 The key rule lives here alone (`results_cache_key`). A key names:
 - the edition: its id and its opening time (ids restart when a database is recreated, e.g. between test
   runs, while the cache outlives it);
 - the released responses: their number, which every pool release changes (a release only adds rows);
-- the coding generation: a token that every write of free-text codes replaces (`results_invalidate`);
-- the request's parameters: filters, items and histogram bins.
+- the coding generation: a token that every write of free-text codes or hidden quotes replaces
+  (`results_invalidate`);
+- what is cached (results or quote ids) and the request's parameters: filters, items and bins.
 Labels and languages are not part of the value (codes only), so they are not part of the key.
 Stale entries are never read again once a key part changes; they expire after RESULTS_CACHE_SECONDS.
 """
@@ -52,7 +54,8 @@ def _coding_generation(edition_id: int) -> str:
 
 
 def results_invalidate(*, edition_id: int) -> None:
-    """Codes of the edition's free text changed: cached results of it are stale once this commits."""
+    """Codes of the edition's free text (or its hidden quotes) changed: what is cached for it is stale
+    once this commits."""
 
     def bump() -> None:
         try:
@@ -71,6 +74,7 @@ def results_cache_key(
     filters: Sequence[ResultFilter],
     item_codes: Iterable[str] | None,
     bins: Mapping[str, Sequence[Decimal]] | None,
+    kind: str = "results",
 ) -> str:
     params = {
         "filters": sorted([f.item_code, sorted(f.choices)] for f in filters),
@@ -80,7 +84,7 @@ def results_cache_key(
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:32]
     opened = edition.opens_at.timestamp() if edition.opens_at else "draft"
     generation = _coding_generation(edition.pk)
-    return f"results:{edition.pk}:{opened}:{response_count}:{generation}:{digest}"
+    return f"results:{kind}:{edition.pk}:{opened}:{response_count}:{generation}:{digest}"
 
 
 def results_cached(key_of: Callable[[], str], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:

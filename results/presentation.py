@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from results.selectors import OTHER, SUPPRESSED_ALL, share
+from results.selectors import OTHER, SUPPRESSED_ALL, category_base, share
 from surveys.presentation import BlockView, ItemView, PageView
 
 
@@ -15,6 +15,9 @@ class Bar:
     label: str
     count: int | None
     percent: float | None
+    # Coded free text: a category only people code is a share of the human-coded respondents.
+    human_coded_only: bool = False
+    quotes: list[Any] = field(default_factory=list)  # results.quotes.Quote, redacted
 
 
 @dataclass
@@ -30,13 +33,20 @@ class Figure:
     hidden: bool = False  # the whole figure is below the disclosure threshold
     note: str = ""
 
+    @property
+    def quoted_bars(self) -> list[Bar]:
+        return [bar for bar in self.bars if bar.quotes]
+
 
 def _category_labels(codebook: list[dict[str, Any]] | None) -> dict[str, str]:
     return {c["code"]: c["label"] for c in codebook or []}
 
 
 def item_figure(
-    item: ItemView, result: dict[str, Any], codebook: list[dict[str, Any]] | None = None
+    item: ItemView,
+    result: dict[str, Any],
+    codebook: list[dict[str, Any]] | None = None,
+    quotes: dict[str, list[Any]] | None = None,
 ) -> Figure:
     n = result["n"]
     hidden = SUPPRESSED_ALL in result["suppressed"]
@@ -75,8 +85,16 @@ def item_figure(
                 -(result["counts"].get(c) or 0) if c in result["counts"] else order.get(c, 0) + 10**9
             )
         )
+        human_only = set(result["summary"].get("human_only", []))
         figure.bars = [
-            Bar(c, labels.get(c, c), result["counts"].get(c), share(result["counts"].get(c), n))
+            Bar(
+                c,
+                labels.get(c, c),
+                result["counts"].get(c),
+                share(result["counts"].get(c), category_base(result, c)),
+                human_coded_only=c in human_only,
+                quotes=(quotes or {}).get(c, []),
+            )
             for c in codes
         ]
         if not result["summary"].get("coded"):
@@ -85,15 +103,21 @@ def item_figure(
 
 
 def page_figures(
-    page: PageView, results: dict[str, Any], codebooks: dict[str, list[dict[str, Any]]] | None = None
+    page: PageView,
+    results: dict[str, Any],
+    codebooks: dict[str, list[dict[str, Any]]] | None = None,
+    quotes: dict[str, dict[str, list[Any]]] | None = None,
 ) -> list[Figure]:
     figures: list[Figure] = []
 
     def walk(blocks: list[BlockView]) -> None:
         for block in blocks:
             if block.kind == "item" and block.item is not None and block.item.code in results:
+                code = block.item.code
                 figures.append(
-                    item_figure(block.item, results[block.item.code], (codebooks or {}).get(block.item.code))
+                    item_figure(
+                        block.item, results[code], (codebooks or {}).get(code), (quotes or {}).get(code)
+                    )
                 )
             elif block.kind == "grid":
                 rows = [item_figure(row, results[row.code]) for row in block.rows if row.code in results]

@@ -220,7 +220,17 @@ def _text_result(
         return {"n": n, "counts": {}, "suppressed": [], "summary": {"coded": False}}
     if coded["n"] < min_cell():
         return {"n": n, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {"coded": True}}
-    shown, hidden = _hide_small(coded["counts"], single_choice=False)
+    # Categories only people code are counted among the human-coded respondents (category_base).
+    human_coded = coded["n_human"] if coded["n_human"] >= min_cell() else None
+    human_only = [code for code in coded["human_only"] if code in coded["counts"]]
+    counts = {
+        code: count
+        for code, count in coded["counts"].items()
+        if code not in human_only or human_coded is not None
+    }
+    shown, hidden = _hide_small(counts, single_choice=False)
+    # Under 10 human-coded respondents, the human-only categories' denominator is not shown at all.
+    hidden = sorted(hidden + [code for code in human_only if code not in counts])
     return {
         "n": coded["n"],
         "counts": shown,
@@ -228,10 +238,20 @@ def _text_result(
         "summary": {
             "coded": True,
             "method": coded["method"],
-            "human_only": coded.get("human_only", []),
+            "human_only": human_only,
+            "human_coded": human_coded,
             "answered": n,
         },
     }
+
+
+def category_base(result: Mapping[str, Any], code: str) -> int | None:
+    """The denominator of a coded category's share: the coded respondents, except for a category that
+    only people code ("human coding only"), whose count comes from the human-coded respondents alone."""
+    summary = result.get("summary") or {}
+    if code in summary.get("human_only", ()):
+        return summary.get("human_coded")  # type: ignore[no-any-return]
+    return result["n"]  # type: ignore[no-any-return]
 
 
 def _coded_counts(
@@ -348,8 +368,8 @@ def editions_compare(*, edition: Edition, previous: Edition) -> list[dict[str, A
         codes = sorted(set(a["counts"]) | set(b["counts"]), key=lambda c: (order.get(c, len(order)), c))
         for code in codes:
             before_share, after_share = (
-                share(a["counts"].get(code), a["n"]),
-                share(b["counts"].get(code), b["n"]),
+                share(a["counts"].get(code), category_base(a, code)),
+                share(b["counts"].get(code), category_base(b, code)),
             )
             change = (
                 None if before_share is None or after_share is None else round(after_share - before_share, 1)

@@ -1,19 +1,27 @@
 """Results pages for analysts and administrators: thin views over results/selectors.py."""
 
 import csv
+import uuid
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from accounts.access import role_required
 from accounts.models import Role
 from coding.selectors import codebook_for
+from responses.models import Answer
+from results.models import HiddenQuote
 from results.params import bins_from_query, filters_from_query
 from results.pdf import html_to_pdf
 from results.presentation import page_figures
-from results.selectors import edition_results, editions_compare
+from results.quotes import example_quotes
+from results.selectors import category_base, edition_results, editions_compare
+from results.services import quote_hide, quote_show
 from surveys.models import Edition, EditionStatus
 from surveys.presentation import ItemView, PageView, build_pages
 from surveys.questionnaire import Questionnaire
@@ -59,7 +67,13 @@ def results_page(request: HttpRequest, edition_id: int) -> HttpResponse:
             "pages": pages,
             "page": page,
             "results": results,
-            "figures": page_figures(page, results["items"], _codebooks(edition, text_codes)),
+            "figures": page_figures(
+                page,
+                results["items"],
+                _codebooks(edition, text_codes),
+                example_quotes(edition=edition, results=results["items"], filters=filters),
+            ),
+            "quote_actions": True,
             "filters": filters,
             "filter_items": _filter_choices(pages, questionnaire),
             "previous_editions": Edition.objects.filter(series=edition.series)
@@ -102,9 +116,10 @@ def item_csv(request: HttpRequest, edition_id: int, item_code: str) -> HttpRespo
     )
     writer = csv.writer(response)
     writer.writerow(["item", "value", "count", "percent_of_respondents", "respondents"])
-    n = item["n"]
     for code, count in item["counts"].items():
-        writer.writerow([item_code, code, count, round(100 * count / n, 1) if n else "", n])
+        base = category_base(item, code)  # a "human coding only" category: the human-coded respondents
+        writer.writerow([item_code, code, count, round(100 * count / base, 1) if base else "", base])
+    n = item["n"]
     for bin_ in item["summary"].get("bins", []):
         writer.writerow(
             [
@@ -149,7 +164,8 @@ def report(request: HttpRequest, edition_id: int) -> HttpResponse:
     results = edition_results(edition=edition)
     text_codes = [i.code for i in edition_questionnaire(edition) if i.type in TEXT_TYPES]
     codebooks = _codebooks(edition, text_codes)
-    sections = [(page, page_figures(page, results["items"], codebooks)) for page in pages]
+    quotes = example_quotes(edition=edition, results=results["items"])
+    sections = [(page, page_figures(page, results["items"], codebooks, quotes)) for page in pages]
     context = {"edition": edition, "sections": sections, "results": results}
     if request.GET.get("format") == "pdf":
         html = render_to_string("results/report.html", context, request=request)
@@ -159,3 +175,50 @@ def report(request: HttpRequest, edition_id: int) -> HttpResponse:
         )
         return response
     return render(request, "results/report.html", context)
+
+
+def _back(request: HttpRequest, edition: Edition) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(reverse("results:page", args=[edition.pk]))
+
+
+@staff_required
+@require_POST
+def quote_hide_view(request: HttpRequest, edition_id: int, answer_id: uuid.UUID) -> HttpResponse:
+    """Hide one answer as an example quote (it stays in the figures; another answer is quoted)."""
+    edition = _released_edition(edition_id)
+    try:
+        quote_hide(edition=edition, answer_id=answer_id, actor=request.user)  # type: ignore[arg-type]
+    except Answer.DoesNotExist as exc:
+        raise Http404 from exc
+    return _back(request, edition)
+
+
+@staff_required
+@require_POST
+def quote_show_view(request: HttpRequest, edition_id: int, answer_id: uuid.UUID) -> HttpResponse:
+    edition = _released_edition(edition_id)
+    try:
+        quote_show(edition=edition, answer_id=answer_id, actor=request.user)  # type: ignore[arg-type]
+    except Answer.DoesNotExist as exc:
+        raise Http404 from exc
+    return _back(request, edition)
+
+
+@never_cache
+@staff_required
+def hidden_quotes(request: HttpRequest, edition_id: int) -> HttpResponse:
+    """The answers hidden as quotes, redacted as they would be shown, each with a way to show it again."""
+    from exports.anonymise.pii import redactor
+
+    edition = _released_edition(edition_id)
+    hidden = (
+        HiddenQuote.objects.filter(answer__item__edition=edition)
+        .select_related("answer__item")
+        .order_by("answer__item__position", "answer_id")
+    )
+    redact = redactor().redact
+    rows = [(h.answer.item.code, h.answer_id, redact(h.answer.text or "")) for h in hidden]
+    return render(request, "results/hidden_quotes.html", {"edition": edition, "rows": rows})

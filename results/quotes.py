@@ -1,0 +1,107 @@
+"""Example quotes for coded free text: a few answers per category, with personal data redacted.
+
+Shown only for a category whose count is itself shown (at least RESULTS_MIN_CELL respondents), drawn in
+an order fixed per release (the seed is the edition and its number of released responses), minus the
+answers an analyst hid. Text passes the exports' redaction (exports/anonymise/pii.py) every time it is
+shown; only the chosen answer ids are cached (results/cache.py), never a text.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.text import Truncator
+
+from coding.selectors import coded_answer_sample
+from exports.anonymise.pii import redactor
+from responses.models import Answer, Response
+from results.cache import results_cache_key, results_cached
+from results.models import HiddenQuote
+from results.selectors import ResultFilter, min_cell, respondents
+from surveys.models import Edition
+
+QUOTES_PER_CATEGORY = 3
+QUOTE_MAX_CHARS = 300
+TEXT_TYPES = ("text", "long_text")
+
+
+@dataclass(frozen=True)
+class Quote:
+    answer_id: uuid.UUID
+    text: str
+
+
+def _quotable(results: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Coded free-text items → their categories whose counts pass disclosure control."""
+    return {
+        item_code: [code for code, count in result["counts"].items() if count and count >= min_cell()]
+        for item_code, result in results.items()
+        if result["type"] in TEXT_TYPES and result["summary"].get("coded") and result["counts"]
+    }
+
+
+def example_quotes(
+    *, edition: Edition, results: Mapping[str, Mapping[str, Any]], filters: Sequence[ResultFilter] = ()
+) -> dict[str, dict[str, list[Quote]]]:
+    """item code → category code → up to QUOTES_PER_CATEGORY redacted quotes, for the items in
+    `results` (edition_results' items, computed with the same `filters`)."""
+    wanted = {item: codes for item, codes in _quotable(results).items() if codes}
+    if not wanted:
+        return {}
+    released = Response.objects.filter(edition=edition).count()
+
+    def key() -> str:
+        return results_cache_key(
+            edition=edition,
+            response_count=released,
+            filters=filters,
+            item_codes=wanted,
+            bins=None,
+            kind="quote-ids",
+        )
+
+    chosen = results_cached(key, lambda: _choose(edition, wanted, filters, seed=f"{edition.pk}:{released}"))
+    ids = [uuid.UUID(a) for by_code in chosen.values() for answer_ids in by_code.values() for a in answer_ids]
+    texts = dict(Answer.objects.filter(pk__in=ids).values_list("id", "text"))
+    redact = redactor().redact
+    return {
+        item: {
+            code: [
+                Quote(uuid.UUID(a), Truncator(redact(texts[uuid.UUID(a)])).chars(QUOTE_MAX_CHARS))
+                for a in answer_ids
+                if uuid.UUID(a) in texts
+            ]
+            for code, answer_ids in by_code.items()
+        }
+        for item, by_code in chosen.items()
+    }
+
+
+def _choose(
+    edition: Edition, wanted: Mapping[str, list[str]], filters: Sequence[ResultFilter], *, seed: str
+) -> dict[str, Any]:
+    """Answer ids (as strings, for the cache) of the quotes to show: item → category → ids."""
+    hidden = set(
+        HiddenQuote.objects.filter(
+            answer__item__edition=edition, answer__item__code__in=list(wanted)
+        ).values_list("answer__item__code", "answer_id")
+    )
+    response_ids = respondents(edition, filters).values("pk") if filters else None
+    chosen: dict[str, Any] = {}
+    for item, codes in wanted.items():
+        skipped = {answer_id for code, answer_id in hidden if code == item}
+        sample = coded_answer_sample(
+            edition_id=edition.pk,
+            item_code=item,
+            per_category=QUOTES_PER_CATEGORY + len(skipped),
+            seed=seed,
+            response_ids=response_ids,
+        )
+        chosen[item] = {
+            code: [str(a) for a in sample.get(code, []) if a not in skipped][:QUOTES_PER_CATEGORY]
+            for code in codes
+        }
+    return chosen

@@ -1,0 +1,40 @@
+"""Writes of the results app: hiding an answer as an example quote, and showing it again."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import audit_record
+from responses.models import Answer
+from results.cache import results_invalidate
+from results.models import HiddenQuote
+from surveys.models import Edition
+
+
+def _free_text_answer(edition: Edition, answer_id: uuid.UUID) -> Answer:
+    """The answer, if it is a free-text answer of this edition (Answer.DoesNotExist otherwise)."""
+    return Answer.objects.select_related("item").get(pk=answer_id, item__edition=edition, text__isnull=False)
+
+
+@transaction.atomic
+def quote_hide(*, edition: Edition, answer_id: uuid.UUID, actor: User) -> None:
+    answer = _free_text_answer(edition, answer_id)
+    HiddenQuote.objects.get_or_create(answer=answer)
+    results_invalidate(edition_id=edition.pk)
+    # The audit row names the item, not the answer: nothing on the identity side points at an answer.
+    audit_record(
+        actor=actor, action="results.quote_hidden", target=str(edition), details={"item": answer.item.code}
+    )
+
+
+@transaction.atomic
+def quote_show(*, edition: Edition, answer_id: uuid.UUID, actor: User) -> None:
+    answer = _free_text_answer(edition, answer_id)
+    HiddenQuote.objects.filter(answer=answer).delete()
+    results_invalidate(edition_id=edition.pk)
+    audit_record(
+        actor=actor, action="results.quote_shown", target=str(edition), details={"item": answer.item.code}
+    )
