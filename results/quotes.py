@@ -17,10 +17,10 @@ from django.utils.text import Truncator
 
 from coding.selectors import coded_answer_sample
 from exports.anonymise.pii import redactor
-from responses.models import Answer, Response
+from responses.models import Answer
 from results.cache import results_cache_key, results_cached
 from results.models import HiddenQuote
-from results.selectors import ResultFilter, min_cell, respondents
+from results.selectors import ResultFilter, min_cell, released_count, respondents
 from surveys.models import Edition
 
 QUOTES_PER_CATEGORY = 3
@@ -51,7 +51,7 @@ def example_quotes(
     wanted = {item: codes for item, codes in _quotable(results).items() if codes}
     if not wanted:
         return {}
-    released = Response.objects.filter(edition=edition).count()
+    released = released_count(edition)
 
     def key() -> str:
         return results_cache_key(

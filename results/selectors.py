@@ -50,6 +50,11 @@ def item_ids(edition: Edition) -> dict[str, int]:
     return cached
 
 
+def released_count(edition: Edition) -> int:
+    """Released responses of the edition: every release changes it (a release only adds rows)."""
+    return Response.objects.filter(edition=edition).count()
+
+
 def respondents(edition: Edition, filters: Sequence[ResultFilter] = ()) -> QuerySet[Response]:
     qs = Response.objects.filter(edition=edition)
     ids = item_ids(edition) if filters else {}
@@ -297,7 +302,7 @@ def edition_results(
     def key() -> str:
         return results_cache_key(
             edition=edition,
-            response_count=Response.objects.filter(edition=edition).count(),
+            response_count=released_count(edition),
             filters=filters,
             item_codes=item_codes,
             bins=bins,
