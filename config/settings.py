@@ -224,6 +224,12 @@ NO_STORE_PATH_PREFIXES = ["/portal/", "/receipts/", "/staff/", "/api/", "/accoun
 
 # Uploads: questionnaires are small; refuse anything large before parsing it.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 5_000_000)
+# ... and before storing it: the first handler skips a file once it passes IMPORT_MAX_BYTES.
+FILE_UPLOAD_HANDLERS = [
+    "config.uploads.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, IMPORT_MAX_BYTES)
 FILE_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_BYTES
 

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import role_required
 from accounts.models import Role
+from config.uploads import upload_refusal
 from surveys import services
 from surveys.definition import DefinitionInvalid
 from surveys.forms import ImportForm, OpenForm, ReplaceForm
@@ -31,6 +32,8 @@ def edition_list(request: HttpRequest) -> HttpResponse:
 def edition_import(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     errors = None
+    if refusal := upload_refusal(request):
+        form.add_error("file", refusal)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         upload = data["file"]
@@ -117,6 +120,9 @@ def edition_definition_download(request: HttpRequest, edition_id: int) -> HttpRe
 def edition_replace(request: HttpRequest, edition_id: int) -> HttpResponse:
     edition = get_object_or_404(Edition, pk=edition_id)
     form = ReplaceForm(request.POST, request.FILES)
+    if refusal := upload_refusal(request):
+        messages.error(request, refusal)
+        return redirect("surveys:edition_detail", edition_id=edition.pk)
     if not form.is_valid():
         messages.error(request, "Choose a file to upload.")
         return redirect("surveys:edition_detail", edition_id=edition.pk)
