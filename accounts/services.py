@@ -115,13 +115,13 @@ class TokenRevokeRefused(Exception):
 
 
 @transaction.atomic
-def api_token_revoke(*, token: AuthToken, actor: User) -> None:
 def api_tokens_purge_expired(*, now: datetime | None = None) -> int:
     """Delete expired API tokens (daily): they no longer authenticate, and nobody needs their digests."""
     deleted, _ = AuthToken.objects.filter(expiry__lt=now or timezone.now()).delete()
     return deleted
 
 
+def api_token_revoke(*, token: AuthToken, actor: User) -> None:
     """Revoke a token: its owner may, and so may any administrator."""
     if token.user_id != actor.pk and not actor.has_role(Role.ADMINISTRATOR):
         raise TokenRevokeRefused("Only the token's owner or an administrator may revoke it.")

@@ -290,6 +290,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 JOB_SWEEP_SECONDS = env_int("JOB_SWEEP_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "close-due-editions": {"task": "surveys.editions_close_due", "schedule": timedelta(minutes=1)},
+    "purge-expired-api-tokens": {"task": "accounts.api_tokens_purge_expired", "schedule": timedelta(days=1)},
     # Once a day: one reminder to officers who have not answered an edition closing within
     # REMINDER_DAYS_BEFORE_CLOSE days (accounts/tasks.py).
     "remind-officers": {"task": "accounts.participations_remind_due", "schedule": timedelta(days=1)},
@@ -313,9 +314,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=JOB_SWEEP_SECONDS),
     },
 }
-
 # Test-only (tests/faults): a directory of armed pause points (config/faults.py). Never set in production.
 FAULT_PAUSE_DIR = env_str("FAULT_PAUSE_DIR")
+
 # --- Results --------------------------------------------------------------------------------------
 # Tables and charts hide any cell or denominator under this many respondents (DESIGN, disclosure control).
 RESULTS_MIN_CELL = env_int("RESULTS_MIN_CELL", 10)
@@ -329,7 +330,6 @@ EXPORT_DIR = Path(env_str("EXPORT_DIR", str(DATA_DIR / "exports")))
 EXPORT_TTL_DAYS = env_int("EXPORT_TTL_DAYS", 7)
 # Seconds a download link stays valid once a page or the API has handed it out.
 EXPORT_LINK_MAX_AGE = env_int("EXPORT_LINK_MAX_AGE", 300)
-    "purge-expired-api-tokens": {"task": "accounts.api_tokens_purge_expired", "schedule": timedelta(days=1)},
 # Default k for k-anonymity of quasi-identifiers in exports; requests may raise it, never go below 3.
 EXPORT_DEFAULT_K = env_int("EXPORT_DEFAULT_K", 5)
 # A running job whose worker has not reported for this long is considered dead and run again.
@@ -345,6 +345,8 @@ POOL_KEY_DIR = Path(env_str("POOL_KEY_DIR", str(DATA_DIR / "pool-keys")))
 POOL_SPARE_KEYS = env_int("POOL_SPARE_KEYS", 3)
 # Mid-way releases (daily) only when at least this many submissions wait; 0 turns them off.
 POOL_MIDWAY_MINIMUM = env_int("POOL_MIDWAY_MINIMUM", 50)
+# Blind-signed ballots (level 2): RSA modulus size of each edition's ballot key (RFC 9474; >= 2048).
+BALLOT_KEY_BITS = env_int("BALLOT_KEY_BITS", 3072)
 
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -385,5 +387,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"handlers": [], "propagate": False}},
 }
-# Blind-signed ballots (level 2): RSA modulus size of each edition's ballot key (RFC 9474; >= 2048).
-BALLOT_KEY_BITS = env_int("BALLOT_KEY_BITS", 3072)

@@ -69,8 +69,8 @@ class AlreadySubmitted(SubmissionRefused):
 class PoolUnavailable(SubmissionRefused):
     """No staging key yet: the worker has not run since the platform was installed."""
 
-
     code = "not_ready"
+
 
 @dataclass(frozen=True)
 class Receipt:
@@ -167,8 +167,8 @@ def pool_lock_for_staging(edition: Edition) -> None:
 def pool_stage(*, edition: Edition, payload: bytes) -> None:
     """Seal a payload into the edition's pool (inside the transaction that took pool_lock_for_staging)."""
     key = _sealing_key(edition)
-    if not key.edition.is_accepting_answers():
     # Re-read the window inside the transaction (without the large definition): a close may have won.
+    if not key.edition.is_accepting_answers():
         raise EditionNotAccepting("This questionnaire closed before your answers arrived.")
     sealed = SealedBox(PublicKey(bytes(key.public_key))).encrypt(payload)
     StagedSubmission.objects.create(edition=edition, key=key, sealed=sealed)
