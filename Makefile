@@ -10,7 +10,7 @@ DEMO ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vetted_survey
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint typecheck format migrations bench bench-submissions bench-coding clean js js-check
+.PHONY: install run test audit lint typecheck format migrations bench bench-submissions bench-coding clean js js-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ test: install
 		status=$$?; rm -rf $$tmp; exit $$status
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret \
 		$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Known vulnerabilities in the installed dependencies, from PyPI's advisory data (needs PyPI's JSON API).
+# Strict: fails on a vulnerability and on any dependency it could not audit. Inside `make test`,
+# tests/security/test_dependencies.py fails on a vulnerability and skips, saying why, without the data.
+audit: install
+	$(VENV)/bin/pip-audit --skip-editable --strict --progress-spinner off
 
 lint: install
 	$(VENV)/bin/ruff check .
