@@ -51,6 +51,19 @@ urlpatterns += [
         exports_api.ExportDownloadView.as_view(),
         name="api-export-download",
     ),
+    path(
+        "exports/<uuid:export_id>/review/", exports_api.ExportReviewView.as_view(), name="api-export-review"
+    ),
+    path(
+        "exports/<uuid:export_id>/review/answers/<uuid:answer_id>/",
+        exports_api.ExportReviewAnswerView.as_view(),
+        name="api-export-review-answer",
+    ),
+    path(
+        "exports/<uuid:export_id>/review/approve/",
+        exports_api.ExportReviewApproveView.as_view(),
+        name="api-export-review-approve",
+    ),
 ]
 
 # Blind-signed ballots, anonymity level 2 (responses/api.py).

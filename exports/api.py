@@ -1,4 +1,5 @@
-"""REST API v1 for exports: request (202), status with a short-lived download link, download."""
+"""REST API v1 for exports: request (202), status with a short-lived download link, review of the free
+text (list, edit, approve), download."""
 
 from typing import Any
 from uuid import UUID
@@ -7,18 +8,19 @@ from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.http import urlencode
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.permissions import IsStaff
-from exports import services
+from exports import review, services
 from exports.anonymise.kanon import MIN_K
 from exports.exporters import EXPORTERS
-from exports.models import ExportJob, ExportStatus, FreeText
+from exports.models import ExportJob, ExportStatus, FreeText, RedactedText
 from exports.selectors import export_jobs_for
 from exports.views import file_response
 from surveys.models import Edition, EditionStatus
@@ -30,6 +32,13 @@ class ExportRequestSerializer(serializers.Serializer[None]):
     free_text = serializers.ChoiceField(choices=FreeText.values, default=FreeText.SEPARATE)
     language = serializers.CharField(max_length=16, default="en")
     stable_ids = serializers.BooleanField(default=False)
+    review = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="a person reads the redacted free text before the file is built; default: on whenever "
+        "the export holds free text (free_text redacted or separate, any format but codebook)",
+    )
     editions = serializers.ListField(
         child=serializers.IntegerField(),
         required=False,
@@ -42,14 +51,67 @@ class ExportCreatedSerializer(serializers.Serializer[None]):
     id = serializers.UUIDField()
 
 
+class ReviewStateSerializer(serializers.Serializer[None]):
+    required = serializers.BooleanField()
+    approved = serializers.BooleanField()
+    url = serializers.CharField(allow_null=True, help_text="the review, while the export waits for it")
+
+
 class ExportStatusSerializer(serializers.Serializer[None]):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=ExportStatus.values)
     progress = serializers.IntegerField()
     format = serializers.CharField()
     errors = serializers.ListField(child=serializers.DictField())
+    review = ReviewStateSerializer()
     download_url = serializers.CharField(allow_null=True)
     expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReviewEntrySerializer(serializers.Serializer[None]):
+    answer_id = serializers.UUIDField()
+    item = serializers.CharField()
+    item_label = serializers.CharField()
+    text = serializers.CharField(help_text="as it will be released")
+    placeholders = serializers.ListField(child=serializers.CharField())
+    redacted_automatically = serializers.BooleanField()
+    decision = serializers.ChoiceField(choices=["automatic", "edited", "withheld", "excluded"])
+
+
+class ReviewPageSerializer(serializers.Serializer[None]):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    digest = serializers.CharField(help_text="send it with the approval: what you approve is what you read")
+    counts = serializers.DictField(child=serializers.IntegerField())
+    results = ReviewEntrySerializer(many=True)
+
+
+class PhraseSerializer(serializers.Serializer[None]):
+    text = serializers.CharField(max_length=500)
+    placeholder = serializers.ChoiceField(choices=review.REVIEW_PLACEHOLDERS)
+
+
+class ReviewEditSerializer(serializers.Serializer[None]):
+    action = serializers.ChoiceField(
+        choices=review.ReviewAction.ALL,
+        help_text="redact: replace `phrases` (every occurrence, any case) by their placeholder; withhold: "
+        "the whole answer becomes [REDACTED]; exclude: leave the answer out; restore: undo",
+    )
+    phrases = PhraseSerializer(many=True, required=False, default=list)
+
+
+class ReviewApproveSerializer(serializers.Serializer[None]):
+    digest = serializers.CharField(max_length=64)
+
+
+class ReviewPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+DETAIL = inline_serializer("ExportReviewError", {"detail": serializers.CharField()})
 
 
 def _download_url(job: ExportJob, user: Any) -> str | None:
@@ -74,6 +136,11 @@ def status_data(job: ExportJob, user: Any) -> dict[str, Any]:
             if job.status == ExportStatus.SUCCEEDED
             else None
         ),
+        "review": {
+            "required": bool(job.options.get("review")),
+            "approved": bool(job.review_digest),
+            "url": reverse("api-export-review", args=[job.pk]) if job.awaiting_review else None,
+        },
         "download_url": _download_url(job, user),
         "expires_at": job.expires_at.isoformat() if job.expires_at else None,
     }
@@ -135,3 +202,93 @@ class ExportDownloadView(APIView):
         except services.DownloadRefused as exc:
             raise PermissionDenied(str(exc)) from None
         return file_response(path, EXPORTERS[job.format].media_type)
+
+
+def _job(request: Request, export_id: UUID) -> ExportJob:
+    return get_object_or_404(export_jobs_for(request.user), pk=export_id)  # type: ignore[arg-type]
+
+
+class ExportReviewView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "show", str, enum=list(review.FILTERS), description="which answers (default all)"
+            ),
+            OpenApiParameter("page", int),
+        ],
+        responses={200: ReviewPageSerializer, 409: DETAIL},
+        summary="The free text of an export waiting for review, as it will be released (paginated)",
+    )
+    def get(self, request: Request, export_id: UUID) -> Response:
+        job = _job(request, export_id)
+        if not job.awaiting_review:
+            return Response({"detail": "This export is not waiting for a review."}, status.HTTP_409_CONFLICT)
+        show = request.query_params.get("show", "all")
+        if show not in review.FILTERS:
+            raise ValidationError({"show": [f"Choose one of {', '.join(review.FILTERS)}."]})
+        paginator = ReviewPagination()
+        rows = (
+            paginator.paginate_queryset(review.review_entries(job=job, show=show), request, view=self) or []
+        )
+        language = job.options.get("language", "en")
+        entries = [review.review_entry(row, language=language) for row in rows]
+        for entry in entries:
+            del entry["segments"]
+        response = paginator.get_paginated_response(entries)
+        response.data["digest"] = review.review_digest(job=job)
+        response.data["counts"] = review.review_counts(job=job)
+        return response
+
+
+class ExportReviewAnswerView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        request=ReviewEditSerializer,
+        responses={200: ReviewEntrySerializer, 400: DETAIL, 409: DETAIL},
+        summary="Redact an answer further, withhold it, leave it out, or undo (export waiting for review)",
+    )
+    def post(self, request: Request, export_id: UUID, answer_id: UUID) -> Response:
+        job = _job(request, export_id)
+        form = ReviewEditSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        phrases = [(p["text"], p["placeholder"]) for p in form.validated_data["phrases"]]
+        try:
+            row = review.redacted_text_edit(
+                job=job, answer_id=answer_id, action=form.validated_data["action"], phrases=phrases
+            )
+        except RedactedText.DoesNotExist:
+            raise NotFound("This export holds no such answer.") from None
+        except review.ReviewConflict as exc:
+            return Response({"detail": str(exc)}, status.HTTP_409_CONFLICT)
+        except review.ReviewRefused as exc:
+            return Response({"detail": str(exc)}, status.HTTP_400_BAD_REQUEST)
+        row = RedactedText.objects.select_related("answer__item").get(pk=row.pk)
+        entry = review.review_entry(row, language=job.options.get("language", "en"))
+        del entry["segments"]
+        return Response(entry)
+
+
+class ExportReviewApproveView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        request=ReviewApproveSerializer,
+        responses={202: ExportCreatedSerializer, 409: DETAIL},
+        summary="Approve the reviewed free text: the file is built with it (audited)",
+    )
+    def post(self, request: Request, export_id: UUID) -> Response:
+        job = _job(request, export_id)
+        form = ReviewApproveSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            services.export_review_approve(
+                job=job,
+                actor=request.user,  # type: ignore[arg-type]
+                digest=form.validated_data["digest"],
+            )
+        except review.ReviewRefused as exc:
+            return Response({"detail": str(exc)}, status.HTTP_409_CONFLICT)
+        return Response({"id": str(job.pk)}, status=status.HTTP_202_ACCEPTED)

@@ -23,6 +23,13 @@ class ExportRequestForm(forms.Form):
     )
     free_text = forms.ChoiceField(choices=FreeText.choices, initial=FreeText.SEPARATE, label="Free text")
     language = forms.CharField(max_length=16, initial="en", help_text="Language of labels, e.g. en.")
+    review = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Review the free text before the file is built",
+        help_text="You read every redacted answer and approve it; automatic redaction misses some personal "
+        "data. Earlier reviewers' decisions apply either way.",
+    )
     stable_ids = forms.BooleanField(
         required=False,
         label="Same row ids in every file of the bundle",

@@ -1,7 +1,12 @@
-"""Export jobs: one status row per requested file (queued → running → succeeded / failed / expired).
+"""Export jobs, and the reviewed form of free-text answers.
 
-The job lives on the identity/administrative side: it records who asked for what and where the file is,
-never an answer. The built file sits under EXPORT_DIR (private) until `expires_at`.
+An export job is one status row per requested file (queued → running → succeeded / failed / expired;
+with a review of free text: queued → running → awaiting_review → queued → running → succeeded). The job
+lives on the identity/administrative side: it records who asked for what and where the file is, never
+an answer. The built file sits under EXPORT_DIR (private) until `expires_at`.
+
+`RedactedText` is on the anonymous side: one row per free-text answer that has been through a review,
+keyed by the answer, with no user, no job and no time (docs/anonymity.md; exports/review.py).
 """
 
 import uuid
@@ -13,6 +18,7 @@ from django.db import models
 class ExportStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
+    AWAITING_REVIEW = "awaiting_review", "Awaiting review of the free text"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     EXPIRED = "expired", "Expired"
@@ -53,6 +59,10 @@ class ExportJob(models.Model):
     file_size = models.PositiveBigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # SHA-256 of the free text as the reviewer approved it (exports/review.py::review_digest); empty until
+    # approved. The file is built only while the free text still hashes to it. Who approved is in the
+    # audit log, not here.
+    review_digest = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -66,5 +76,36 @@ class ExportJob(models.Model):
         return self.status in (ExportStatus.SUCCEEDED, ExportStatus.FAILED, ExportStatus.EXPIRED)
 
     @property
+    def awaiting_review(self) -> bool:
+        return self.status == ExportStatus.AWAITING_REVIEW
+
+    @property
     def file_name(self) -> str:
         return self.file_path.rsplit("/", 1)[-1] if self.file_path else ""
+
+
+class RedactedText(models.Model):
+    """A free-text answer as it is released after review: the automatic redaction the reviewer was
+    shown, and what the reviewer decided (a further redacted text, or leaving the answer out).
+
+    Anonymous side (like Answer): keyed by the answer, no user, no job, no time. A decision applies to
+    every later export of the answer, reviewed or not, so a person's redaction is never undone by an
+    export that skips the review."""
+
+    answer = models.OneToOneField(
+        "responses.Answer", primary_key=True, on_delete=models.CASCADE, related_name="redaction"
+    )
+    automatic = models.TextField()
+    # exports/anonymise/pii.py::redactor_version() when `automatic` was made.
+    redactor_version = models.CharField(max_length=64)
+    # The reviewer's text (placeholders added, or the whole answer withheld); NULL: `automatic` stands.
+    reviewed = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL means "no decision"
+    excluded = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return str(self.answer_id)
+
+    @property
+    def text(self) -> str:
+        """The text as it is released (unless excluded)."""
+        return self.automatic if self.reviewed is None else self.reviewed

@@ -27,6 +27,17 @@ from surveys.selectors import edition_definition
 CHUNK_SIZE = 2000
 ALWAYS_QUASI_IDENTIFIERS = frozenset({"country", "agency_type"})
 TEXT_TYPES = frozenset({ItemType.TEXT, ItemType.LONG_TEXT})
+# A free-text answer's value in an export; `a` is the answer, `t` its RedactedText row (LEFT JOIN,
+# exports/review.py). NULL leaves the answer out.
+TEXT_VALUE = {
+    # Reviewed exports: exactly what the reviewer approved (their text, else the automatic redaction
+    # they were shown); an answer without a row was never shown and stays out.
+    True: "CASE WHEN t.excluded THEN NULL ELSE COALESCE(t.reviewed, t.automatic) END",
+    # Otherwise the raw text, for the redactor, except where a reviewer has already decided: an export
+    # that skips the review never undoes one.
+    False: "CASE WHEN t.excluded THEN NULL ELSE COALESCE(t.reviewed, a.text) END",
+}
+JOIN_REDACTIONS = "LEFT JOIN exports_redactedtext t ON t.answer_id = a.id"
 
 
 @dataclass
@@ -36,6 +47,8 @@ class Column:
     variable: ds.Variable
     sql: str
     params: list[Any] = field(default_factory=list)
+    # The SQL reads `t` (JOIN_REDACTIONS).
+    redactions: bool = False
 
 
 @dataclass
@@ -47,6 +60,8 @@ class ExportSource:
     # Free-text items (code → item ids), read separately when free text goes to its own file.
     text_items: dict[str, list[int]]
     text_labels: dict[str, str]
+    # Free text as a reviewer approved it (TEXT_VALUE[True]), else raw for the redactor.
+    reviewed: bool = False
 
     @property
     def edition_ids(self) -> list[int]:
@@ -63,7 +78,12 @@ def _ids(ids: Sequence[int]) -> str:
 
 
 def export_source(
-    *, editions: Sequence[Edition], language: str, include_text: bool, include_categories: bool = True
+    *,
+    editions: Sequence[Edition],
+    language: str,
+    include_text: bool,
+    include_categories: bool = True,
+    reviewed: bool = False,
 ) -> ExportSource:
     """Columns for one edition, or several editions of a series aligned by item code (union of items in
     the newest edition's order, then items only earlier editions had; choices likewise)."""
@@ -140,13 +160,17 @@ def export_source(
             text_items[code] = [i.pk for i in items]
             text_labels[code] = label
             if include_text:
-                columns.append(
-                    Column(ds.Variable(code, kind=ds.TEXT, **base), f"MAX(a.text) FILTER (WHERE {where})")
-                )
+                value = TEXT_VALUE[reviewed]
+                variable = ds.Variable(code, kind=ds.TEXT, **base)
+                columns.append(Column(variable, f"MAX({value}) FILTER (WHERE {where})", redactions=True))
             if coding is not None:
                 columns.extend(_category_columns(coding, items, where, base))
     return ExportSource(
-        editions=list(editions), columns=columns, text_items=text_items, text_labels=text_labels
+        editions=list(editions),
+        columns=columns,
+        text_items=text_items,
+        text_labels=text_labels,
+        reviewed=reviewed,
     )
 
 
@@ -213,9 +237,10 @@ def _pivot(
     expressions, every value from outside is a parameter."""
     select = ",\n  ".join(f"{c.sql} AS c{n}" if aliases else c.sql for n, c in enumerate(columns)) or "NULL"
     params = [p for c in columns for p in c.params]
+    join = f"{JOIN_REDACTIONS}\n" if any(c.redactions for c in columns) else ""
     sql = (
         f"SELECT\n  {select}\nFROM responses_response r\n"
-        f"LEFT JOIN responses_answer a ON a.response_id = r.id\n"
+        f"LEFT JOIN responses_answer a ON a.response_id = r.id\n{join}"
         f"WHERE r.edition_id IN ({_ids(source.edition_ids)})\nGROUP BY r.id, r.edition_id"
     )
     if salt is not None:
@@ -265,29 +290,36 @@ def quasi_identifier_counts(source: ExportSource, indexes: Sequence[int]) -> dic
         return {tuple(row[:-1]): int(row[-1]) for row in cursor.fetchall()}
 
 
+def _free_text_sql(source: ExportSource) -> tuple[str, str]:
+    """FROM … WHERE of every free-text answer the export holds (after review decisions), and its value."""
+    value = TEXT_VALUE[source.reviewed]
+    all_ids = _ids([i for ids in source.text_items.values() for i in ids])
+    where = (
+        f"FROM responses_answer a JOIN responses_response r ON r.id = a.response_id {JOIN_REDACTIONS} "
+        f"WHERE r.edition_id IN ({_ids(source.edition_ids)}) AND a.item_id IN ({all_ids}) "
+        f"AND a.text IS NOT NULL AND ({value}) IS NOT NULL"
+    )
+    return where, value
+
+
 def free_text_rows(source: ExportSource, *, salt: str) -> Iterator[tuple[str, str]]:
     """(item code, text) of every free-text answer, each shuffled on its own: no response grouping, so a
     text cannot be tied to the respondent's other answers or to other texts of the same respondent."""
     if not source.text_items:
         return iter(())
     cases = " ".join(f"WHEN a.item_id IN ({_ids(ids)}) THEN %s" for ids in source.text_items.values())
-    all_ids = _ids([i for ids in source.text_items.values() for i in ids])
-    sql = (
-        f"SELECT CASE {cases} END, a.text FROM responses_answer a "  # noqa: S608 - ids only, as _pivot
-        f"JOIN responses_response r ON r.id = a.response_id "
-        f"WHERE r.edition_id IN ({_ids(source.edition_ids)}) AND a.item_id IN ({all_ids}) "
-        f"AND a.text IS NOT NULL ORDER BY MD5(CAST(a.id AS TEXT) || %s)"
-    )
+    where, value = _free_text_sql(source)
+    sql = f"SELECT CASE {cases} END, {value} {where} ORDER BY MD5(CAST(a.id AS TEXT) || %s)"
     return stream(sql, [*source.text_items.keys(), salt])  # type: ignore[return-value]
 
 
 def free_text_count(source: ExportSource) -> int:
-    ids = [i for ids in source.text_items.values() for i in ids]
-    from responses.models import Answer
-
-    return Answer.objects.filter(
-        item_id__in=ids, text__isnull=False, response__edition_id__in=source.edition_ids
-    ).count()
+    if not source.text_items:
+        return 0
+    where, _ = _free_text_sql(source)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) {where}")
+        return int(cursor.fetchone()[0])
 
 
 def response_count(edition_ids: Sequence[int]) -> int:

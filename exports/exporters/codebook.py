@@ -49,6 +49,7 @@ class CodebookExporter(Exporter):
     verbose_name = "Codebook (JSON and HTML)"
     extension = "json"
     media_type = "application/json"
+    writes_rows = False
 
     def passes(self) -> int:
         return 0

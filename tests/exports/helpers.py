@@ -20,7 +20,9 @@ QI = ("country", "agency_type")
 
 
 def run_export(actor, editions, **options):
-    """Request and run an export in this process (the worker path is tested in test_jobs.py)."""
+    """Request and run an export in this process (the worker path is tested in test_jobs.py). Without
+    the review of free text unless asked for: tests/exports/test_review.py covers it."""
+    options.setdefault("review", False)
     job = services.export_request(actor=actor, editions=editions, options=services.ExportOptions(**options))
     services.export_run(job_id=job.pk)
     job = ExportJob.objects.get(pk=job.pk)
