@@ -180,3 +180,24 @@ class AutoCoding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.answer_id} by run {self.run_id}"
+
+
+class AnswerEmbedding(models.Model):
+    """An answer's sentence vector under one embedding model (coding/embeddings.py): computed once, then
+    read by every run, retraining and prediction. Anonymous side: derived from the answer's text, keyed by
+    answer and model, no time, no user."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    answer = models.ForeignKey("responses.Answer", on_delete=models.CASCADE, related_name="+")
+    # The embedder's key: model, package version and truncation, so a changed model never reuses vectors.
+    model = models.CharField(max_length=128)
+    # float32, little-endian (384 values for MiniLM: 1,536 bytes).
+    vector = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["answer", "model"], name="answer_embedding_once_per_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.answer_id} ({self.model})"

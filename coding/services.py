@@ -437,7 +437,8 @@ def coding_runs_requeue_stale() -> int:
 def _execute(run: CodingRun, attempt: int) -> None:
     from coding import selectors
     from coding.classifiers import CLASSIFIERS, CategorySpec
-    from coding.classifiers.features import EMBEDDING_MODEL, package_versions
+    from coding.classifiers.features import Embedder, minilm, package_versions
+    from coding.embeddings import answer_embeddings
     from coding.training import human_only_codes, review_priority, train_with_cross_validation
 
     categories = list(
@@ -461,14 +462,24 @@ def _execute(run: CodingRun, attempt: int) -> None:
         "classifier": run.classifier,
         "classifier_version": classifier_cls.version,
     }
-    if "minilm" in run.classifier:
-        versions["embedding_model"] = EMBEDDING_MODEL
+    embedder: Embedder | None = None
+    if classifier_cls.uses_embeddings:
+        embedder = minilm()
+        versions["embedding_model"] = embedder.key
     _current(run.pk, attempt).update(versions=versions, heartbeat_at=timezone.now())
     metrics: dict[str, Any] = {"answers": len(answers), "human_coded": len(human)}
     to_code = [(aid, text) for aid, text in answers if aid not in human]
     texts = [text for _, text in to_code]
 
     if run.kind == RunKind.TRAINED:
+        training_from = 0
+        if embedder is not None:
+            # Embed the answers that have no stored vector yet (all of them on an item's first run, none
+            # on a re-run); training, cross-validation and prediction then read the stored vectors.
+            training_from = 40
+            embedder = answer_embeddings(
+                answers, embedder=embedder, progress=_Progress(run.pk, attempt, 0, 40)
+            )
         coded = [(aid, text) for aid, text in answers if aid in human]
         labels = np.array([[1 if c in human[aid] else 0 for c in codes] for aid, _ in coded], dtype=np.int8)
         result = train_with_cross_validation(
@@ -477,7 +488,8 @@ def _execute(run: CodingRun, attempt: int) -> None:
             codes,
             classifier_id=run.classifier,
             seed=run.seed,
-            progress=_Progress(run.pk, attempt, 0, 80),
+            progress=_Progress(run.pk, attempt, training_from, 80),
+            embedder=embedder,
         )
         probabilities = result.classifier.predict_proba(texts) if texts else np.zeros((0, len(codes)))
         thresholds = result.thresholds

@@ -14,7 +14,7 @@ import krippendorff
 import numpy as np
 
 from coding.classifiers import CLASSIFIERS, BaseClassifier
-from coding.classifiers.features import normalise_text
+from coding.classifiers.features import Embedder, normalise_text
 
 # Below this cross-validated alpha a category's automatic codes are not used ("human coding only").
 ALPHA_HUMAN_ONLY = 0.667
@@ -145,9 +145,11 @@ def train_with_cross_validation(
     seed: int,
     folds: int = 5,
     progress: Callable[[float], None] | None = None,
+    embedder: Embedder | None = None,
 ) -> TrainResult:
     """Out-of-fold probabilities → thresholds per category → agreement with the human codes; then the
-    final model on all human-coded answers. `progress` gets fractions in [0, 1]."""
+    final model on all human-coded answers. `progress` gets fractions in [0, 1]; `embedder` gives the
+    sentence vectors (the coding job passes the stored ones, so no fold embeds a text again)."""
     report = progress or (lambda fraction: None)
     folds = max(2, min(folds, len({normalise_text(t) for t in texts})))
     fold_of = grouped_folds(texts, folds=folds, seed=seed)
@@ -156,14 +158,16 @@ def train_with_cross_validation(
     for fold in range(folds):
         test = np.flatnonzero(fold_of == fold)
         train = np.flatnonzero(fold_of != fold)
-        model = CLASSIFIERS[classifier_id]().fit([texts[i] for i in train], labels[train], seed=seed)
+        model = CLASSIFIERS[classifier_id](embedder=embedder).fit(
+            [texts[i] for i in train], labels[train], seed=seed
+        )
         oof[test] = model.predict_proba([texts[i] for i in test])
         report((fold + 1) / (folds + 1))
     thresholds = tune_thresholds(oof, labels)
     metrics = agreement(labels, oof >= thresholds[None, :], oof, codes)
     metrics["folds"] = folds
     metrics["thresholds"] = {code: float(t) for code, t in zip(codes, thresholds, strict=True)}
-    final = CLASSIFIERS[classifier_id]().fit(texts, labels, seed=seed)
+    final = CLASSIFIERS[classifier_id](embedder=embedder).fit(texts, labels, seed=seed)
     report(1.0)
     return TrainResult(classifier=final, thresholds=thresholds, metrics=metrics, oof_probabilities=oof)
 

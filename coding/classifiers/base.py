@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coding.classifiers.features import Embedder
+
 
 @dataclass(frozen=True)
 class CategorySpec:
@@ -31,6 +33,12 @@ class BaseClassifier:
     verbose_name: str = ""
     #: False for zero-shot classifiers: their output is only ever a suggestion.
     trained: bool = True
+    #: True if the classifier reads sentence embeddings; the coding job then hands it the stored ones.
+    uses_embeddings: bool = False
+
+    def __init__(self, *, embedder: Embedder | None = None) -> None:
+        # None: the process-wide MiniLM session embeds on demand (the benchmark, a one-off script).
+        self.embedder = embedder
 
     def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int) -> BaseClassifier:
         raise NotImplementedError

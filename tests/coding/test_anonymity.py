@@ -8,7 +8,7 @@ from tests.responses.test_anonymity import IDENTITY_APPS
 
 # Tables about answers (anonymous side). Codebook and Category describe items; CodingRun is a job row
 # about an item and may hold its start and finish times (it names no answer and no officer).
-ANSWER_LEVEL = {"humancoding", "answercode", "reviewitem", "autocoding"}
+ANSWER_LEVEL = {"humancoding", "answercode", "reviewitem", "autocoding", "answerembedding"}
 
 
 def test_answer_level_tables_have_uuid_keys_no_identity_link_and_no_time(db):

