@@ -7,7 +7,7 @@ import redis
 from django.conf import settings
 
 from coding import selectors, services
-from coding.models import AnswerCode, CodeSource, ReviewItem, RunKind, RunStatus
+from coding.models import AnswerCode, CodeSource, CodingRun, ReviewItem, RunKind, RunStatus
 from coding.tasks import coding_run_task
 from tests.coding.conftest import code_by_human
 
@@ -153,3 +153,66 @@ def test_the_worker_codes_and_no_answer_text_travels_through_celery(celery_worke
     assert canary.encode() not in b"".join(broker.lrange("celery", 0, -1))
     assert canary not in json.dumps(run.metrics) + json.dumps(run.versions) + run.error_message
     assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_worker_died_is_requeued_by_the_beat_sweep_and_completes(celery_worker, series):
+    """A run left 'running' by a dead worker (no heartbeat for CODING_STALE_SECONDS) is sent again by the
+    periodic sweep (the beat task coding.runs_requeue_stale, run here by the real worker) and succeeds as
+    a new attempt; a run whose attempt still reports is left alone."""
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from config.celery import app
+    from tests.coding.conftest import CORPUS, add_answers
+    from tests.conftest import import_reference
+
+    edition = import_reference(series, "2017")
+    services.codebooks_import_reference(edition=edition)
+    rows = CORPUS["items"][ITEM][:40]
+    answers = add_answers(edition, ITEM, [r["text"] for r in rows])
+    for answer, row in zip(answers[:30], rows[:30], strict=True):
+        services.answer_codes_set(answer_id=answer.pk, codes=row["codes"], coder="A")
+    long_ago = timezone.now() - timedelta(seconds=settings.CODING_STALE_SECONDS + 60)
+    # As a worker killed mid-run leaves it: claimed once, running, its last heartbeat long ago.
+    dead = CodingRun.objects.create(
+        edition=edition,
+        item_code=ITEM,
+        kind=RunKind.TRAINED,
+        classifier="tfidf-lr",
+        classifier_version="1",
+        status=RunStatus.RUNNING,
+        attempts=1,
+        started_at=long_ago,
+        heartbeat_at=long_ago,
+        progress=40,
+    )
+    alive = CodingRun.objects.create(
+        edition=edition,
+        item_code=ITEM,
+        kind=RunKind.TRAINED,
+        classifier="tfidf-lr",
+        classifier_version="1",
+        status=RunStatus.RUNNING,
+        attempts=1,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+
+    assert "coding.runs_requeue_stale" in {e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()}
+    app.send_task("coding.runs_requeue_stale")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        dead.refresh_from_db()
+        if dead.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            break
+        time.sleep(0.2)
+    assert dead.status == RunStatus.SUCCEEDED, dead.error_message
+    assert dead.attempts == 2 and dead.progress == 100 and dead.heartbeat_at > long_ago
+    assert dead.metrics["coded"] == 10 and dead.metrics["cross_validation"]["micro_f1"] > 0
+    assert AnswerCode.objects.filter(run=dead, source=CodeSource.AUTO).exists()
+    alive.refresh_from_db()
+    assert (alive.status, alive.attempts) == (RunStatus.RUNNING, 1)
