@@ -340,6 +340,11 @@ def export_run(*, job_id: Any) -> None:
 
         build = _Build(job, options, tracker)
         files = exporter.write_files(build, work)
+        # Another export's reviewer may have changed a decision while these rows streamed: the file
+        # must hold the text as approved, so check again and, if it moved, review again.
+        if options.review and _review_pending(job, attempt):
+            shutil.rmtree(job_dir, ignore_errors=True)
+            return
         fault_pause("export.files_written")
         final = _package(
             files, work, name=f"{build.name}_{options.format}", report=build.report, fmt=options.format

@@ -217,6 +217,28 @@ def test_text_changed_after_approval_sends_the_job_back_to_review(
     assert RedactedText.objects.get(answer__text="Call Anna Berg").automatic == "Call [PERSON]"
 
 
+def test_a_decision_changed_while_the_file_is_written_sends_the_job_back_to_review(
+    open_2017, texts, analyst_ann, export_dir, monkeypatch
+):
+    """Another export's reviewer may undo a decision while this file's rows stream: the file is thrown
+    away rather than released with text nobody approved."""
+    from exports.exporters.tabular import CsvExporter
+
+    job = run(request(analyst_ann, open_2017, format="csv", free_text="redacted"))
+    review.redacted_text_edit(job=job, answer_id=entry("plain").pk, action="withhold")
+    services.export_review_approve(job=job, actor=analyst_ann, digest=review.review_digest(job=job))
+    write = CsvExporter.write
+
+    def write_then_undo(self, dataset, path, progress):
+        write(self, dataset, path, progress)
+        RedactedText.objects.filter(pk=entry("plain").pk).update(reviewed=None)
+
+    monkeypatch.setattr(CsvExporter, "write", write_then_undo)
+    job = run(job)
+    assert job.status == ExportStatus.AWAITING_REVIEW and job.error_type == "ReviewOutdated"
+    assert not job.file_path and not list(export_dir.rglob("*.csv"))
+
+
 def test_edits_are_refused_once_the_export_is_not_waiting_for_review(
     open_2017, texts, analyst_ann, export_dir
 ):
