@@ -1,25 +1,32 @@
-"""What a client gets while the database is unreachable (a restart, a failover): 503 with Retry-After,
-JSON under /api/ and a short page elsewhere, rather than a bare 500 (tests/faults/test_postgres_restart.py).
+"""What a client gets while a service the request needs is unreachable: 503 with Retry-After, JSON under
+/api/ and a short page elsewhere, rather than a bare 500 (tests/faults).
+
+- PostgreSQL (a restart, a failover): any request. A 503 raised before COMMIT saved nothing; one lost
+  during COMMIT may have saved, which is why a retried submission can meet "already answered" (409),
+  and the officer's answers are then in the pool.
+- Redis: only what needs the cache, that is sign-in, sign-up, password reset and invitation codes, whose
+  rate limits and lockout live there (they are refused rather than let through unlimited). Submissions
+  and the pages officers answer on do not use Redis.
 
 Django calls handler500 inside the `except` block of the failed request, so the exception is at hand in
-sys.exc_info(). Nothing here touches the database, and the page renders without request context
-processors (they would query it). Whether a failed request's transaction committed is never in doubt
-for a 503 raised before COMMIT; one lost during COMMIT may have, which is why a retried submission can
-meet "already answered" (409) and the officer's answers are then in the pool.
+sys.exc_info(). Nothing here touches the database or the cache, and the page renders without request
+context processors (they would query the database).
 """
 
 import sys
 
+import redis
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views.defaults import server_error
 
 RETRY_AFTER_SECONDS = 5
+UNAVAILABLE = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
 
 
 def server_error_or_unavailable(request: HttpRequest) -> HttpResponse:
-    if not isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+    if not isinstance(sys.exc_info()[1], UNAVAILABLE):
         return server_error(request)
     response: HttpResponse
     if request.path.startswith("/api/"):

@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 from django.utils import timezone
+from django.utils.crypto import get_random_string
 
 from accounts.models import Participation, ParticipationStatus, Role
 from accounts.services import api_token_create, user_create
@@ -22,7 +23,7 @@ from responses.models import ReceiptDigest, Response, StagedSubmission
 from responses.services import pool_keys_replenish, receipt_digest
 from surveys import services as survey_services
 from tests.coding.conftest import CORPUS, add_answers
-from tests.conftest import import_reference
+from tests.conftest import PASSWORD, import_reference
 from tests.faults.conftest import wait_until
 from tests.responses.conftest import BASE_ANSWERS
 
@@ -47,6 +48,18 @@ def submit(client: httpx.Client, edition_id: int, token: str) -> tuple[int, str,
     return response.status_code, receipt, time.monotonic() - started
 
 
+def login(base_url: str, email: str) -> httpx.Response:
+    """The sign-in form as a browser posts it. The CSRF secret is one we chose (Django accepts any it
+    finds in both the cookie and the form): the page itself is not rendered, as these processes run with
+    DEBUG off and no collected static files."""
+    secret = get_random_string(32)
+    with httpx.Client(base_url=base_url, timeout=20, cookies={"csrftoken": secret}) as browser:
+        return browser.post(
+            "/accounts/login/",
+            data={"login": email, "password": PASSWORD, "csrfmiddlewaretoken": secret},
+        )
+
+
 def test_submissions_go_on_while_redis_is_down_and_the_jobs_run_when_it_is_back(platform, series, open_2017):
     pool_keys_replenish(spare=2)  # the worker's part, done before the edition takes answers
     tokens = [
@@ -55,6 +68,7 @@ def test_submissions_go_on_while_redis_is_down_and_the_jobs_run_when_it_is_back(
     ]
     admin = api_token_create(user=user_create(email="ada@agency.example", role=Role.ADMINISTRATOR))
     analyst = api_token_create(user=user_create(email="ann@agency.example", role=Role.ANALYST))
+    user_create(email="alice@police.example", role=Role.OFFICER, password=PASSWORD, vetted=True)
     # A second edition with released free text, for an export and an auto-coding run.
     other = survey_services.edition_open(
         edition=import_reference(
@@ -82,9 +96,16 @@ def test_submissions_go_on_while_redis_is_down_and_the_jobs_run_when_it_is_back(
     ballots = [holder.ballot_obtain(open_2017.pk) for holder in ballot_holders]
     anonymous = [h.answers_submit(b, BASE_ANSWERS) for h, b in zip(ballot_holders, ballots, strict=True)]
 
+    # Signing in needs the rate-limit counters in Redis: refused cleanly (503), not let through unlimited.
+    refused = login(base, "alice@police.example")
+    assert (refused.status_code, refused.headers.get("retry-after")) == (503, "5")
+    assert "Briefly unavailable" in refused.text
+
     # Requests that queue a job succeed; the jobs wait.
     export = web.post(
-        f"/api/v1/editions/{other.pk}/exports/", json={"format": "csv"}, headers=staff["analyst"]
+        f"/api/v1/editions/{other.pk}/exports/",
+        json={"format": "csv", "free_text": "omit"},
+        headers=staff["analyst"],
     )
     assert export.status_code == 202, export.text
     run = web.post(
@@ -108,6 +129,7 @@ def test_submissions_go_on_while_redis_is_down_and_the_jobs_run_when_it_is_back(
         timeout=180,
         what=f"the sweeps to release the pool, build the export and code the item ({platform.root})",
     )
+    assert login(base, "alice@police.example").status_code == 302  # signed in, now that Redis is back
     receipts = [r for _, r, _ in before + during] + anonymous
     assert Response.objects.filter(edition=open_2017).count() == 30
     submitted = Participation.objects.filter(edition=open_2017, status=ParticipationStatus.SUBMITTED)
