@@ -10,7 +10,7 @@ DEMO ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vetted_survey
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test audit lint typecheck format migrations bench bench-submissions bench-coding clean js js-check
+.PHONY: install run test load audit lint typecheck format migrations bench bench-submissions bench-coding clean js js-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,11 @@ bench-coding: install
 # Export benchmark: CSV vs PostgreSQL COPY of the same rows, other formats as ratios, peak RSS (JSON).
 bench-exports: install
 	$(PY) bench/exports.py $(BENCH_ARGS)
+
+# Load test: 1,000 officers through Locust, then every acknowledged submission accounted for (JSON).
+# Also in `make test` (tests/load). Needs PostgreSQL and Redis; loopback only, bounded in time.
+load: install
+	$(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) .data
