@@ -131,17 +131,36 @@ def _quantile(values: QuerySet[Answer], n: int, fraction: float) -> Decimal:
     return pair[0] + (pair[1] - pair[0]) * weight
 
 
-def _quartiles(answers: QuerySet[Answer], n: int) -> tuple[Decimal, Decimal, Decimal]:
-    """PostgreSQL computes all three in one ordered-set aggregate; elsewhere (SQLite) order statistics
-    are read with ORDER BY / OFFSET. Both interpolate linearly at (n - 1) * fraction."""
-    if connection.vendor == "postgresql":
-        sql, params = answers.values("number").query.sql_with_params()
-        with connection.cursor() as cursor:
-            # The inner SQL is Django's own, with its parameters bound separately.
-            query = f"SELECT percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY number) FROM ({sql}) AS t"  # noqa: S608, E501
-            cursor.execute(query, params)
-            q1, median, q3 = cursor.fetchone()[0]
-        return Decimal(str(q1)), Decimal(str(median)), Decimal(str(q3))
+Quartiles = tuple[Decimal, Decimal, Decimal]
+
+
+def _number_stats(answers: QuerySet[Answer]) -> tuple[dict[str, Any], Quartiles | None]:
+    """Count, mean, extremes and sum; on PostgreSQL the quartiles too, in the same pass (one ordered-set
+    aggregate), so a number item costs two queries with its histogram. Elsewhere the quartiles are
+    read later (`_quartiles`). Both interpolate linearly at (n - 1) * fraction."""
+    if connection.vendor != "postgresql":
+        stats = answers.aggregate(
+            n=Count("id"), mean=Avg("number"), lo=Min("number"), hi=Max("number"), total=Sum("number")
+        )
+        return stats, None
+    sql, params = answers.values("number").query.sql_with_params()
+    with connection.cursor() as cursor:
+        # The inner SQL is Django's own, with its parameters bound separately.
+        query = (
+            "SELECT COUNT(number), AVG(number), MIN(number), MAX(number), SUM(number), "  # noqa: S608
+            f"percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY number) FROM ({sql}) AS t"
+        )
+        cursor.execute(query, params)
+        n, mean, lo, hi, total, quartiles = cursor.fetchone()
+    stats = {"n": n, "mean": mean, "lo": lo, "hi": hi, "total": total}
+    if not n:
+        return stats, None
+    q1, median, q3 = (Decimal(str(q)) for q in quartiles)
+    return stats, (q1, median, q3)
+
+
+def _quartiles(answers: QuerySet[Answer], n: int) -> Quartiles:
+    """Order statistics read with ORDER BY / OFFSET (databases without percentile_cont)."""
     return _quantile(answers, n, 0.25), _quantile(answers, n, 0.5), _quantile(answers, n, 0.75)
 
 
@@ -155,9 +174,7 @@ def default_bins(lo: Decimal, hi: Decimal, count: int = 5) -> list[Decimal]:
 def _number_result(
     item: ItemSpec, answers: QuerySet[Answer], bins: Sequence[Decimal] | None
 ) -> dict[str, Any]:
-    stats = answers.aggregate(
-        n=Count("id"), mean=Avg("number"), lo=Min("number"), hi=Max("number"), total=Sum("number")
-    )
+    stats, quartiles = _number_stats(answers)
     n = stats["n"]
     if n < min_cell():
         return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
@@ -176,7 +193,7 @@ def _number_result(
         histogram.append(
             {"from": _num(lo), "to": _num(hi), "count": k if k >= min_cell() or k == 0 else None}
         )
-    q1, median, q3 = _quartiles(answers, n)
+    q1, median, q3 = quartiles or _quartiles(answers, n)
     summary = {
         "count": n,
         "sum": _num(stats["total"]),
