@@ -1,11 +1,15 @@
 """The officer portal: answer an open edition page by page, submit once, get a receipt.
 
-Answers in progress are never kept on the server: without JavaScript they travel between pages as
-hidden form fields; with JavaScript the browser also keeps a draft in localStorage (static/js/portal.js).
+Answers in progress are never kept on the server. Without JavaScript (level 1) they travel between pages
+as hidden form fields. With a blind-signed ballot in the browser (level 2, static/js/portal.js) the page
+carries every other page as an inert <template>, the browser moves between pages itself and keeps the
+answers in localStorage only, so no answer travels with the officer's session.
 """
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -26,17 +30,24 @@ def portal_home(request: HttpRequest) -> HttpResponse:
         for e in Edition.objects.filter(status=EditionStatus.OPEN).select_related("series")
         if e.is_accepting_answers()
     ]
-    answered = set(
-        Participation.objects.filter(
-            user=request.user, edition__in=editions, status=ParticipationStatus.SUBMITTED
-        ).values_list("edition_id", flat=True)
+    status_of = dict(
+        Participation.objects.filter(user=request.user, edition__in=editions).values_list(
+            "edition_id", "status"
+        )
     )
     return render(
         request,
         "responses/portal_home.html",
         {
-            "to_answer": [e for e in editions if e.pk not in answered],
-            "answered": [e for e in editions if e.pk in answered],
+            "to_answer": [
+                e
+                for e in editions
+                if status_of.get(e.pk)
+                not in {ParticipationStatus.SUBMITTED, ParticipationStatus.BALLOT_ISSUED}
+            ],
+            # Only the browser that holds the ballot can send (or has sent) these answers.
+            "ballot_held": [e for e in editions if status_of.get(e.pk) == ParticipationStatus.BALLOT_ISSUED],
+            "answered": [e for e in editions if status_of.get(e.pk) == ParticipationStatus.SUBMITTED],
         },
     )
 
@@ -49,6 +60,25 @@ def _page_index(pages: list[PageView], asked: set[str], start: int, step: int) -
             return index
         index += step
     return start
+
+
+# The pages without answers are the same for every officer: rendered once per process, questionnaire
+# version and language (they hold nothing about anyone).
+_empty_pages: dict[tuple[int, str, str], dict[int, SafeString]] = {}
+
+
+def _empty_pages_html(edition: Edition, pages: list[PageView], language: str) -> dict[int, SafeString]:
+    key = (edition.pk, edition.definition_sha256, language)
+    rendered = _empty_pages.get(key)
+    if rendered is None:
+        rendered = {
+            i: render_to_string("surveys/_blocks.html", {"blocks": page.blocks})
+            for i, page in enumerate(pages)
+        }
+        if len(_empty_pages) >= 64:
+            _empty_pages.clear()
+        _empty_pages[key] = rendered
+    return rendered
 
 
 @never_cache
@@ -136,6 +166,10 @@ def questionnaire(request: HttpRequest, edition_id: int) -> HttpResponse:
         {
             "edition": edition,
             "page": page,
+            # Empty, for the browser to switch pages itself in ballot mode (inert without JavaScript).
+            "other_pages": [
+                (i, html) for i, html in _empty_pages_html(edition, pages, language).items() if i != index
+            ],
             "page_position": shown.index(index) + 1 if index in shown else 1,
             "page_count": len(shown),
             "is_last": index == (shown[-1] if shown else index),

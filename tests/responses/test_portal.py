@@ -131,3 +131,54 @@ def test_the_receipt_check_page_says_yes_or_no(client, open_2017, officer_alice,
 def test_the_anonymity_page_is_public(client, db):
     body = client.get("/anonymity/").content.decode()
     assert "How your answers stay anonymous" in body and "sealed" in body
+
+
+def test_every_other_page_comes_empty_in_an_inert_template_for_the_browser(alice_client, open_2017):
+    body = post(alice_client, open_2017, 0, "next", country="SE", agency_type="local").content.decode()
+    assert "Page 2 of 8" in body
+    templates = re.findall(r'<template class="page-template" data-page="(\d)">(.*?)</template>', body, re.S)
+    assert [number for number, _ in templates] == ["0", "2", "3", "4", "5", "6", "7"]
+    about_you = dict(templates)["0"]
+    assert 'name="country"' in about_you and 'name="agency_type"' in about_you
+    # The level-1 answers travel in the form's hidden fields, never into the browser's pages.
+    assert all(" checked" not in html and " selected" not in html for _, html in templates)
+    assert '<input type="hidden" name="country" value="SE">' in body
+    start = body.index('id="questionnaire"')
+    form = body[start : body.index("</form>", start)]
+    assert "<template" not in form and form.count('class="page"') == 1
+
+
+def issue_ballot(officer, edition) -> None:
+    """The officer's browser obtains its ballot (what the portal page does on arrival)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from responses import ballots, blindrsa
+
+    published = ballots.ballot_key_published(edition)
+    public = serialization.load_pem_public_key(published.public_pem.encode())
+    blinded, _ = blindrsa.blind(public, blindrsa.prepare(b"a ballot kept in the browser"))
+    ballots.ballot_issue(officer=officer, edition=edition, blinded_msg=blinded)
+
+
+def test_an_edition_with_a_ballot_in_a_browser_is_shown_apart_with_a_link_to_continue(
+    alice_client, open_2017, officer_alice
+):
+    issue_ballot(officer_alice, open_2017)
+    assert (
+        Participation.objects.get(user=officer_alice, edition=open_2017).status
+        == ParticipationStatus.BALLOT_ISSUED
+    )
+    body = alice_client.get("/portal/").content.decode()
+    held = re.search(
+        rf'<section class="card ballot-held" id="ballot-held-{open_2017.pk}">(.*?)</section>', body, re.S
+    )
+    assert held, "the edition is not shown as started with a ballot"
+    text = " ".join(held.group(1).split())
+    assert "You have a ballot for this questionnaire in the browser where you started." in text
+    assert "Continue there; if you already sent your answers, nothing more is needed." in text
+    assert f'href="/portal/{open_2017.pk}/"' in text
+    # Not offered as one still to answer, nor listed as answered (the server cannot know that).
+    assert ">Answer</a>" not in body and "thank you" not in body
+    assert "There is no questionnaire for you to answer" not in body
+    # The link leads to the questionnaire, where the browser holding the ballot finds it.
+    assert alice_client.get(f"/portal/{open_2017.pk}/").status_code == 200
