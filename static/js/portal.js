@@ -16,6 +16,11 @@
  *    it in localStorage; the final submit sends all answers with it to the anonymous endpoint, without
  *    cookies, and shows the receipt. Where the browser cannot, the form is submitted as before (level 1)
  *    and the page says so.
+ *  - with a ballot (held, being obtained, or held elsewhere) no answer ever goes to the server with the
+ *    session: the other pages of the questionnaire, sent empty in inert <template>s, are put into the form
+ *    and the browser moves between them itself (Next, Back, progress, skip logic over pages, the checks
+ *    of each page); a language change is a GET with the language only. The draft in localStorage keeps
+ *    every answer, and the anonymous endpoint has the last word on them.
  *
  * Plain ES2020, no dependencies, no build step; needs static/js/expressions.js loaded first (only for
  * the questionnaire page).
@@ -86,6 +91,12 @@
       return texts[language] || texts[definition.default_language] || Object.values(texts)[0] || '';
     }
 
+    // The server's choice of a message (surveys/questionnaire.py _text): this language, else the first.
+    function message(texts) {
+      texts = texts || {};
+      return texts[language] || Object.values(texts)[0] || '';
+    }
+
     function walk(group, chain, page) {
       var here = { code: group.code, expr: parsed(group.relevant) };
       groups[group.code] = here;
@@ -106,6 +117,10 @@
           choices: list ? list.map(function (c) { return c.code; }) : null,
           min: child.min === null || child.min === undefined ? null : E.decimal(String(child.min)),
           max: child.max === null || child.max === undefined ? null : E.decimal(String(child.max)),
+          required: Boolean(child.required),
+          constraint: parsed(child.constraint),
+          requiredMessage: message(child.required_message),
+          constraintMessage: message(child.constraint_message),
         };
         items.push(item);
         byCode[item.code] = item;
@@ -163,6 +178,82 @@
     }
     if (!number || !withinBounds(item, number, E)) return null;
     return number;
+  }
+
+  // Python's repr() of a string, as the server quotes a code that is not among the choices.
+  function pyRepr(text) {
+    var quote = text.indexOf("'") >= 0 && text.indexOf('"') < 0 ? '"' : "'";
+    return quote + text.replace(/\\/g, '\\\\').split(quote).join('\\' + quote) + quote;
+  }
+
+  // The message the server gives for a value it cannot take (ItemSpec.clean_answer), or null.
+  function valueProblem(item, raw, E) {
+    if (raw === undefined || raw === null || raw === '' || (Array.isArray(raw) && !raw.length)) return null;
+    if (TEXT_LIMITS[item.type]) {
+      if (typeof raw !== 'string') return 'Expected text.';
+      if (raw.indexOf('\u0000') >= 0) return 'Text must not contain NUL characters.';
+      var limit = TEXT_LIMITS[item.type];
+      if (Array.from(pyStrip(raw)).length > limit) return 'At most ' + limit.toLocaleString('en-US') + ' characters, please.';
+      return null;
+    }
+    if (SINGLE_CHOICE[item.type]) {
+      if (typeof raw !== 'string') return 'Expected one choice code.';
+      return cleanAnswer(item, raw, E) === null ? pyRepr(raw) + ' is not one of the choices.' : null;
+    }
+    if (item.type === 'select_multiple') {
+      var codes = typeof raw === 'string' ? raw.split(PY_SPLIT).filter(Boolean) : [].concat(raw);
+      var unknown = codes.filter(function (c) { return (item.choices || []).indexOf(c) < 0; });
+      return unknown.length ? 'Not among the choices: ' + unknown.map(String).map(pyRepr).join(', ') + '.' : null;
+    }
+    var number;
+    if (item.type === 'integer') {
+      var digits = pyStrip(String(raw));
+      if (!/^[+-]?[0-9]{1,30}$/.test(digits)) return 'Expected a whole number.';
+      number = E.decimal(digits);
+    } else if (item.type === 'decimal') {
+      number = String(raw).length <= 40 ? E.decimal(String(raw)) : null;
+      if (!number) return 'Expected a number.';
+      if (number.special) return 'Expected a finite number.';
+    } else {
+      return null;
+    }
+    if (item.min && !item.min.special && E.compareDecimals(number, item.min) < 0) {
+      return 'The smallest allowed value is ' + E.toText(item.min) + '.';
+    }
+    if (item.max && !item.max.special && E.compareDecimals(number, item.max) > 0) {
+      return 'The largest allowed value is ' + E.toText(item.max) + '.';
+    }
+    return null;
+  }
+
+  // The problems the server would report for the asked items among `codes` (all items when null), as
+  // far as this browser can tell (Questionnaire.clean_answers): values it cannot take, required answers
+  // missing, constraints broken. A constraint this file cannot evaluate is left to the server.
+  function answerProblems(model, raw, E, codes) {
+    var state = applySkipLogic(model, raw, E);
+    var problems = {};
+    model.items.forEach(function (item) {
+      if ((codes && !codes[item.code]) || !state.asked[item.code]) return;
+      var problem = valueProblem(item, raw[item.code], E);
+      if (problem) {
+        problems[item.code] = [problem];
+        return;
+      }
+      var value = state.values[item.code];
+      if (value === null) {
+        if (item.required) problems[item.code] = [item.requiredMessage || 'This question needs an answer.'];
+        return;
+      }
+      if (!item.constraint) return;
+      var holds;
+      try {
+        holds = item.constraint.isTrue(state.values, value);
+      } catch (error) {
+        holds = true;
+      }
+      if (!holds) problems[item.code] = [item.constraintMessage || 'This answer is not allowed.'];
+    });
+    return problems;
   }
 
   // --- the form --------------------------------------------------------------------------------------
@@ -294,21 +385,35 @@
     });
   }
 
+  function asList(value) {
+    return Array.isArray(value) ? value.map(String) : [String(value)];
+  }
+
+  function fillControl(el, list) {
+    if (el.type === 'radio' || el.type === 'checkbox') el.checked = list.indexOf(el.value) >= 0;
+    else if (el.tagName === 'SELECT') {
+      if (Array.prototype.some.call(el.options, function (o) { return o.value === list[0]; })) el.value = list[0];
+    } else el.value = list[0];
+  }
+
+  // Put `answers` into the controls inside `container` (the answers of other pages are left alone).
+  function fillControls(container, answers) {
+    container.querySelectorAll('input, select, textarea').forEach(function (el) {
+      if (!isAnswerControl(el) || isCarried(el)) return;
+      if (Object.prototype.hasOwnProperty.call(answers, el.name)) fillControl(el, asList(answers[el.name]));
+    });
+  }
+
   function fillForm(form, answers) {
     var onPage = {};
     Array.prototype.forEach.call(form.elements, function (el) {
       if (isAnswerControl(el) && !isCarried(el)) onPage[el.name] = true;
     });
     Object.keys(answers).forEach(function (code) {
-      var value = answers[code];
-      var list = Array.isArray(value) ? value.map(String) : [String(value)];
+      var list = asList(answers[code]);
       if (onPage[code]) {
         Array.prototype.forEach.call(form.elements, function (el) {
-          if (el.name !== code || isCarried(el)) return;
-          if (el.type === 'radio' || el.type === 'checkbox') el.checked = list.indexOf(el.value) >= 0;
-          else if (el.tagName === 'SELECT') {
-            if (Array.prototype.some.call(el.options, function (o) { return o.value === list[0]; })) el.value = list[0];
-          } else el.value = list[0];
+          if (el.name === code && !isCarried(el)) fillControl(el, list);
         });
         return;
       }
@@ -410,9 +515,7 @@
     });
   }
 
-  // --- answer errors from the anonymous endpoint (the level-1 path gets them rendered by the server) ------
-
-  var ERRORS_PREFIX = 'vetted-survey:errors:v1:'; // sessionStorage: errors waiting for the page they are on
+  // --- answer errors found in the browser or by the anonymous endpoint (level 1: rendered by the server) ---
 
   function clearShownErrors(form) {
     var summary = document.getElementById('error-summary');
@@ -451,8 +554,8 @@
   }
 
   // Show `errors` ({item code: [messages]}) like the server does: next to the questions on this page and
-  // in a summary above the heading; questions on other pages get a link that goes there (and the errors
-  // wait in sessionStorage to be shown on arrival).
+  // in a summary above the heading; questions on other pages get a link that goes there
+  // (goToPage(page, errors) shows that page and the errors again).
   function showAnswerErrors(form, model, errors, goToPage) {
     clearShownErrors(form);
     var codes = Object.keys(errors);
@@ -508,6 +611,211 @@
     summary.focus();
   }
 
+  // --- pages in the browser (ballot mode) ------------------------------------------------------------------
+  //
+  // With a ballot no page change may reach the server, because the request would carry the session. The
+  // server sends the other pages empty, as inert <template>s (never shown or sent without script); here
+  // they become hidden pages of the form, filled from the answers known so far, and Next, Back, the
+  // progress bar and which pages have anything to show are worked out from the skip logic.
+
+  function startPager(form, model, E, hooks) {
+    var title = document.getElementById('page-title');
+    var pageInput = form.querySelector('input[name="_page"]');
+    var nav = form.querySelector('.nav-buttons');
+    var progress = document.querySelector('.progress');
+    var progressText = document.querySelector('.progress-text');
+    var first = form.querySelector('.page[data-page]');
+    var templates = document.querySelectorAll('template.page-template');
+    if (!title || !pageInput || !nav || !progress || !progressText || !first) return null;
+    if (templates.length + 1 !== model.pages.length) return null; // not every page is here: stay level 1
+    var index = Number(first.getAttribute('data-page'));
+
+    // Every answer known so far: this page's, and the hidden fields carrying or restoring the others.
+    var known = hooks.refresh().raw;
+    Array.prototype.slice.call(form.elements).forEach(function (el) {
+      if (isAnswerControl(el) && isCarried(el)) el.remove(); // the pages themselves take their place
+    });
+    var pages = [];
+    pages[index] = first;
+    var last = first;
+    templates.forEach(function (template) {
+      var number = Number(template.getAttribute('data-page'));
+      var page = document.createElement('div');
+      page.className = 'page';
+      page.setAttribute('data-page', String(number));
+      page.hidden = true;
+      page.appendChild(template.content.cloneNode(true));
+      template.remove();
+      fillControls(page, known);
+      pages[number] = page;
+      if (number < index) first.parentNode.insertBefore(page, first);
+      else {
+        last.parentNode.insertBefore(page, last.nextSibling);
+        last = page;
+      }
+      page.querySelectorAll('select[data-searchable]').forEach(hooks.searchable);
+    });
+
+    function made(action, text, secondary) {
+      var button = nav.querySelector('button[name="_action"][value="' + action + '"]');
+      if (button) return button;
+      button = document.createElement('button');
+      button.type = 'submit';
+      button.name = '_action';
+      button.value = action;
+      button.textContent = text;
+      if (secondary) button.className = 'secondary';
+      return button;
+    }
+    var buttons = { next: made('next', 'Next'), submit: made('submit', 'Submit your answers'), back: made('back', 'Back', true) };
+
+    function codesOn(number) {
+      var codes = {};
+      model.items.forEach(function (item) {
+        if (item.page === number) codes[item.code] = true;
+      });
+      return codes;
+    }
+
+    // The pages with a question the skip logic shows (the server's `shown`).
+    function shownPages(state) {
+      var has = {};
+      model.items.forEach(function (item) {
+        if (state.asked[item.code]) has[item.page] = true;
+      });
+      return pages
+        .map(function (page, number) {
+          return number;
+        })
+        .filter(function (number) {
+          return has[number] && pages[number];
+        });
+    }
+
+    // Progress and buttons for the page shown, given the answers (as the server renders them).
+    function update(state) {
+      var shown = shownPages(state);
+      var count = shown.length || 1;
+      var position = shown.indexOf(index) + 1 || 1;
+      progress.setAttribute('aria-valuemax', String(count));
+      progress.setAttribute('aria-valuenow', String(position));
+      var bar = progress.querySelector('.bar');
+      if (bar) bar.className = 'bar pct-' + Math.round((position * 100) / count);
+      progressText.textContent = 'Page ' + position + ' of ' + count;
+      var isFirst = !shown.length || index <= shown[0];
+      var isLast = !shown.length || index >= shown[shown.length - 1];
+      var wanted = [isLast ? buttons.submit : buttons.next].concat(isFirst ? [] : [buttons.back]);
+      var present = Array.prototype.slice.call(nav.children);
+      if (present.length !== wanted.length || present.some(function (el, i) { return el !== wanted[i]; })) {
+        nav.replaceChildren.apply(nav, wanted);
+      }
+    }
+
+    function show(number) {
+      index = number;
+      pages.forEach(function (page, i) {
+        if (page) page.hidden = i !== number;
+      });
+      pageInput.value = String(number);
+      title.textContent = model.pages[number].label;
+      document.title = model.pages[number].label + ' · ' + form.getAttribute('data-title');
+      clearShownErrors(form);
+      hooks.moved(number);
+      update(hooks.changed().state); // saves the draft with its new page
+      window.scrollTo(0, 0);
+      title.tabIndex = -1;
+      title.focus({ preventScroll: true });
+    }
+
+    // The shown page nearest to `number` at or before it (else the first shown page).
+    function showNear(number) {
+      var shown = shownPages(hooks.refresh().state);
+      var before = shown.filter(function (i) {
+        return i <= number;
+      });
+      var target = before.length ? before[before.length - 1] : shown.length ? shown[0] : index;
+      if (target !== index) show(target);
+    }
+
+    function go(number, errors) {
+      show(number);
+      if (errors) showAnswerErrors(form, model, errors, go);
+    }
+
+    function next() {
+      var current = hooks.refresh();
+      var problems = answerProblems(model, current.raw, E, codesOn(index));
+      if (Object.keys(problems).length) {
+        showAnswerErrors(form, model, problems, go);
+        return;
+      }
+      var later = shownPages(current.state).filter(function (i) {
+        return i > index;
+      });
+      if (later.length) show(later[0]);
+    }
+
+    function back() {
+      var earlier = shownPages(hooks.refresh().state).filter(function (i) {
+        return i < index;
+      });
+      if (earlier.length) show(earlier[earlier.length - 1]);
+    }
+
+    // Before sending: every problem the browser can find, shown from the first page that has one.
+    function checkAll() {
+      var problems = answerProblems(model, hooks.refresh().raw, E, null);
+      var codes = Object.keys(problems);
+      if (!codes.length) return true;
+      var firstPage = Math.min.apply(
+        null,
+        codes.map(function (code) {
+          return model.byCode[code] ? model.byCode[code].page : index;
+        })
+      );
+      if (firstPage !== index) show(firstPage);
+      showAnswerErrors(form, model, problems, go);
+      return false;
+    }
+
+    // A new language is a new page from the server, asked for with the language only; the page the
+    // officer is on travels in the fragment, which browsers never send.
+    function changeLanguage(code) {
+      var url = new URL(window.location.href);
+      url.search = '?lang=' + encodeURIComponent(code);
+      url.hash = 'page-' + index;
+      window.location.assign(url.toString());
+    }
+
+    function allowSubmit(allowed) {
+      buttons.submit.disabled = !allowed;
+    }
+
+    update(hooks.refresh().state);
+    return {
+      update: update,
+      next: next,
+      back: back,
+      go: go,
+      showNear: showNear,
+      checkAll: checkAll,
+      changeLanguage: changeLanguage,
+      allowSubmit: allowSubmit,
+    };
+  }
+
+  // The page asked for in the fragment (#page-N, set by a language change), removed once read.
+  function pageFromFragment() {
+    var match = /^#page-([0-9]+)$/.exec(window.location.hash);
+    if (!match) return null;
+    try {
+      window.history.replaceState(null, '', window.location.pathname + window.location.search);
+    } catch (error) {
+      // the fragment stays in the address bar; harmless
+    }
+    return Number(match[1]);
+  }
+
   // --- blind-signed ballot (anonymity level 2) -------------------------------------------------------------
 
   var BALLOT_PREFIX = 'vetted-survey:ballot:v1:';
@@ -517,7 +825,21 @@
   var LEVEL_2 =
     'Your answers will be sent with a blind-signed ballot kept in this browser. The server signed it once, ' +
     'after checking that you may answer, without seeing it; your answers go with the ballot and without your ' +
-    'login, so not even the live server can tell which answers are yours.';
+    'login, so not even the live server can tell which answers are yours. Moving between pages happens in ' +
+    'this browser: nothing you answer leaves it until you submit.';
+  var RETRYING =
+    'This browser keeps your answers and tries again in a moment (it asks with the same request, so the server ' +
+    'gives the same ballot again, never a second one). Moving between pages happens in this browser: nothing ' +
+    'you answer leaves it.';
+  var ALREADY_ISSUED =
+    'A ballot for this questionnaire has already been issued to you, but it is not in this browser: ' +
+    'it was probably obtained on another device or in another browser, or this browser’s storage ' +
+    'was cleared. Your answers can only be sent from the browser that holds that ballot, so they ' +
+    'cannot be sent from here. If you have already sent your answers, there is nothing more to do.';
+  var RETRY_SECONDS = [2, 5, 15, 30, 60];
+  var KEY_TIMEOUT_MS = 30000;
+  var ISSUE_TIMEOUT_MS = 30000;
+  var SUBMIT_TIMEOUT_MS = 60000;
 
   function readStored(store, key) {
     try {
@@ -536,45 +858,67 @@
     }
   }
 
-  // fetch, then {status, body} with body the parsed JSON (null when there is none); a network failure rejects.
-  function request(url, options) {
-    return fetch(url, options).then(function (response) {
-      return response.text().then(function (text) {
-        var body = null;
-        try {
-          body = text ? JSON.parse(text) : null;
-        } catch (error) {
-          body = null;
-        }
-        return { status: response.status, body: body };
+  // fetch, then {status, body} with body the parsed JSON (null when there is none); a network failure or
+  // no answer within `timeout` milliseconds rejects.
+  function request(url, options, timeout) {
+    var controller = typeof AbortController === 'function' ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, timeout) : null;
+    if (controller) options = Object.assign({ signal: controller.signal }, options);
+    return fetch(url, options)
+      .then(function (response) {
+        return response.text().then(function (text) {
+          var body = null;
+          try {
+            body = text ? JSON.parse(text) : null;
+          } catch (error) {
+            body = null;
+          }
+          return { status: response.status, body: body };
+        });
+      })
+      .finally(function () {
+        clearTimeout(timer);
       });
-    });
   }
 
   function detailOf(body) {
     return body && typeof body.detail === 'string' ? ' (' + body.detail + ')' : '';
   }
 
-  // A ballot outcome that ends the attempt: 'fallback' (level 1), 'blocked' (no way to answer here) or 'sent'.
+  // The refusal's machine-readable reason ({"detail": ..., "code": ...}), '' when there is none.
+  function codeOf(body) {
+    return body && typeof body.code === 'string' ? body.code : '';
+  }
+
+  // A ballot outcome that ends the attempt: 'fallback' (level 1), 'blocked' (no way to answer here),
+  // 'retry' (the ballot request may have been answered but the answer was lost) or 'sent'.
   function outcome(mode, text) {
     return { ballotOutcome: mode, text: text || '' };
   }
 
-  function startBallot(form, store, model, officer, collectAnswers, clearDraft) {
+  // Modes: 'pending' (obtaining), 'ready' (a ballot is here), 'retry' (trying again, with the same ballot
+  // request), 'blocked' (cannot send from here), 'sent', 'fallback' (level 1). In 'ready', 'retry' and
+  // 'blocked' the pages switch in the browser (hooks.pages()); a page change while 'pending' waits; only
+  // 'fallback' ever submits the form to the server.
+  function startBallot(form, store, model, officer, hooks) {
     var panel = document.getElementById('ballot');
-    if (!panel) return;
     var B = window.VettedBallot;
+    var mode = 'pending';
+    var queued = false;
+    var pager = null;
+    if (!panel) return { settled: Promise.resolve(), mode: function () { return 'fallback'; } };
     var urls = { key: panel.dataset.keyUrl, issue: panel.dataset.issueUrl, submit: panel.dataset.submitUrl };
     var storeKey = BALLOT_PREFIX + form.getAttribute('data-edition') + ':' + (officer || '');
     var message = document.getElementById('ballot-message');
     var printed = document.getElementById('ballot-fingerprint');
     var sendStatus = document.getElementById('ballot-send-status');
-    var submitButton = form.querySelector('button[name="_action"][value="submit"]');
     var csrf = form.querySelector('input[name="csrfmiddlewaretoken"]');
-    var mode = 'pending';
     var pem = null;
     var ballot = null;
     var sending = false;
+    var retries = 0;
+    var retryTimer = null;
+    var sendWhenReady = false;
 
     function show(next, text) {
       mode = next;
@@ -586,6 +930,17 @@
       if (!sendStatus) return;
       sendStatus.textContent = text;
       sendStatus.className = failed ? 'message error' : 'hint';
+    }
+
+    // Pages switch in the browser from now on; false if this page cannot (then it is level 1).
+    function pagesInBrowser() {
+      if (!pager) pager = hooks.pages();
+      if (!pager) show('fallback', 'This page cannot move between its pages in the browser, ' + LEVEL_1);
+      return Boolean(pager);
+    }
+
+    function allowSubmit(allowed) {
+      if (pager) pager.allowSubmit(allowed);
     }
 
     function issue(fingerprint, pending) {
@@ -600,13 +955,17 @@
             return record;
           });
       return blinded.then(function (record) {
-        return request(urls.issue, {
-          method: 'POST',
-          credentials: 'same-origin',
-          cache: 'no-store',
-          headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrf ? csrf.value : '' },
-          body: JSON.stringify({ blinded_msg: record.blindedMsg }),
-        }).then(
+        return request(
+          urls.issue,
+          {
+            method: 'POST',
+            credentials: 'same-origin',
+            cache: 'no-store',
+            headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrf ? csrf.value : '' },
+            body: JSON.stringify({ blinded_msg: record.blindedMsg }),
+          },
+          ISSUE_TIMEOUT_MS
+        ).then(
           function (response) {
             if ((response.status === 201 || response.status === 200) && response.body && response.body.blind_sig) {
               return B.finalize(pem, record.token, record.inv, response.body.blind_sig).then(
@@ -625,19 +984,19 @@
                 }
               );
             }
-            if (response.status === 409) {
-              throw outcome(
-                'blocked',
-                'A ballot for this questionnaire has already been issued to you, but it is not in this browser: ' +
-                  'it was probably obtained on another device or in another browser, or this browser’s storage ' +
-                  'was cleared. Your answers can only be sent from the browser that holds that ballot, so they ' +
-                  'cannot be sent from here. If you have already sent your answers, there is nothing more to do.'
-              );
+            var code = codeOf(response.body);
+            if (response.status === 409 && code === 'not_open') {
+              throw outcome('blocked', 'This questionnaire is not open for answers' + detailOf(response.body) + '.');
+            }
+            if (response.status === 409) throw outcome('blocked', ALREADY_ISSUED);
+            if (response.status === 502 || response.status === 503 || response.status === 504) {
+              throw outcome('retry', 'The server could not answer this browser’s ballot request (error ' + response.status + '). ');
             }
             throw outcome('fallback', 'The server did not issue a ballot (error ' + response.status + detailOf(response.body) + '), ');
           },
           function () {
-            throw outcome('fallback', 'The ballot could not be requested (no connection to the server), ');
+            // The request may have reached the server and been signed: only the same message may be sent again.
+            throw outcome('retry', 'The answer to this browser’s ballot request did not arrive (no connection to the server). ');
           }
         );
       });
@@ -650,8 +1009,11 @@
       var stored = readStored(store, storeKey);
       if (stored && stored.sent) return Promise.reject(outcome('sent'));
       // Public, and fetched without cookies: the server cannot pick a key for one officer.
-      return request(urls.key, { credentials: 'omit', cache: 'no-store' })
+      return request(urls.key, { credentials: 'omit', cache: 'no-store' }, KEY_TIMEOUT_MS)
         .then(null, function () {
+          if (stored && (stored.blindedMsg || stored.signature)) {
+            throw outcome('retry', 'The ballot key could not be fetched (no connection to the server). ');
+          }
           throw outcome('fallback', 'The ballot key could not be fetched (no connection to the server), ');
         })
         .then(function (response) {
@@ -685,28 +1047,66 @@
     }
 
     function sent(text) {
+      clearTimeout(retryTimer);
       show('sent', text || 'You have sent your answers to this questionnaire from this browser. There is nothing more to do.');
       form.hidden = true;
       var note = document.getElementById('draft-note');
       if (note) note.hidden = true;
     }
 
+    // Ask again for the ballot whose answer was lost: the same blinded message, which the server
+    // answers with the same signature (no second ballot).
+    var attempt = null;
+    function retry() {
+      clearTimeout(retryTimer);
+      if (!attempt) {
+        attempt = obtain()
+          .then(settle, settle)
+          .then(function () {
+            attempt = null;
+          });
+      }
+      return attempt;
+    }
+
     function settle(result) {
+      var wanted = sendWhenReady;
+      sendWhenReady = false;
       if (result && result.ballotOutcome) {
-        if (result.ballotOutcome === 'sent') sent();
-        else if (result.ballotOutcome === 'blocked') {
+        var kind = result.ballotOutcome;
+        if (kind === 'sent') sent();
+        else if (kind === 'retry') {
+          show('retry', result.text + RETRYING);
+          if (!pagesInBrowser()) return;
+          retryTimer = setTimeout(retry, RETRY_SECONDS[Math.min(retries, RETRY_SECONDS.length - 1)] * 1000);
+          retries += 1;
+          if (wanted) tellSending('Your answers were not sent: your ballot has not arrived yet. They are still on this device; try again in a moment.', true);
+        } else if (kind === 'blocked') {
           show('blocked', result.text);
-          if (submitButton) submitButton.disabled = true;
+          if (!pagesInBrowser()) return;
+          allowSubmit(false);
           tellSending('Your answers cannot be sent from this browser: see the note at the top of the page.', true);
+        } else if (pager) {
+          // Pages already switch in this browser: going back to the server now would send the answers
+          // with the session, so only a fresh page (the officer's choice) falls back to level 1.
+          show('blocked', result.text + 'and this browser has no ballot. Reload this page to send your answers the standard way.');
+          allowSubmit(false);
         } else show('fallback', result.text + LEVEL_1);
         return;
       }
       if (result instanceof Error || !result || !result.signature) {
-        show('fallback', 'Getting a ballot failed in this browser, ' + LEVEL_1);
+        if (pager) {
+          show('blocked', 'Getting a ballot failed in this browser. Reload this page to send your answers the standard way.');
+          allowSubmit(false);
+        } else show('fallback', 'Getting a ballot failed in this browser, ' + LEVEL_1);
         return;
       }
       ballot = result;
+      retries = 0;
       show('ready', LEVEL_2);
+      if (!pagesInBrowser()) return;
+      allowSubmit(true);
+      if (wanted) send();
     }
 
     show('pending', 'Getting a blind-signed ballot for your answers…');
@@ -724,105 +1124,125 @@
       heading.focus();
     }
 
+    function notSent(text) {
+      tellSending('Your answers were not sent: ' + text + ' They are still on this device.', true);
+    }
+
     function send() {
       if (sending) return;
       sending = true;
-      if (submitButton) submitButton.disabled = true;
+      allowSubmit(false);
       tellSending('Sending your answers with your ballot…', false);
-      var body = JSON.stringify({ token: ballot.token, signature: ballot.signature, answers: collectAnswers() });
-      request(urls.submit, {
-        method: 'POST',
-        credentials: 'omit',
-        cache: 'no-store',
-        headers: { 'Content-Type': 'application/json' },
-        body: body,
-      })
+      var body = JSON.stringify({ token: ballot.token, signature: ballot.signature, answers: hooks.answers() });
+      request(
+        urls.submit,
+        {
+          method: 'POST',
+          credentials: 'omit',
+          cache: 'no-store',
+          headers: { 'Content-Type': 'application/json' },
+          body: body,
+        },
+        SUBMIT_TIMEOUT_MS
+      )
         .then(
           function (response) {
+            var code = codeOf(response.body);
             if (response.status === 201 && response.body && response.body.receipt) {
               writeStored(store, storeKey, { sent: true }); // the ballot is spent: only the fact is kept
-              clearDraft();
+              hooks.clearDraft();
               receipt(response.body.receipt);
               return;
             }
             if (response.status === 400 && response.body && response.body.errors) {
               tellSending('Your answers were not sent: please correct the problems shown above.', true);
-              showAnswerErrors(form, model, response.body.errors, goToPage);
+              showAnswerErrors(form, model, response.body.errors, pager.go);
               return;
             }
-            tellSending(
-              'Your answers were not sent: ' +
-                (response.body && typeof response.body.detail === 'string'
-                  ? response.body.detail
-                  : 'the server could not take them (error ' + response.status + ').') +
-                ' They are still on this device.',
-              true
+            if (response.status === 409 && code === 'ballot_spent') {
+              // An earlier sending got through although its answer never reached this page.
+              writeStored(store, storeKey, { sent: true });
+              hooks.clearDraft();
+              sent(
+                'Your answers were already received: this ballot has been used to send them (an earlier try ' +
+                  'got through, although its answer did not reach this page). Nothing more is needed. The draft ' +
+                  'and the ballot on this device have been deleted.'
+              );
+              return;
+            }
+            if (response.status === 409 && code === 'not_open') {
+              show('blocked', 'This questionnaire has closed, so your answers can no longer be sent. They are kept on this device.');
+              notSent('the questionnaire has closed.');
+              return;
+            }
+            if (response.status === 403 && code === 'ballot_invalid') {
+              notSent('the server did not accept your ballot' + detailOf(response.body) + '. Please tell the survey team.');
+              return;
+            }
+            notSent(
+              response.body && typeof response.body.detail === 'string'
+                ? response.body.detail
+                : 'the server could not take them (error ' + response.status + ').'
             );
           },
           function () {
-            tellSending('Your answers were not sent: no connection to the server. They are still on this device; try again.', true);
+            // If the answers did arrive, the next try is told so (the ballot is then spent).
+            notSent('no connection to the server. Try again.');
           }
         )
         .then(function () {
           sending = false;
-          if (submitButton) submitButton.disabled = false;
+          allowSubmit(mode === 'ready');
         });
     }
 
-    function goToPage(page, errors) {
-      try {
-        window.sessionStorage.setItem(ERRORS_PREFIX + form.getAttribute('data-edition'), JSON.stringify(errors));
-      } catch (error) {
-        // without sessionStorage the errors are shown again at the next submit
+    function submit() {
+      if (mode === 'blocked' || !pager.checkAll()) return;
+      if (mode === 'ready') send();
+      else if (mode === 'retry') {
+        sendWhenReady = true;
+        tellSending('Your ballot has not arrived yet: this browser is asking for it again…', false);
+        retry();
       }
-      // "Back" from the page after it lands on it (the server clamps the index to the last page).
-      var pageInput = form.querySelector('input[name="_page"]');
-      var action = document.createElement('input');
-      action.type = 'hidden';
-      action.name = '_action';
-      action.value = 'back';
-      pageInput.value = String(page + 1);
-      form.appendChild(action);
-      form.submit();
+    }
+
+    // Where the pages switch in the browser, every button of the form is handled here.
+    function act(submitter) {
+      var action = submitter && submitter.name === '_action' ? submitter.value : 'next';
+      if (!pager || mode === 'sent') return;
+      if (action === 'back') pager.back();
+      else if (action === 'language') {
+        var language = form.querySelector('select[name="_lang"]');
+        if (language) pager.changeLanguage(language.value);
+      } else if (action === 'submit') submit();
+      else pager.next();
     }
 
     form.addEventListener('submit', function (event) {
-      var submitter = event.submitter;
-      if (mode === 'pending') {
-        // Wait for the ballot (its request must not be cut off by leaving the page), then go on.
-        event.preventDefault();
-        ready.then(function () {
-          if (mode === 'blocked' && submitter === submitButton) return;
-          if (form.requestSubmit) form.requestSubmit(submitter || undefined);
-          else form.submit();
-        });
-        return;
-      }
-      if (!submitter || submitter !== submitButton) return;
+      var submitter = event.submitter || null;
       if (mode === 'fallback') return; // level 1: the form goes to the server as it always did
       event.preventDefault();
-      if (mode === 'ready') send();
+      if (mode !== 'pending') {
+        act(submitter);
+        return;
+      }
+      // Wait for the ballot (its request must not be cut off by leaving the page), then go on.
+      if (queued) return;
+      queued = true;
+      ready.then(function () {
+        queued = false;
+        if (mode !== 'fallback') act(submitter);
+        else if (submitter && form.requestSubmit) form.requestSubmit(submitter);
+        else form.submit();
+      });
     });
-  }
 
-  function showWaitingErrors(form, model, edition) {
-    var key = ERRORS_PREFIX + edition;
-    var errors = null;
-    try {
-      errors = JSON.parse(window.sessionStorage.getItem(key) || 'null');
-      window.sessionStorage.removeItem(key);
-    } catch (error) {
-      errors = null;
-    }
-    if (!errors || !model) return;
-    var here = {};
-    Object.keys(errors).forEach(function (code) {
-      var container = document.getElementById('q-' + code);
-      if (container && form.contains(container)) here[code] = errors[code];
-    });
-    if (Object.keys(here).length) {
-      showAnswerErrors(form, model, here, function () {});
-    }
+    return {
+      settled: ready,
+      mode: function () {
+        return mode;
+      },
+    };
   }
 
   // --- start -----------------------------------------------------------------------------------------
@@ -855,6 +1275,8 @@
     var pageInput = form.querySelector('input[name="_page"]');
     var paused = false;
     var restoredPage = null; // until the officer moves on, a restored draft keeps its page
+    var pager = null; // the pages switched in the browser, once there is (or will be) a ballot
+    var ballot = null;
 
     function refresh() {
       var raw = readForm(form, model);
@@ -876,6 +1298,13 @@
       } catch (error) {
         // storage full or refused: the officer can still answer, just without a draft
       }
+    }
+
+    function changed() {
+      var current = refresh();
+      save(current);
+      if (pager) pager.update(current.state);
+      return current;
     }
 
     function say(message, buttons) {
@@ -915,11 +1344,17 @@
             label: 'Continue where you stopped',
             id: 'draft-continue',
             action: function () {
-              // "Next" from the page before the one the officer was on lands there (skipped pages
-              // in between have no questions to check).
-              pageInput.value = String(draft.page - 1);
-              if (form.requestSubmit) form.requestSubmit(next);
-              else next.click();
+              ballot.settled.then(function () {
+                if (pager) {
+                  pager.showNear(Number(draft.page));
+                  return;
+                }
+                // Level 1: "Next" from the page before the one the officer was on lands there (skipped
+                // pages in between have no questions to check).
+                pageInput.value = String(draft.page - 1);
+                if (form.requestSubmit) form.requestSubmit(next);
+                else next.click();
+              });
             },
           });
         }
@@ -931,7 +1366,7 @@
             store.removeItem(key);
             restoredPage = null;
             emptyForm(form);
-            refresh();
+            changed();
             paused = false;
             say('Draft discarded. Nothing is kept on this device until you answer again.');
           },
@@ -940,19 +1375,13 @@
       }
     }
 
-    save(refresh());
+    changed();
 
-    form.addEventListener('input', function () {
-      save(refresh());
-    });
-    form.addEventListener('change', function () {
-      save(refresh());
-    });
+    form.addEventListener('input', changed);
+    form.addEventListener('change', changed);
 
     form.querySelectorAll('select[data-searchable]').forEach(function (select) {
-      makeSearchable(select, function () {
-        save(refresh());
-      });
+      makeSearchable(select, changed);
     });
 
     var summary = document.getElementById('error-summary');
@@ -971,21 +1400,33 @@
       });
     }
 
-    showWaitingErrors(form, model, edition);
-    startBallot(
-      form,
-      store,
-      model,
-      officer,
-      function () {
+    ballot = startBallot(form, store, model, officer, {
+      answers: function () {
         var current = refresh();
         return answersToKeep(current.raw, model, current.state);
       },
-      function () {
+      clearDraft: function () {
         paused = true; // nothing is saved again from this page
         if (store) clearDrafts(store, edition, officer);
-      }
-    );
+      },
+      pages: function () {
+        pager = startPager(form, model, E, {
+          refresh: refresh,
+          changed: changed,
+          searchable: function (select) {
+            makeSearchable(select, changed);
+          },
+          moved: function () {
+            restoredPage = null; // the officer moves on: the draft follows the page shown
+            var resume = document.getElementById('draft-continue');
+            if (resume) resume.remove();
+          },
+        });
+        var asked = pageFromFragment();
+        if (pager && asked !== null) pager.showNear(asked);
+        return pager;
+      },
+    });
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

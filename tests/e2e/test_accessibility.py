@@ -85,8 +85,12 @@ def test_every_page_of_the_2017_questionnaire_passes_axe(
     page.click("button[name=_action][value=submit]")
     expect(page.locator("#receipt-code")).to_be_visible()
     audit("receipt")
+    page.goto("/portal/")
+    expect(page.locator(f"#ballot-held-{open_2017.pk}")).to_be_visible()
+    audit("portal-home-ballot-held")
     page.goto("/anonymity/")
     audit("anonymity")
 
-    assert len(audit.pages) == 12  # the portal, 8 pages, the error state, the receipt, the anonymity page
+    # The portal (before and with a ballot held), 8 pages, the error state, the receipt, the anonymity page.
+    assert len(audit.pages) == 13
     assert not audit.found, "axe found WCAG 2.1 A/AA violations:\n" + audit.report()

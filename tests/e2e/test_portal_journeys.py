@@ -69,7 +69,7 @@ def test_an_officer_answers_with_live_skip_logic_and_a_draft_kept_on_the_device(
     page.check("input[name=workload_change][value=increased]")
     expect(page.locator("#f-workload_reasons")).to_have_value("More devices per case")
 
-    # Back and next keep every answer (the server carries them as hidden fields, never stores them).
+    # Back and next keep every answer (with a ballot the pages switch in the browser; nothing is sent).
     page.click("button[name=_action][value=back]")
     progress(page, "Page 1 of 8")
     expect(page.locator("#f-country")).to_have_value("SE")
@@ -126,6 +126,7 @@ def test_an_officer_answers_with_live_skip_logic_and_a_draft_kept_on_the_device(
     assert len(issued) == 1 and "sessionid=" in issued[0].all_headers()["cookie"]
     assert all("cookie" not in r.all_headers() for r in scripted if r not in issued)
     assert {r.method for r in requests} == {"GET", "POST"}
+    assert not [r for r in requests if r.method == "POST" and "/portal/" in r.url]  # no page change posted
     assert (
         Participation.objects.get(user=officer_alice, edition=open_2017).status
         == ParticipationStatus.BALLOT_ISSUED
