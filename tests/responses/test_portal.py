@@ -131,6 +131,9 @@ def test_the_receipt_check_page_says_yes_or_no(client, open_2017, officer_alice,
 def test_the_anonymity_page_is_public(client, db):
     body = client.get("/anonymity/").content.decode()
     assert "How your answers stay anonymous" in body and "sealed" in body
+    # It explains the ballot (level 2), the fingerprint check and the fallback, in plain words.
+    assert "blind signature" in body and "fingerprint" in body and "without your login" in body
+    assert "on its way" not in body
 
 
 def test_every_other_page_comes_empty_in_an_inert_template_for_the_browser(alice_client, open_2017):
