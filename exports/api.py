@@ -51,10 +51,15 @@ class ExportCreatedSerializer(serializers.Serializer[None]):
     id = serializers.UUIDField()
 
 
-class ReviewStateSerializer(serializers.Serializer[None]):
-    required = serializers.BooleanField()
-    approved = serializers.BooleanField()
-    url = serializers.CharField(allow_null=True, help_text="the review, while the export waits for it")
+# A field called "required" would shadow Field.required on a declared class; an inline one is built apart.
+ReviewStateSerializer = inline_serializer(
+    "ReviewState",
+    {
+        "required": serializers.BooleanField(),
+        "approved": serializers.BooleanField(),
+        "url": serializers.CharField(allow_null=True, help_text="the review, while the export waits for it"),
+    },
+)
 
 
 class ExportStatusSerializer(serializers.Serializer[None]):
@@ -63,7 +68,7 @@ class ExportStatusSerializer(serializers.Serializer[None]):
     progress = serializers.IntegerField()
     format = serializers.CharField()
     errors = serializers.ListField(child=serializers.DictField())
-    review = ReviewStateSerializer()
+    review = ReviewStateSerializer
     download_url = serializers.CharField(allow_null=True)
     expires_at = serializers.DateTimeField(allow_null=True)
 

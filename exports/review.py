@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 
 from exports.anonymise.pii import PLACEHOLDER, PLACEHOLDERS, WITHHELD, redactor, redactor_version
@@ -63,12 +63,19 @@ class ReviewConflict(ReviewRefused):
     """The export is not (or no longer) in the state the request assumed."""
 
 
+def _text_items(job: ExportJob) -> list[int]:
+    return list(
+        Item.objects.filter(
+            edition__in=job.editions.all(), type__in=(ItemType.TEXT, ItemType.LONG_TEXT)
+        ).values_list("pk", flat=True)
+    )
+
+
 def review_answers(*, job: ExportJob) -> QuerySet[Answer]:
     """Every free-text answer the export holds: the answers to the text items of its editions."""
-    items = Item.objects.filter(
-        edition__in=job.editions.all(), type__in=(ItemType.TEXT, ItemType.LONG_TEXT)
-    ).values("pk")
-    return Answer.objects.filter(item__in=items, text__isnull=False)
+    # The item ids as constants, not a subquery: the planner then estimates the answers right and uses
+    # the item index (with a subquery a page of 50 sorted every answer of the edition).
+    return Answer.objects.filter(item_id__in=_text_items(job), text__isnull=False)
 
 
 def review_prepare(*, job: ExportJob, progress: Callable[[int, int], None]) -> int:
@@ -94,6 +101,7 @@ def review_prepare(*, job: ExportJob, progress: Callable[[int, int], None]) -> i
     ):
         rows = []
         for answer_id, text in batch:
+            text = text or ""  # never empty here: review_answers() holds texts only
             if text not in seen:
                 seen[text] = redact(text)
             rows.append(RedactedText(answer_id=answer_id, automatic=seen[text], redactor_version=version))
@@ -111,17 +119,21 @@ def review_prepare(*, job: ExportJob, progress: Callable[[int, int], None]) -> i
 
 def review_digest(*, job: ExportJob) -> str:
     """SHA-256 over every free-text answer of the export as it would be released now (answer id, left
-    out or not, text); an answer without a review row counts as such."""
-    digest = hashlib.sha256()
-    rows = (
-        review_answers(job=job)
-        .order_by("pk")
-        .values_list("pk", "redaction__excluded", "redaction__reviewed", "redaction__automatic")
-    )
-    for answer_id, excluded, reviewed, automatic in rows.iterator(chunk_size=2000):
-        text = reviewed if reviewed is not None else automatic
-        digest.update(f"{answer_id}\x1f{excluded}\x1f{text}\x1e".encode())
-    return digest.hexdigest()
+    out or not, text); an answer without a review row counts as such. One row hash per answer is made in
+    the database (a plain query: a server-side cursor made PostgreSQL pick a plan ten times slower)."""
+    sql = """
+        SELECT string_agg(
+            encode(sha256(convert_to(
+                CAST(a.id AS TEXT) || chr(31) || COALESCE(CAST(t.excluded AS TEXT), '-') || chr(31)
+                || COALESCE(t.reviewed, t.automatic, ''), 'UTF8')), 'hex'),
+            '' ORDER BY a.id)
+        FROM responses_answer a LEFT JOIN exports_redactedtext t ON t.answer_id = a.id
+        WHERE a.item_id = ANY(%s) AND a.text IS NOT NULL
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_text_items(job)])
+        rows = cursor.fetchone()[0] or ""
+    return hashlib.sha256(rows.encode()).hexdigest()
 
 
 def review_entries(*, job: ExportJob, show: str = "all") -> QuerySet[RedactedText]:
