@@ -10,7 +10,7 @@ DEMO ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vetted_survey
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test load audit lint typecheck format migrations bench bench-submissions bench-coding clean js js-check
+.PHONY: install run test load audit lint typecheck format migrations bench bench-quick bench-submissions bench-coding clean js js-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,10 +64,18 @@ format: install
 migrations: install
 	DEBUG=1 $(PY) manage.py makemigrations
 
-# Every benchmark, one JSON report (needs PostgreSQL, Redis and `wrk`; loopback only). docs/performance.md.
+# Every benchmark, one JSON report with the DESIGN figures (needs PostgreSQL, Redis and `wrk`; loopback
+# only): docs/bench-report.json and the growth chart docs/performance-growth.svg (docs/performance.md).
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	mkdir -p .data && HF_HUB_OFFLINE=1 $(PY) bench/run_all.py | tee .data/bench-report.json
+	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py | tee docs/bench-report.json
+	$(PY) bench/chart.py docs/bench-report.json docs/performance-growth.svg
+
+# The same, quick (fewer runs, 1k and 10k responses, coding on a sample): checks the bench code; .data/.
+bench-quick: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	mkdir -p .data && BENCH_QUICK=1 HF_HUB_OFFLINE=1 $(PY) bench/run_all.py | tee .data/bench-quick-report.json
+	$(PY) bench/chart.py .data/bench-quick-report.json .data/bench-quick-growth.svg
 
 bench-submissions: install
 	$(PY) bench/submissions.py

@@ -210,10 +210,12 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",")):
             add_responses(edition_id, size - have, seed=size)
             have = size
-            copy_s = statistics.median(copy_reference(edition_id) for _ in range(args.repeats))
+            copy_runs = [copy_reference(edition_id) for _ in range(args.repeats)]
+            copy_s = statistics.median(copy_runs)
             entry: dict[str, object] = {
                 "responses": size,
                 "copy_seconds": round(copy_s, 3),
+                "copy_seconds_runs": [round(s, 3) for s in copy_runs],
                 "copy_rows_per_s": round(size / copy_s),
                 "formats": {},
             }
@@ -228,6 +230,7 @@ def main() -> None:
                     csv_s = seconds
                 entry["formats"][label] = {  # type: ignore[index]
                     "seconds": round(seconds, 3),
+                    "seconds_runs": [round(s["seconds"], 3) for s in samples],
                     "rows_per_s": round(size / seconds),
                     "peak_rss_mb": round(statistics.median(s["peak_rss_mb"] for s in samples), 1),
                     "rss_growth_mb": round(statistics.median(s["rss_growth_mb"] for s in samples), 1),
