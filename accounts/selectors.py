@@ -2,7 +2,7 @@
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 from knox.models import AuthToken
 
@@ -21,17 +21,44 @@ from accounts.models import (
 from surveys.models import Edition
 
 
+def _vetted_officer_profiles(user_id: object) -> QuerySet[OfficerProfile]:
+    """The rule: the user is in the officer group and their profile is vetted (is_active is checked apart)."""
+    return OfficerProfile.objects.filter(
+        user_id=user_id, vetting_status=VettingStatus.VETTED, user__groups__name=Role.OFFICER.value
+    )
+
+
+# Where user_is_vetted_officer keeps its answer on a user object (that object lives for one request).
+_VETTED_ATTR = "_is_vetted_officer"
+
+
 def user_is_vetted_officer(user: User) -> bool:
-    """An active account in the officer group whose profile is vetted (one query; on the submission path)."""
+    """An active account in the officer group whose profile is vetted (at most one query per request;
+    none when the user came from api_tokens_for_key, which reads it with the token)."""
     if not user.is_authenticated or not user.is_active:
         return False
-    cached = getattr(user, "_is_vetted_officer", None)
+    cached = getattr(user, _VETTED_ATTR, None)
     if cached is None:
-        cached = OfficerProfile.objects.filter(
-            user_id=user.pk, vetting_status=VettingStatus.VETTED, user__groups__name=Role.OFFICER.value
-        ).exists()
-        user._is_vetted_officer = cached  # type: ignore[attr-defined]  # once per request's user object
+        cached = _vetted_officer_profiles(user.pk).exists()
+        setattr(user, _VETTED_ATTR, cached)
     return cached
+
+
+def api_tokens_for_key(token_key: str) -> QuerySet[AuthToken]:
+    """The API tokens whose key (first characters) is `token_key`, with their user, and with whether that
+    user is a vetted officer read in the same query: the submission path asks that next, and one round
+    trip fewer per submission counts (docs/performance.md). Pass the matching one to
+    api_token_remember_vetting."""
+    return (
+        AuthToken.objects.filter(token_key=token_key)
+        .select_related("user")
+        .annotate(user_vetted=Exists(_vetted_officer_profiles(OuterRef("user_id"))))
+    )
+
+
+def api_token_remember_vetting(token: AuthToken) -> None:
+    """Keep on the token's user (for this request) the vetting that api_tokens_for_key read."""
+    setattr(token.user, _VETTED_ATTR, token.user_vetted)  # type: ignore[attr-defined]
 
 
 def officer_profile_of(user: User) -> OfficerProfile | None:

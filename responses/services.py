@@ -144,6 +144,27 @@ def participation_for_update(*, officer: User, edition: Edition) -> Participatio
     return participation
 
 
+def participation_mark_submitted(*, officer: User, edition: Edition) -> None:
+    """Mark the officer as having answered the edition, once (inside the staging transaction).
+
+    The usual case is one statement: an UPDATE of the invited row, which holds the row's lock until the
+    transaction ends, so a second tab's UPDATE waits and then finds the row no longer invited. Otherwise
+    (no row yet, a ballot issued, already answered) the locked row says why. Raises AlreadySubmitted."""
+    invited = Participation.objects.filter(user=officer, edition=edition, status=ParticipationStatus.INVITED)
+    if invited.update(status=ParticipationStatus.SUBMITTED):
+        return
+    participation = participation_for_update(officer=officer, edition=edition)
+    if participation.status == ParticipationStatus.BALLOT_ISSUED:
+        raise AlreadySubmitted(
+            "A ballot for this questionnaire was already given to your browser: send your answers "
+            "from the browser that holds it."
+        )
+    if participation.status != ParticipationStatus.INVITED:
+        raise AlreadySubmitted("You have already answered this questionnaire.")
+    participation.status = ParticipationStatus.SUBMITTED
+    participation.save(update_fields=["status"])
+
+
 def answers_sealable(*, edition: Edition, answers: Mapping[str, object]) -> tuple[Receipt, bytes]:
     """Check answers against the edition's questionnaire; return the receipt and the payload to seal.
 
@@ -184,17 +205,8 @@ def response_submit(*, edition: Edition, officer: User, answers: Mapping[str, ob
     receipt, payload = answers_sealable(edition=edition, answers=answers)
     with transaction.atomic():
         pool_lock_for_staging(edition)
-        participation = participation_for_update(officer=officer, edition=edition)
-        if participation.status == ParticipationStatus.BALLOT_ISSUED:
-            raise AlreadySubmitted(
-                "A ballot for this questionnaire was already given to your browser: send your answers "
-                "from the browser that holds it."
-            )
-        if participation.status != ParticipationStatus.INVITED:
-            raise AlreadySubmitted("You have already answered this questionnaire.")
+        participation_mark_submitted(officer=officer, edition=edition)
         pool_stage(edition=edition, payload=payload)
-        participation.status = ParticipationStatus.SUBMITTED
-        participation.save(update_fields=["status"])
     return receipt
 
 

@@ -63,6 +63,44 @@ def test_only_vetted_officers_may_submit(request, who, open_2017, worker_keys):
     assert submit(request.getfixturevalue(who), open_2017, BASE_ANSWERS).status_code == 403
 
 
+def test_a_submission_reads_vetting_with_the_token_and_marks_the_officer_in_one_statement(
+    officer_alice, officer_bob, open_2017, worker_keys
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import Participation
+
+    assert submit(officer_bob, open_2017, BASE_ANSWERS).status_code == 201  # the edition's key is active
+    Participation.objects.get_or_create(user=officer_alice, edition=open_2017)  # invited, as usual
+    client = api_client_for(officer_alice)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(
+            f"/api/v1/editions/{open_2017.pk}/responses/", {"answers": BASE_ANSWERS}, format="json"
+        )
+    assert response.status_code == 201
+    statements = [q["sql"] for q in captured.captured_queries]
+    vetting = [sql for sql in statements if '"accounts_officerprofile"' in sql]
+    assert len(vetting) == 1 and '"knox_authtoken"' in vetting[0]  # no separate eligibility query
+    participation = [sql for sql in statements if '"accounts_participation"' in sql]
+    assert len(participation) == 1 and participation[0].startswith("UPDATE")
+    # token, edition, pool lock, participation, sealing key, insert; savepoints and commit aside
+    data = [sql for sql in statements if not sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert len(data) == 6, statements
+
+
+def test_vetting_is_read_afresh_on_each_request_with_the_same_token(officer_alice, open_2017, worker_keys):
+    from accounts.models import OfficerProfile, VettingStatus
+
+    client = api_client_for(officer_alice)
+    OfficerProfile.objects.filter(user=officer_alice).update(vetting_status=VettingStatus.REJECTED)
+    url = f"/api/v1/editions/{open_2017.pk}/responses/"
+    assert client.post(url, {"answers": BASE_ANSWERS}, format="json").status_code == 403
+    OfficerProfile.objects.filter(user=officer_alice).update(vetting_status=VettingStatus.VETTED)
+    assert client.post(url, {"answers": BASE_ANSWERS}, format="json").status_code == 201
+    assert StagedSubmission.objects.count() == 1
+
+
 def test_a_draft_edition_is_a_404(officer_alice, draft_2017, worker_keys):
     assert submit(officer_alice, draft_2017, BASE_ANSWERS).status_code == 404
 

@@ -85,6 +85,26 @@ def test_the_first_submission_claims_a_spare_key_for_the_edition(
     assert set(StagedSubmission.objects.values_list("key_id", flat=True)) == {active.get().id}
 
 
+def test_an_officer_without_an_invitation_row_answers_once(open_2017, officer_alice, worker_keys):
+    # Vetted after the edition opened and before the invitation job ran: no Participation row yet.
+    Participation.objects.filter(user=officer_alice).delete()
+    services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    assert Participation.objects.get(user=officer_alice, edition=open_2017).status == "submitted"
+    with pytest.raises(services.AlreadySubmitted):
+        services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    assert StagedSubmission.objects.count() == 1
+
+
+def test_an_officer_holding_a_ballot_cannot_also_answer_by_name(open_2017, officer_alice, worker_keys):
+    Participation.objects.update_or_create(
+        user=officer_alice, edition=open_2017, defaults={"status": ParticipationStatus.BALLOT_ISSUED}
+    )
+    with pytest.raises(services.AlreadySubmitted, match="ballot"):
+        services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    assert Participation.objects.get(user=officer_alice).status == ParticipationStatus.BALLOT_ISSUED
+    assert not StagedSubmission.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_tabs_submitting_at_the_same_moment_store_one_answer(series, officer_alice, worker_keys):
     from tests.conftest import import_reference
