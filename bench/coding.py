@@ -175,8 +175,9 @@ def run_method(method, texts, labels, codes, train, test, per_category, repeats,
         "training_seconds_incl_cv": round(training.wall, 2),
         "training_cpu_seconds_incl_cv": round(training.cpu, 2),
     }
-    if cls.uses_embeddings:
-        # The same model, embedding the test answers as if never seen (a fresh lookup each time).
+    if cls.uses_embeddings and per_category is None:
+        # The same model, embedding the test answers as if never seen (a fresh lookup each time); once
+        # per method, with all codes (the training size barely changes the cost).
         first_rates = []
         for _ in range(repeats):
             model.embedder = StoredEmbeddings({}, minilm())

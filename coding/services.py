@@ -493,6 +493,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
         )
         probabilities = result.classifier.predict_proba(texts) if texts else np.zeros((0, len(codes)))
         thresholds = result.thresholds
+        accepted = result.decide(probabilities)
         metrics["cross_validation"] = result.metrics
         flagged = set(human_only_codes(result.metrics))
         metrics["human_only"] = sorted(flagged)
@@ -503,6 +504,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
         )
         probabilities = model.predict_proba(texts) if texts else np.zeros((0, len(codes)))
         thresholds = np.full(len(codes), 0.5)
+        accepted = np.zeros(probabilities.shape, dtype=bool)  # suggestions are never codes
         flagged = set()
         source = CodeSource.SUGGESTION
     _Progress(run.pk, attempt, 80, 100)(0.0)
@@ -518,9 +520,9 @@ def _execute(run: CodingRun, attempt: int) -> None:
         }
 
     rows: list[AnswerCode] = []
-    for (aid, _), row in zip(to_code, probabilities, strict=True):
+    for (aid, _), row, row_accepted in zip(to_code, probabilities, accepted, strict=True):
         for k, probability in enumerate(row):
-            if probability >= min(SUGGESTION_FLOOR, thresholds[k]):
+            if row_accepted[k] or probability >= min(SUGGESTION_FLOOR, thresholds[k]):
                 rows.append(
                     AnswerCode(
                         answer_id=aid,
@@ -530,7 +532,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
                         classifier=run.classifier,
                         classifier_version=run.classifier_version,
                         probability=round(float(probability), 4),
-                        accepted=source == CodeSource.AUTO and bool(probability >= thresholds[k]),
+                        accepted=bool(row_accepted[k]),
                     )
                 )
     with transaction.atomic():

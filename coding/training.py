@@ -19,6 +19,9 @@ from coding.classifiers.features import Embedder, normalise_text
 # Below this cross-validated alpha a category's automatic codes are not used ("human coding only").
 ALPHA_HUMAN_ONLY = 0.667
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
+# Candidate floors for "at least one code": an answer with no category over its threshold gets its most
+# probable one if that probability reaches the floor. Chosen on out-of-fold probabilities, or none.
+MIN_ONE_FLOORS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 
 
 def grouped_folds(texts: Sequence[str], *, folds: int, seed: int) -> np.ndarray:
@@ -64,6 +67,36 @@ def tune_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray
                 best = (score, float(threshold))
         thresholds[k] = best[1]
     return thresholds
+
+
+def decide(probabilities: np.ndarray, thresholds: np.ndarray, min_one_floor: float | None) -> np.ndarray:
+    """Accepted codes: each category at or over its threshold; then, if `min_one_floor` is set, an
+    answer left without any code gets its most probable category when the model is that confident."""
+    accepted = probabilities >= thresholds[None, :]
+    if min_one_floor is not None and len(probabilities):
+        top = probabilities.argmax(axis=1)
+        rows = np.flatnonzero(
+            ~accepted.any(axis=1) & (probabilities[np.arange(len(top)), top] >= min_one_floor)
+        )
+        accepted[rows, top[rows]] = True
+    return accepted
+
+
+def tune_min_one_floor(probabilities: np.ndarray, labels: np.ndarray, thresholds: np.ndarray) -> float | None:
+    """The floor that most raises micro-F1 on out-of-fold probabilities; None if no floor raises it."""
+    best_score, best_floor = _micro_f1(labels, decide(probabilities, thresholds, None)), None
+    for floor in MIN_ONE_FLOORS:
+        score = _micro_f1(labels, decide(probabilities, thresholds, floor))
+        if score > best_score + 1e-12:
+            best_score, best_floor = score, floor
+    return best_floor
+
+
+def _micro_f1(labels: np.ndarray, predicted: np.ndarray) -> float:
+    truth = labels.astype(bool)
+    return f1(
+        int((truth & predicted).sum()), int((~truth & predicted).sum()), int((truth & ~predicted).sum())
+    )
 
 
 def agreement(
@@ -134,6 +167,10 @@ class TrainResult:
     thresholds: np.ndarray
     metrics: dict[str, Any]
     oof_probabilities: np.ndarray = field(repr=False)
+    min_one_floor: float | None = None
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        return decide(probabilities, self.thresholds, self.min_one_floor)
 
 
 def train_with_cross_validation(
@@ -149,8 +186,14 @@ def train_with_cross_validation(
 ) -> TrainResult:
     """Out-of-fold probabilities → thresholds per category → agreement with the human codes; then the
     final model on all human-coded answers. `progress` gets fractions in [0, 1]; `embedder` gives the
-    sentence vectors (the coding job passes the stored ones, so no fold embeds a text again)."""
+    sentence vectors (the coding job passes the stored ones, so no fold embeds a text again).
+
+    A classifier with `calibrated_by_cross_validation` gives out-of-fold scores instead; its sigmoids are
+    fitted on them (the final model gets them through `calibrate`), and thresholds and agreement are
+    computed on the calibrated out-of-fold probabilities."""
     report = progress or (lambda fraction: None)
+    classifier_cls = CLASSIFIERS[classifier_id]
+    calibrated = classifier_cls.calibrated_by_cross_validation
     folds = max(2, min(folds, len({normalise_text(t) for t in texts})))
     fold_of = grouped_folds(texts, folds=folds, seed=seed)
     oof = np.zeros(labels.shape, dtype=np.float64)
@@ -158,18 +201,23 @@ def train_with_cross_validation(
     for fold in range(folds):
         test = np.flatnonzero(fold_of == fold)
         train = np.flatnonzero(fold_of != fold)
-        model = CLASSIFIERS[classifier_id](embedder=embedder).fit(
-            [texts[i] for i in train], labels[train], seed=seed
-        )
-        oof[test] = model.predict_proba([texts[i] for i in test])
+        model = classifier_cls(embedder=embedder).fit([texts[i] for i in train], labels[train], seed=seed)
+        held_out = [texts[i] for i in test]
+        oof[test] = model.decision_function(held_out) if calibrated else model.predict_proba(held_out)
         report((fold + 1) / (folds + 1))
+    final = classifier_cls(embedder=embedder).fit(texts, labels, seed=seed)
+    if calibrated:
+        oof = final.calibrate(oof, labels).calibrated(oof)
     thresholds = tune_thresholds(oof, labels)
-    metrics = agreement(labels, oof >= thresholds[None, :], oof, codes)
+    floor = tune_min_one_floor(oof, labels, thresholds)
+    metrics = agreement(labels, decide(oof, thresholds, floor), oof, codes)
     metrics["folds"] = folds
     metrics["thresholds"] = {code: float(t) for code, t in zip(codes, thresholds, strict=True)}
-    final = CLASSIFIERS[classifier_id](embedder=embedder).fit(texts, labels, seed=seed)
+    metrics["min_one_floor"] = floor
     report(1.0)
-    return TrainResult(classifier=final, thresholds=thresholds, metrics=metrics, oof_probabilities=oof)
+    return TrainResult(
+        classifier=final, thresholds=thresholds, metrics=metrics, oof_probabilities=oof, min_one_floor=floor
+    )
 
 
 def human_only_codes(metrics: dict[str, Any]) -> list[str]:

@@ -4,11 +4,11 @@ Add a classifier by writing a class (coding/classifiers/base.py documents the co
 here; nothing else changes."""
 
 from coding.classifiers.base import BaseClassifier, CategorySpec, ZeroShotClassifier
-from coding.classifiers.linear import TfidfLogistic, TfidfMiniLMLogistic
+from coding.classifiers.linear import TfidfLogistic, TfidfMiniLMLogistic, TfidfMiniLMSvm
 from coding.classifiers.zeroshot import LabelMatch
 
 CLASSIFIERS: dict[str, type[BaseClassifier]] = {
-    c.identifier: c for c in (LabelMatch, TfidfLogistic, TfidfMiniLMLogistic)
+    c.identifier: c for c in (LabelMatch, TfidfLogistic, TfidfMiniLMLogistic, TfidfMiniLMSvm)
 }
 DEFAULT_TRAINED = TfidfMiniLMLogistic.identifier
 DEFAULT_ZERO_SHOT = LabelMatch.identifier

@@ -35,6 +35,9 @@ class BaseClassifier:
     trained: bool = True
     #: True if the classifier reads sentence embeddings; the coding job then hands it the stored ones.
     uses_embeddings: bool = False
+    #: True if probabilities come from sigmoids fitted on cross-validated scores: training then collects
+    #: `decision_function` out of fold and hands them to the final model's `calibrate`.
+    calibrated_by_cross_validation: bool = False
 
     def __init__(self, *, embedder: Embedder | None = None) -> None:
         # None: the process-wide MiniLM session embeds on demand (the benchmark, a one-off script).
@@ -45,6 +48,18 @@ class BaseClassifier:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """An (n_texts, n_categories) array of probabilities."""
+        raise NotImplementedError
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        """An (n_texts, n_categories) array of scores (calibrated_by_cross_validation classifiers)."""
+        raise NotImplementedError
+
+    def calibrate(self, scores: np.ndarray, labels: np.ndarray) -> BaseClassifier:
+        """Fit the score-to-probability sigmoids on out-of-fold `scores` of the training answers."""
+        raise NotImplementedError
+
+    def calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """Probabilities from scores, once `calibrate` has run."""
         raise NotImplementedError
 
 
