@@ -386,9 +386,22 @@ def test_an_analyst_codes_answers_runs_auto_coding_and_downloads_a_redacted_expo
     page.select_option("#id_format", "csv")
     page.select_option("#id_free_text", "redacted")
     shot(page, "export-requested")
+    expect(page.get_by_label("Review the free text before the file is built")).to_be_checked()
     page.get_by_role("button", name="Build export").click()
     expect(page.locator(".messages")).to_contain_text("The export is queued.")
     shot(page, "export-queued")
+    # With free text, a person reads it before the file is built (exports/review.py).
+    review_link = page.get_by_role("link", name="Review the free text")
+    expect(review_link).to_be_visible(timeout=90_000)  # progress.js reloads when the review is ready
+    expect(page.get_by_role("link", name=re.compile(r"^Download "))).to_have_count(0)
+    review_link.click()
+    texts = Answer.objects.filter(item__edition=edition, text__isnull=False).count()
+    expect(page.locator(".review-answer")).to_have_count(min(50, texts))
+    expect(page.locator(".review-answer mark").first).to_be_visible()  # what the redactor replaced
+    shot(page, "export-review")
+    page.get_by_label(re.compile("I have read every answer")).check()
+    page.get_by_role("button", name="Approve the free text and build the file").click()
+    expect(page.locator(".messages")).to_contain_text("Approved.")
     download_link = page.get_by_role("link", name=re.compile(r"^Download "))
     expect(download_link).to_be_visible(timeout=90_000)  # progress.js reloads the page when it is done
     job = ExportJob.objects.get()
