@@ -151,7 +151,8 @@ def one(edition_id: int, fmt: str, free_text: str) -> dict[str, float]:
     job = ExportJob.objects.create(
         requested_by=user,
         format=fmt,
-        options=services.ExportOptions(format=fmt, free_text=free_text).as_dict(),
+        # Redaction timed inline, as when the analyst opts out of reading the texts first (exports/review.py).
+        options=services.ExportOptions(format=fmt, free_text=free_text, review=False).as_dict(),
     )
     job.editions.set([edition_id])
     if free_text != "omit":
