@@ -112,7 +112,8 @@ def lookup(report: dict[str, Any], source: str) -> Any:
     script, *path = source.split(".")
     entry = report.get(script) or {}
     if "error" in entry:
-        raise Missing(f"{script} failed: {entry['error'][:300]}")
+        last_line = [line for line in entry["error"].splitlines() if line.strip()][-1:] or [""]
+        raise Missing(f"{script} failed: {last_line[0][:300]}")
     node: Any = entry.get("result")
     if node is None:
         raise Missing(f"{script} did not run")
