@@ -2,7 +2,7 @@
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.utils import timezone
 from knox.models import AuthToken
 
@@ -21,11 +21,12 @@ from accounts.models import (
 from surveys.models import Edition
 
 
-def _vetted_officer_profiles(user_id: object) -> QuerySet[OfficerProfile]:
-    """The rule: the user is in the officer group and their profile is vetted (is_active is checked apart)."""
-    return OfficerProfile.objects.filter(
-        user_id=user_id, vetting_status=VettingStatus.VETTED, user__groups__name=Role.OFFICER.value
-    )
+def _vetted_officer(user_id: int | OuterRef) -> Q:
+    """The rule: the user's profile is vetted and the user is in the officer group (is_active is checked
+    apart). Two lookups by user id, each on its own index, also when `user_id` is an outer reference."""
+    vetted = OfficerProfile.objects.filter(user_id=user_id, vetting_status=VettingStatus.VETTED)
+    in_group = User.groups.through.objects.filter(user_id=user_id, group__name=Role.OFFICER.value)
+    return Q(Exists(vetted), Exists(in_group))
 
 
 # Where user_is_vetted_officer keeps its answer on a user object (that object lives for one request).
@@ -39,7 +40,7 @@ def user_is_vetted_officer(user: User) -> bool:
         return False
     cached = getattr(user, _VETTED_ATTR, None)
     if cached is None:
-        cached = _vetted_officer_profiles(user.pk).exists()
+        cached = User.objects.filter(_vetted_officer(user.pk), pk=user.pk).exists()
         setattr(user, _VETTED_ATTR, cached)
     return cached
 
@@ -52,7 +53,7 @@ def api_tokens_for_key(token_key: str) -> QuerySet[AuthToken]:
     return (
         AuthToken.objects.filter(token_key=token_key)
         .select_related("user")
-        .annotate(user_vetted=Exists(_vetted_officer_profiles(OuterRef("user_id"))))
+        .annotate(user_vetted=ExpressionWrapper(_vetted_officer(OuterRef("user_id")), BooleanField()))
     )
 
 
