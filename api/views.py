@@ -159,8 +159,11 @@ class ResponseSubmitView(APIView):
         summary="Submit answers to an open edition, once (anonymous once stored)",
     )
     def post(self, request: Request, edition_id: int) -> Response:
-        # The definition is compiled once per process; loading its JSON on every submission would not be.
-        editions = Edition.objects.exclude(status=EditionStatus.DRAFT).defer("frozen_definition")
+        # Only what the submission path reads: the window, and the key of the questionnaire compiled once
+        # per process (loading the definition's JSON on every submission would not be).
+        editions = Edition.objects.exclude(status=EditionStatus.DRAFT).only(
+            "status", "opens_at", "closes_at", "definition_sha256"
+        )
         edition = get_object_or_404(editions, pk=edition_id)
         form = ResponseSubmitSerializer(data=request.data)
         if not form.is_valid():
