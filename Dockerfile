@@ -16,4 +16,4 @@ COPY manage.py ./
 RUN pip install --no-cache-dir . && useradd --system survey && mkdir -p /srv/data && chown survey /srv/data
 USER survey
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--no-control-socket"]
+CMD ["gunicorn", "-c", "config/gunicorn_conf.py"]

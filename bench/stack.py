@@ -97,7 +97,10 @@ def officers_with_tokens(*, edition: Any, count: int, prefix: str = "officer") -
     Bulk creation: these accounts exist only to be authenticated by their tokens (no password)."""
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import Group
-    from knox.models import AuthToken
+    from django.db import connection
+    from django.utils import timezone
+    from knox.models import AuthToken, get_digest_token
+    from knox.settings import CONSTANTS, knox_settings
 
     from accounts.models import OfficerProfile, Participation, Role, User, VettingStatus
 
@@ -117,7 +120,20 @@ def officers_with_tokens(*, edition: Any, count: int, prefix: str = "officer") -
     Participation.objects.bulk_create(
         [Participation(user=u, edition=edition) for u in users], batch_size=5000
     )
-    return [AuthToken.objects.create(user=u)[1] for u in users]
+    # knox's own token generation and expiry, written in bulk (creating them one by one took minutes).
+    tokens, rows = [], []
+    expiry = timezone.now() + knox_settings.TOKEN_TTL
+    for user in users:
+        digest, token = get_digest_token()
+        tokens.append(token)
+        key = token[: CONSTANTS.TOKEN_KEY_LENGTH]
+        rows.append(AuthToken(user=user, digest=digest, token_key=key, expiry=expiry))
+    AuthToken.objects.bulk_create(rows, batch_size=5000)
+    # Planner statistics for the rows just written, as autovacuum would gather them in production (it is
+    # off on this machine's shared server; without them the token lookup's subqueries get slow plans).
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return tokens
 
 
 def answers_2017(count: int) -> list[dict[str, Any]]:
@@ -190,14 +206,24 @@ def wait_for(url: str, *, timeout: float = 60, process: subprocess.Popen[Any] | 
 
 
 def gunicorn_start(
-    *, env: dict[str, str], port: int, workers: int = 4, timeout: int = 30, log: Path | None = None
+    *,
+    env: dict[str, str],
+    port: int,
+    workers: int | None = None,
+    threads: int | None = None,
+    timeout: int = 30,
+    log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """gunicorn on 127.0.0.1:`port`; the web side never sees the pool's private keys."""
+    """gunicorn on 127.0.0.1:`port` with production's settings (config/gunicorn_conf.py), workers and
+    threads per process as given or as there; the web side never sees the pool's private keys."""
     command = [
-        str(VENV_BIN / "gunicorn"), "config.wsgi:application", "-w", str(workers),
-        "-b", f"127.0.0.1:{port}", "--timeout", str(timeout), "--no-control-socket",
-        "--log-level", "warning",
+        str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "config" / "gunicorn_conf.py"),
+        "-b", f"127.0.0.1:{port}", "--timeout", str(timeout), "--log-level", "warning",
     ]  # fmt: skip
+    if workers is not None:
+        command += ["-w", str(workers)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
     out = log.open("ab") if log else subprocess.DEVNULL
     process = subprocess.Popen(
         command, cwd=ROOT, env=env | {"POOL_KEY_DIR": "/nonexistent"}, stdout=out, stderr=out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import runpy
 import shutil
 import statistics
 import subprocess
@@ -26,7 +27,9 @@ from bench import stack  # noqa: E402 - the repository root is on the path only 
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_survey")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 PORT = int(os.environ.get("BENCH_PORT", "8799"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+# Unset: production's gunicorn settings (config/gunicorn_conf.py); set to compare other counts.
+WORKERS = int(os.environ["BENCH_WORKERS"]) if os.environ.get("BENCH_WORKERS") else None
+THREADS = int(os.environ["BENCH_THREADS"]) if os.environ.get("BENCH_THREADS") else None
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 OFFICERS = int(os.environ.get("BENCH_OFFICERS", "9000"))
@@ -154,6 +157,14 @@ def fixed_rate(url: str, tokens: list[str], rate: int, seconds: int) -> dict:
     }
 
 
+def _server_description() -> str:
+    conf = runpy.run_path(str(ROOT / "config" / "gunicorn_conf.py"))
+    workers, threads = WORKERS or conf["workers"], THREADS or conf["threads"]
+    return (
+        f"gunicorn -c config/gunicorn_conf.py: {workers} {conf['worker_class']} workers x {threads} threads"
+    )
+
+
 def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -162,7 +173,7 @@ def main() -> None:
     token_file = work / "tokens.txt"
     edition_id = setup(work / "keys", token_file)
     tokens = token_file.read_text().split()
-    server = stack.gunicorn_start(env=django_env(), port=PORT, workers=WORKERS)
+    server = stack.gunicorn_start(env=django_env(), port=PORT, workers=WORKERS, threads=THREADS)
     try:
         base = f"http://127.0.0.1:{PORT}"
         trivial = [wrk(f"{base}/healthz")["rps"] for _ in range(RUNS)]
@@ -189,7 +200,7 @@ def main() -> None:
     best_peer = 33.0  # django-survey-and-report on SQLite, measured here (DESIGN)
     report = {
         "benchmark": "submissions",
-        "workers": WORKERS,
+        "server": _server_description(),
         "trivial_view_rps": {
             "median": round(statistics.median(trivial)),
             "runs": [round(x) for x in trivial],

@@ -1,0 +1,30 @@
+"""gunicorn settings of the web process: the one place for them (Dockerfile, docker-compose.yml and
+bench/stack.py all run `gunicorn -c config/gunicorn_conf.py`). Measurements: docs/performance.md.
+
+Threaded workers: a submission spends most of its time waiting for PostgreSQL round trips, so a
+process serves other requests meanwhile; two processes keep two cores busy. Keep-alive lets API
+clients and a proxy reuse connections (sync workers close every one). Each thread keeps its own
+database connection (CONN_MAX_AGE), so WEB_WORKERS x WEB_THREADS per web container must fit in
+PostgreSQL's max_connections (docs/operations.md).
+"""
+
+import os
+
+wsgi_app = "config.wsgi:application"
+bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_WORKERS", "2"))
+threads = int(os.environ.get("WEB_THREADS", "16"))
+# Seconds an idle keep-alive connection stays open.
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "5"))
+timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+# Recycle a worker after this many requests (jittered so they do not all restart at once): bounds
+# memory growth from any leak; 0 turns it off.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "20000"))
+max_requests_jitter = max_requests // 10
+# No runtime control socket: nothing in a container uses gunicornc.
+control_socket_disable = True
+# No access log: request times next to the submission path would be a timing side channel
+# (docs/operations.md). Errors still go to stderr.
+accesslog = None
+loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
