@@ -24,7 +24,12 @@ def test_a_thousand_officers_submitting_at_once_are_each_acknowledged_and_releas
     database_url = os.environ["DATABASE_URL"] + "_load"
     redis = RedisServer(tmp_path / "redis")
     redis.start()
-    env = {**os.environ, "LOAD_OFFICERS": "1000", "LOAD_DATABASE_URL": database_url, "LOAD_REDIS_URL": redis.url}
+    env = {
+        **os.environ,
+        "LOAD_OFFICERS": "1000",
+        "LOAD_DATABASE_URL": database_url,
+        "LOAD_REDIS_URL": redis.url,
+    }
     try:
         run = subprocess.run(
             [sys.executable, str(stack.ROOT / "bench/load.py")],
