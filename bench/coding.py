@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from coding.classifiers import CLASSIFIERS, CategorySpec  # noqa: E402
 from coding.classifiers.features import StoredEmbeddings, minilm, normalise_text  # noqa: E402
-from coding.training import agreement, decide, grouped_folds, train_with_cross_validation  # noqa: E402
+from coding.training import agreement, grouped_folds, train_with_cross_validation  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pxtextmining_v6framework_230831.csv"
 FIRST_CODE_COLUMN = "Not assigned"
@@ -143,17 +143,15 @@ def run_method(method, texts, labels, codes, train, test, per_category, repeats,
                 folds=5,
                 embedder=embedder,
             )
-            model, thresholds, floor = result.classifier, result.thresholds, result.min_one_floor
+            model, thresholds = result.classifier, result.thresholds
         else:
-            model, thresholds, floor = cls().describe(specs), np.full(len(codes), 0.5), None
+            model, thresholds = cls().describe(specs), np.full(len(codes), 0.5)
     rates = []
     for _ in range(repeats):
         with Clock() as coding:
             probabilities = model.predict_proba(test_texts)
         rates.append(len(test_texts) / coding.wall)
-    metrics = agreement(labels[test], decide(probabilities, thresholds, floor), probabilities, codes)
-    # The same probabilities decided by the thresholds alone (without "at least one code").
-    plain = agreement(labels[test], decide(probabilities, thresholds, None), None, codes)
+    metrics = agreement(labels[test], probabilities >= thresholds[None, :], probabilities, codes)
     row = {
         "method": method,
         "human_codes_per_category": per_category or "all",
@@ -161,9 +159,6 @@ def run_method(method, texts, labels, codes, train, test, per_category, repeats,
         "test_answers": len(test),
         "micro_f1": metrics["micro_f1"],
         "macro_f1": metrics["macro_f1"],
-        "min_one_floor": floor,
-        "micro_f1_thresholds_only": plain["micro_f1"],
-        "macro_f1_thresholds_only": plain["macro_f1"],
         "alpha_overall": metrics["alpha"],
         "alpha_per_code": {c: e["alpha"] for c, e in metrics["categories"].items()},
         "share_error_hard_pp": metrics["share_error_hard_pp"],
@@ -233,7 +228,9 @@ def reference_items(methods: list[str]) -> dict:
                 [texts[i] for i in idx], labels[idx], codes, classifier_id=method, seed=SEED
             )  # embeds with MiniLM directly (a few hundred short answers)
             probabilities = result.classifier.predict_proba([texts[i] for i in test])
-            metrics = agreement(labels[test], result.decide(probabilities), probabilities, codes)
+            metrics = agreement(
+                labels[test], probabilities >= result.thresholds[None, :], probabilities, codes
+            )
             per_method[method] = {
                 "alpha_overall": metrics["alpha"],
                 "micro_f1": metrics["micro_f1"],

@@ -315,13 +315,13 @@ def coding_run_start(
 ) -> CodingRun:
     """Queue an auto-coding run; the task is sent after commit with the run id only."""
     from coding import selectors
-    from coding.classifiers import CLASSIFIERS, DEFAULT_TRAINED, DEFAULT_ZERO_SHOT
+    from coding.classifiers import CLASSIFIERS, DEFAULT_ZERO_SHOT, default_trained
 
     if not Codebook.objects.filter(edition=edition, item_code=item_code).exists():
         raise CodingRunRefused(f"{item_code} has no codebook yet")
     human = len(selectors.human_final_codes(edition_id=edition.pk, item_code=item_code))
     kind = RunKind.TRAINED if human >= MIN_HUMAN_CODED else RunKind.ZERO_SHOT
-    classifier = classifier or (DEFAULT_TRAINED if kind == RunKind.TRAINED else DEFAULT_ZERO_SHOT)
+    classifier = classifier or (default_trained(human) if kind == RunKind.TRAINED else DEFAULT_ZERO_SHOT)
     if classifier not in CLASSIFIERS:
         raise CodingRunRefused(f"unknown classifier {classifier!r}; known: {', '.join(sorted(CLASSIFIERS))}")
     if CLASSIFIERS[classifier].trained and kind != RunKind.TRAINED:
@@ -493,7 +493,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
         )
         probabilities = result.classifier.predict_proba(texts) if texts else np.zeros((0, len(codes)))
         thresholds = result.thresholds
-        accepted = result.decide(probabilities)
+        accepted = probabilities >= thresholds[None, :]
         metrics["cross_validation"] = result.metrics
         flagged = set(human_only_codes(result.metrics))
         metrics["human_only"] = sorted(flagged)
@@ -522,7 +522,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
     rows: list[AnswerCode] = []
     for (aid, _), row, row_accepted in zip(to_code, probabilities, accepted, strict=True):
         for k, probability in enumerate(row):
-            if row_accepted[k] or probability >= min(SUGGESTION_FLOOR, thresholds[k]):
+            if probability >= min(SUGGESTION_FLOOR, thresholds[k]):
                 rows.append(
                     AnswerCode(
                         answer_id=aid,

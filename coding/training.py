@@ -19,9 +19,6 @@ from coding.classifiers.features import Embedder, normalise_text
 # Below this cross-validated alpha a category's automatic codes are not used ("human coding only").
 ALPHA_HUMAN_ONLY = 0.667
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
-# Candidate floors for "at least one code": an answer with no category over its threshold gets its most
-# probable one if that probability reaches the floor. Chosen on out-of-fold probabilities, or none.
-MIN_ONE_FLOORS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 
 
 def grouped_folds(texts: Sequence[str], *, folds: int, seed: int) -> np.ndarray:
@@ -67,36 +64,6 @@ def tune_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray
                 best = (score, float(threshold))
         thresholds[k] = best[1]
     return thresholds
-
-
-def decide(probabilities: np.ndarray, thresholds: np.ndarray, min_one_floor: float | None) -> np.ndarray:
-    """Accepted codes: each category at or over its threshold; then, if `min_one_floor` is set, an
-    answer left without any code gets its most probable category when the model is that confident."""
-    accepted = probabilities >= thresholds[None, :]
-    if min_one_floor is not None and len(probabilities):
-        top = probabilities.argmax(axis=1)
-        rows = np.flatnonzero(
-            ~accepted.any(axis=1) & (probabilities[np.arange(len(top)), top] >= min_one_floor)
-        )
-        accepted[rows, top[rows]] = True
-    return accepted
-
-
-def tune_min_one_floor(probabilities: np.ndarray, labels: np.ndarray, thresholds: np.ndarray) -> float | None:
-    """The floor that most raises micro-F1 on out-of-fold probabilities; None if no floor raises it."""
-    best_score, best_floor = _micro_f1(labels, decide(probabilities, thresholds, None)), None
-    for floor in MIN_ONE_FLOORS:
-        score = _micro_f1(labels, decide(probabilities, thresholds, floor))
-        if score > best_score + 1e-12:
-            best_score, best_floor = score, floor
-    return best_floor
-
-
-def _micro_f1(labels: np.ndarray, predicted: np.ndarray) -> float:
-    truth = labels.astype(bool)
-    return f1(
-        int((truth & predicted).sum()), int((~truth & predicted).sum()), int((truth & ~predicted).sum())
-    )
 
 
 def agreement(
@@ -167,10 +134,6 @@ class TrainResult:
     thresholds: np.ndarray
     metrics: dict[str, Any]
     oof_probabilities: np.ndarray = field(repr=False)
-    min_one_floor: float | None = None
-
-    def decide(self, probabilities: np.ndarray) -> np.ndarray:
-        return decide(probabilities, self.thresholds, self.min_one_floor)
 
 
 def train_with_cross_validation(
@@ -209,15 +172,11 @@ def train_with_cross_validation(
     if calibrated:
         oof = final.calibrate(oof, labels).calibrated(oof)
     thresholds = tune_thresholds(oof, labels)
-    floor = tune_min_one_floor(oof, labels, thresholds)
-    metrics = agreement(labels, decide(oof, thresholds, floor), oof, codes)
+    metrics = agreement(labels, oof >= thresholds[None, :], oof, codes)
     metrics["folds"] = folds
     metrics["thresholds"] = {code: float(t) for code, t in zip(codes, thresholds, strict=True)}
-    metrics["min_one_floor"] = floor
     report(1.0)
-    return TrainResult(
-        classifier=final, thresholds=thresholds, metrics=metrics, oof_probabilities=oof, min_one_floor=floor
-    )
+    return TrainResult(classifier=final, thresholds=thresholds, metrics=metrics, oof_probabilities=oof)
 
 
 def human_only_codes(metrics: dict[str, Any]) -> list[str]:

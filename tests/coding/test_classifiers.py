@@ -6,7 +6,7 @@ import pytest
 from coding.classifiers import CLASSIFIERS
 from coding.classifiers.features import embeddings_available
 from coding.classifiers.linear import PlattScaling
-from coding.training import decide, train_with_cross_validation, tune_min_one_floor
+from coding.training import train_with_cross_validation
 from tests.coding.conftest import CORPUS
 
 
@@ -49,20 +49,3 @@ def test_the_svm_is_calibrated_by_the_training_step_and_reproducible():
     assert first.metrics["micro_f1"] > 0.5
     more_data = codes.index("more_data")
     assert probabilities[0, more_data] > probabilities[1, more_data]
-
-
-def test_at_least_one_code_when_confident_and_only_if_it_helps_out_of_fold():
-    probabilities = np.array([[0.6, 0.1], [0.3, 0.25], [0.05, 0.08], [0.2, 0.7]])
-    thresholds = np.array([0.5, 0.5])
-    np.testing.assert_array_equal(
-        decide(probabilities, thresholds, None),
-        [[True, False], [False, False], [False, False], [False, True]],
-    )
-    # The uncoded second answer gets its most probable category; the third is too unsure for it.
-    np.testing.assert_array_equal(
-        decide(probabilities, thresholds, 0.2), [[True, False], [True, False], [False, False], [False, True]]
-    )
-    coded = np.array([[1, 0], [1, 0], [0, 0], [0, 1]])
-    assert tune_min_one_floor(probabilities, coded, thresholds) in {0.1, 0.15, 0.2, 0.25, 0.3}
-    uncoded = np.array([[1, 0], [0, 0], [0, 0], [0, 1]])
-    assert tune_min_one_floor(probabilities, uncoded, thresholds) is None

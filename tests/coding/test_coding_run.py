@@ -216,3 +216,27 @@ def test_a_run_whose_worker_died_is_requeued_by_the_beat_sweep_and_completes(cel
     assert AnswerCode.objects.filter(run=dead, source=CodeSource.AUTO).exists()
     alive.refresh_from_db()
     assert (alive.status, alive.attempts) == (RunStatus.RUNNING, 1)
+
+
+def test_the_default_classifier_follows_the_number_of_human_codes(
+    coded_item, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Logistic regression on small samples, the calibrated SVM from SVM_FROM_HUMAN_CODED answers on
+    (docs/performance.md); both code through the same job."""
+    import coding.classifiers
+
+    edition, pairs = coded_item
+    code_by_human(pairs, 30)
+    small = start(edition, django_capture_on_commit_callbacks)
+    assert small.classifier == "tfidf-minilm-lr"
+    monkeypatch.setattr(coding.classifiers, "SVM_FROM_HUMAN_CODED", 30)
+    large = start(edition, django_capture_on_commit_callbacks)
+    assert large.classifier == "tfidf-minilm-svm"
+    assert services.coding_run_execute(run_id=large.pk)
+    large.refresh_from_db()
+    assert large.status == RunStatus.SUCCEEDED, large.error_message
+    probabilities = list(
+        AnswerCode.objects.filter(run=large, source=CodeSource.AUTO).values_list("probability", flat=True)
+    )
+    assert len(probabilities) >= 50 and all(0 < p < 1 for p in probabilities)
+    assert large.metrics["coded"] == 50 and large.metrics["cross_validation"]["micro_f1"] > 0.4
