@@ -79,7 +79,15 @@ def wrk(url: str, *, script: Path | None = None, seconds: int = SECONDS, connect
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    return {"rps": rps, "non_2xx": int(non2xx.group(1)) if non2xx else 0, "p99": _ms(p99) if p99 else None}
+    refused: dict[str, int] = {}
+    for status, n in re.findall(r"^refused (\d+) (\d+)$", out, re.MULTILINE):
+        refused[status] = refused.get(status, 0) + int(n)
+    return {
+        "rps": rps,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "non_2xx_by_status": refused,
+        "p99": _ms(p99) if p99 else None,
+    }
 
 
 def _ms(match: re.Match[str]) -> float:
@@ -112,6 +120,16 @@ function request()
         + """/responses/", {["Authorization"] = "Token " .. token, ["Content-Type"] = "application/json"}, \""""
         + body
         + """\")
+end
+-- Refusals by status code, so that the report says what the non-2xx responses were.
+refused = {}
+function response(status, headers, body)
+  if status ~= 201 then refused[status] = (refused[status] or 0) + 1 end
+end
+function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("refused")) do io.write("refused " .. status .. " " .. n .. "\\n") end
+  end
 end
 """
     )
