@@ -150,6 +150,7 @@ def main() -> int:
         "requests": len(latencies),
         "failures": len(latencies) - acc["acknowledged_201"],
         "statuses": outcome["statuses"],
+        "retries_503": outcome.get("retries_503", 0),
         "locust": outcome["locust"],
         "latency_ms": {
             "median": round(statistics.median(latencies), 1) if latencies else None,

@@ -27,6 +27,8 @@ _receipts: list[str] = []
 _latencies_ms: list[float] = []
 _window = {"first_sent": 0.0, "last_answered": 0.0}
 _finished = 0
+_retries = [0]
+MAX_ATTEMPTS = 5
 
 
 class Officer(FastHttpUser):
@@ -42,20 +44,31 @@ class Officer(FastHttpUser):
             raise StopUser
         sent = time.monotonic()
         _window["first_sent"] = _window["first_sent"] or sent
-        with self.client.post(
-            URL,
-            json={"answers": officer["answers"]},
-            headers={"Authorization": f"Token {officer['token']}"},
-            name="submit",
-            catch_response=True,
-        ) as response:
-            _latencies_ms.append((time.monotonic() - sent) * 1000)
-            _statuses[str(response.status_code)] += 1
-            if response.status_code == 201:
-                _receipts.append(response.json()["receipt"])
-                response.success()
-            else:
-                response.failure(f"HTTP {response.status_code} {response.error or ''}"[:200])
+        # Like a real client, an officer told 503 ("briefly unavailable", nothing saved) waits for the
+        # Retry-After time and sends again; every attempt is counted apart in `retries_503`.
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            with self.client.post(
+                URL,
+                json={"answers": officer["answers"]},
+                headers={"Authorization": f"Token {officer['token']}"},
+                name="submit",
+                catch_response=True,
+            ) as response:
+                status = response.status_code
+                retry_after = float(response.headers.get("Retry-After") or 1)
+                if status == 201:
+                    _receipts.append(response.json()["receipt"])
+                    response.success()
+                elif status == 503 and attempt < MAX_ATTEMPTS:
+                    response.success()  # not a failure yet: it will be sent again
+                else:
+                    response.failure(f"HTTP {status} {response.error or ''}"[:200])
+            if status != 503 or attempt == MAX_ATTEMPTS:
+                break
+            _retries[0] += 1
+            gevent.sleep(min(retry_after, 5))
+        _latencies_ms.append((time.monotonic() - sent) * 1000)
+        _statuses[str(status)] += 1
         _window["last_answered"] = time.monotonic()
         _finished += 1
         if _finished == len(PLAN["officers"]):
@@ -70,6 +83,7 @@ def _write_results(environment, **_kwargs) -> None:
         json.dumps(
             {
                 "statuses": dict(_statuses),
+                "retries_503": _retries[0],
                 "receipts": _receipts,
                 "latencies_ms": _latencies_ms,
                 "seconds": _window["last_answered"] - _window["first_sent"],
