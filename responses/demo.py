@@ -329,7 +329,10 @@ def demo_code_sample(
     }
     rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not security
     answers = list(
-        Answer.objects.filter(item__edition=edition, text__isnull=False).select_related("item").order_by("id")
+        # Ordered by content, not by the random ids, so that the same seed draws the same sample every time.
+        Answer.objects.filter(item__edition=edition, text__isnull=False)
+        .select_related("item")
+        .order_by("item__code", "text", "id")
     )
     coded = 0
     for answer in rng.sample(answers, round(len(answers) * share)):
