@@ -257,13 +257,7 @@ def item_answers(
     elif filter == "automatic":
         qs = qs.filter(Exists(AutoCoding.objects.filter(answer_id=OuterRef("pk")))).exclude(Exists(human))
     elif filter == "low_confidence":
-        return (
-            qs.filter(Exists(ReviewItem.objects.filter(answer_id=OuterRef("pk")))).order_by(
-                "-reviewitem__priority", "id"
-            )
-            if False
-            else _review_ordered(qs)
-        )
+        return _review_ordered(qs)
     elif filter == "disagreement":
         ids = disagreement_answer_ids(edition_id=edition_id, item_code=item_code)
         qs = qs.filter(pk__in=ids)
