@@ -107,19 +107,30 @@ def _lock_pool(edition_id: int, *, exclusive: bool) -> None:
         cursor.execute(f"SELECT {function}(%s, %s)", [_POOL_LOCK_NAMESPACE, edition_id])
 
 
-def _sealing_key(edition: Edition) -> PoolKey:
+def _active_key(edition: Edition) -> PoolKey | None:
     """The edition's active staging key, with the edition's window read in the same query."""
-    key = (
+    return (
         PoolKey.objects.filter(edition=edition, status=PoolKeyStatus.ACTIVE)
         .select_related("edition")
         .only("id", "public_key", "edition__status", "edition__opens_at", "edition__closes_at")
         .first()
     )
+
+
+def _sealing_key(edition: Edition) -> PoolKey:
+    key = _active_key(edition)
     if key is not None:
         return key
     # Claim a spare key the worker made in advance; two first submissions may claim two, which is fine.
     spare = PoolKey.objects.select_for_update(skip_locked=True).filter(status=PoolKeyStatus.SPARE).first()
     if spare is None:
+        # Every spare is being claimed by other first submissions at this moment (a burst when the edition
+        # opens): wait for a claim to end, then seal to the key it activated (or claim the spare it left).
+        spare = PoolKey.objects.select_for_update().filter(status=PoolKeyStatus.SPARE).first()
+    if spare is None:
+        key = _active_key(edition)
+        if key is not None:
+            return key
         raise PoolUnavailable(
             "The survey is not ready to take answers yet. Please try again in a few minutes."
         )

@@ -134,6 +134,39 @@ def test_two_tabs_submitting_at_the_same_moment_store_one_answer(series, officer
     assert StagedSubmission.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_first_submissions_is_all_taken_while_spare_keys_are_claimed(
+    series, officers, worker_keys
+):
+    from tests.conftest import import_reference
+
+    edition = survey_services.edition_open(
+        edition=import_reference(series, "2017"), closes_at=timezone.now() + timedelta(days=1)
+    )
+    crowd = officers(8)  # more first submissions at once than spare keys (2)
+    barrier = threading.Barrier(len(crowd))
+    outcomes: list[str] = []
+
+    def submit(officer) -> None:
+        try:
+            barrier.wait()
+            services.response_submit(edition=edition, officer=officer, answers=BASE_ANSWERS)
+            outcomes.append("receipt")
+        except services.SubmissionRefused as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(officer,)) for officer in crowd]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == ["receipt"] * len(crowd)
+    assert StagedSubmission.objects.filter(edition=edition).count() == len(crowd)
+    assert 1 <= PoolKey.objects.filter(edition=edition, status=PoolKeyStatus.ACTIVE).count() <= 2
+
+
 def test_submissions_need_neither_redis_nor_a_worker(client, open_2017, officer_alice, worker_keys, settings):
     settings.CACHES = {
         "default": {
