@@ -40,8 +40,10 @@ from surveys.questionnaire import CHOICE_TYPES
 from surveys.questionnaire import Answer as AnswerValue
 from surveys.selectors import edition_questionnaire
 
-# Namespace of the PostgreSQL advisory locks that order submissions against releases, per edition.
+# Namespaces of PostgreSQL advisory locks, per edition: submissions against releases, and first
+# submissions claiming the edition's staging key.
 _POOL_LOCK_NAMESPACE = 0x5E41ED
+_KEY_CLAIM_LOCK_NAMESPACE = 0x5E41EE
 
 
 class SubmissionRefused(Exception):
@@ -97,14 +99,18 @@ def receipt_is_released(*, edition: Edition, code: str) -> bool:
 # --- locking --------------------------------------------------------------------------------------
 
 
-def _lock_pool(edition_id: int, *, exclusive: bool) -> None:
-    """Submissions hold the edition's pool lock shared; a release takes it exclusively to switch keys, so
-    it waits for every submission in flight and no submission can seal to a key being released."""
+def _advisory_xact_lock(namespace: int, edition_id: int, *, exclusive: bool) -> None:
     if connection.vendor != "postgresql":
         return  # SQLite (embedded mode) serialises writers anyway
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}(%s, %s)", [_POOL_LOCK_NAMESPACE, edition_id])
+        cursor.execute(f"SELECT {function}(%s, %s)", [namespace, edition_id])
+
+
+def _lock_pool(edition_id: int, *, exclusive: bool) -> None:
+    """Submissions hold the edition's pool lock shared; a release takes it exclusively to switch keys, so
+    it waits for every submission in flight and no submission can seal to a key being released."""
+    _advisory_xact_lock(_POOL_LOCK_NAMESPACE, edition_id, exclusive=exclusive)
 
 
 def _active_key(edition: Edition) -> PoolKey | None:
@@ -121,16 +127,16 @@ def _sealing_key(edition: Edition) -> PoolKey:
     key = _active_key(edition)
     if key is not None:
         return key
-    # Claim a spare key the worker made in advance; two first submissions may claim two, which is fine.
+    # The edition's first submissions claim its key one at a time: in a burst when it opens, the others
+    # wait for the claim to commit and seal to the key it activated (an advisory lock, not a wait on the
+    # key rows, which could deadlock with the key checks of the staged rows' inserts).
+    _advisory_xact_lock(_KEY_CLAIM_LOCK_NAMESPACE, edition.pk, exclusive=True)
+    key = _active_key(edition)
+    if key is not None:
+        return key
+    # Claim a spare key the worker made in advance (skipping one another edition is claiming right now).
     spare = PoolKey.objects.select_for_update(skip_locked=True).filter(status=PoolKeyStatus.SPARE).first()
     if spare is None:
-        # Every spare is being claimed by other first submissions at this moment (a burst when the edition
-        # opens): wait for a claim to end, then seal to the key it activated (or claim the spare it left).
-        spare = PoolKey.objects.select_for_update().filter(status=PoolKeyStatus.SPARE).first()
-    if spare is None:
-        key = _active_key(edition)
-        if key is not None:
-            return key
         raise PoolUnavailable(
             "The survey is not ready to take answers yet. Please try again in a few minutes."
         )
