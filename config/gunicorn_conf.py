@@ -1,9 +1,11 @@
 """gunicorn settings of the web process: the one place for them (Dockerfile, docker-compose.yml and
-bench/stack.py all run `gunicorn -c config/gunicorn_conf.py`). Measurements: docs/performance.md.
+bench/stack.py all run `gunicorn -c config/gunicorn_conf.py`).
 
-Threaded workers: a submission spends most of its time waiting for PostgreSQL round trips, so a
-process serves other requests meanwhile; two processes keep two cores busy. Keep-alive lets API
-clients and a proxy reuse connections (sync workers close every one). Each thread keeps its own
+Threaded workers, two processes per core with 4 threads each: a submission spends much of its time
+waiting for PostgreSQL round trips, so a process serves other requests meanwhile, and two processes
+per core keep the cores busy despite each process's interpreter lock. Keep-alive lets API clients and a
+proxy reuse connections (sync workers close every one). Measured against sync workers and other
+counts on the 2-core development machine: docs/performance.md. Each thread keeps its own
 database connection (CONN_MAX_AGE), so WEB_WORKERS x WEB_THREADS per web container must fit in
 PostgreSQL's max_connections (docs/operations.md).
 """
@@ -13,8 +15,8 @@ import os
 wsgi_app = "config.wsgi:application"
 bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_WORKERS", "2"))
-threads = int(os.environ.get("WEB_THREADS", "16"))
+workers = int(os.environ.get("WEB_WORKERS", "4"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
 # Seconds an idle keep-alive connection stays open.
 keepalive = int(os.environ.get("WEB_KEEPALIVE", "5"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
