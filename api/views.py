@@ -26,6 +26,7 @@ from api.serializers import (
     ResponseSubmitSerializer,
 )
 from responses import services as response_services
+from responses.api import published_edition, refusal_response
 from surveys import services
 from surveys.definition import DefinitionInvalid
 from surveys.models import Edition, EditionStatus
@@ -135,14 +136,6 @@ class EditionCloseView(APIView):
         return Response(EditionSerializer(edition).data)
 
 
-_REFUSAL_STATUS = {
-    response_services.NotEligible: status.HTTP_403_FORBIDDEN,
-    response_services.EditionNotAccepting: status.HTTP_409_CONFLICT,
-    response_services.AlreadySubmitted: status.HTTP_409_CONFLICT,
-    response_services.PoolUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
-}
-
-
 @method_decorator(sensitive_post_parameters(), name="dispatch")
 class ResponseSubmitView(APIView):
     permission_classes = [IsVettedOfficer]
@@ -159,12 +152,7 @@ class ResponseSubmitView(APIView):
         summary="Submit answers to an open edition, once (anonymous once stored)",
     )
     def post(self, request: Request, edition_id: int) -> Response:
-        # Only what the submission path reads: the window, and the key of the questionnaire compiled once
-        # per process (loading the definition's JSON on every submission would not be).
-        editions = Edition.objects.exclude(status=EditionStatus.DRAFT).only(
-            "status", "opens_at", "closes_at", "definition_sha256"
-        )
-        edition = get_object_or_404(editions, pk=edition_id)
+        edition = published_edition(edition_id)
         form = ResponseSubmitSerializer(data=request.data)
         if not form.is_valid():
             return Response(
@@ -177,7 +165,7 @@ class ResponseSubmitView(APIView):
         except AnswersInvalid as exc:
             return Response({"errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
         except response_services.SubmissionRefused as exc:
-            return Response({"detail": exc.reason, "code": exc.code}, status=_REFUSAL_STATUS[type(exc)])
+            return refusal_response(exc)
         return Response({"receipt": receipt.code}, status=status.HTTP_201_CREATED)
 
 

@@ -68,12 +68,18 @@ class AnonymousResponseSerializer(serializers.Serializer[None]):
     )
 
 
-def _published_edition(edition_id: int) -> Edition:
-    editions = Edition.objects.exclude(status=EditionStatus.DRAFT).defer("frozen_definition")
+def published_edition(edition_id: int) -> Edition:
+    """The edition a submission or ballot is for, with only what those paths read: the window, and the
+    key of the questionnaire compiled once per process (loading the definition's JSON each time would
+    not be). Both submission endpoints (here and api/views.py) use it."""
+    editions = Edition.objects.exclude(status=EditionStatus.DRAFT).only(
+        "status", "opens_at", "closes_at", "definition_sha256"
+    )
     return get_object_or_404(editions, pk=edition_id)
 
 
-def _refusal(exc: response_services.SubmissionRefused) -> Response:
+def refusal_response(exc: response_services.SubmissionRefused) -> Response:
+    """The one mapping of a refused submission or ballot to its HTTP answer (both API paths)."""
     return Response({"detail": exc.reason, "code": exc.code}, status=_REFUSAL_STATUS[type(exc)])
 
 
@@ -101,9 +107,9 @@ class BallotKeyView(APIView):
     )
     def get(self, request: Request, edition_id: int) -> Response:
         try:
-            key = ballots.ballot_key_published(_published_edition(edition_id))
+            key = ballots.ballot_key_published(published_edition(edition_id))
         except response_services.SubmissionRefused as exc:
-            return _refusal(exc)
+            return refusal_response(exc)
         return Response({"public_key": key.public_pem, "fingerprint": key.fingerprint})
 
 
@@ -121,7 +127,7 @@ class BallotIssueView(APIView):
         summary="Blind-sign this officer's one ballot for the edition (RFC 9474)",
     )
     def post(self, request: Request, edition_id: int) -> Response:
-        edition = _published_edition(edition_id)
+        edition = published_edition(edition_id)
         form = BallotRequestSerializer(data=request.data)
         if not form.is_valid():
             return Response({"errors": form.errors}, status=status.HTTP_400_BAD_REQUEST)
@@ -130,7 +136,7 @@ class BallotIssueView(APIView):
                 officer=request.user, edition=edition, blinded_msg=form.validated_data["blinded_msg"]
             )
         except response_services.SubmissionRefused as exc:
-            return _refusal(exc)
+            return refusal_response(exc)
         return Response({"blind_sig": base64.b64encode(blind_sig).decode()}, status=status.HTTP_201_CREATED)
 
 
@@ -154,7 +160,7 @@ class AnonymousResponseView(APIView):
     def post(self, request: Request, edition_id: int) -> Response:
         if not _origin_allowed(request):
             return Response({"detail": "Cross-site submissions are refused."}, status=403)
-        edition = _published_edition(edition_id)
+        edition = published_edition(edition_id)
         form = AnonymousResponseSerializer(data=request.data)
         if not form.is_valid():
             return Response({"errors": form.errors}, status=status.HTTP_400_BAD_REQUEST)
@@ -166,5 +172,5 @@ class AnonymousResponseView(APIView):
         except AnswersInvalid as exc:
             return Response({"errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
         except response_services.SubmissionRefused as exc:
-            return _refusal(exc)
+            return refusal_response(exc)
         return Response({"receipt": receipt.code}, status=status.HTTP_201_CREATED)
