@@ -1,7 +1,7 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY config config
 COPY accounts accounts
 COPY surveys surveys
@@ -13,7 +13,7 @@ COPY api api
 COPY templates templates
 COPY static static
 COPY manage.py ./
-RUN pip install --no-cache-dir . && useradd --system survey && mkdir -p /srv/data && chown survey /srv/data
+RUN pip install --no-cache-dir -c constraints.txt . && useradd --system survey && mkdir -p /srv/data && chown survey /srv/data
 USER survey
 EXPOSE 8000
 CMD ["gunicorn", "-c", "config/gunicorn_conf.py"]

@@ -10,13 +10,18 @@ DEMO ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vetted_survey
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test load audit lint typecheck format migrations bench bench-quick bench-submissions bench-coding clean js js-check
+.PHONY: constraints install run test load audit lint typecheck format migrations bench bench-quick bench-submissions bench-coding clean js js-check
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# The versions the suite last passed with (constraints.txt), from this .venv: run after `make test` passes.
+constraints: $(STAMP)
+	{ sed -n '1,/^# `make constraints`/p' constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.tmp
+	mv constraints.tmp constraints.txt
 
 # package.json: axe-core for the browser tests, esbuild and blindrsa-ts for `make js` (nothing from node_modules is served).
 NODE_STAMP := node_modules/.package-lock.json
