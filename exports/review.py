@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import connection, transaction
@@ -31,7 +32,8 @@ from django.db.models import Count, F, Q, QuerySet
 from exports.anonymise.pii import PLACEHOLDER, PLACEHOLDERS, WITHHELD, redactor, redactor_version
 from exports.models import ExportJob, ExportStatus, RedactedText
 from responses.models import Answer
-from surveys.models import Item, ItemType
+from results.cache import results_invalidate
+from surveys.models import Edition, Item, ItemType
 
 PREPARE_BATCH = 500
 # Placeholders a reviewer may put in place of words (the redactor's own, so analysts read one vocabulary).
@@ -230,7 +232,29 @@ def redacted_text_edit(
         else:
             row.reviewed, row.excluded = None, False
         row.save(update_fields=["reviewed", "excluded"])
+        # Results quotes follow every decision (texts_as_reviewed): draw them again.
+        for edition_id in job.editions.values_list("pk", flat=True):
+            results_invalidate(edition_id=edition_id)
     return row
+
+
+def texts_as_reviewed(answer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """These answers' free text wherever it is shown outside a reviewed export (results quotes), before
+    the automatic redaction: a reviewer's text where one changed it, the answer's own otherwise; answers a
+    reviewer left out are absent. The same rule as exports/selectors.py TEXT_VALUE[False], for the ORM."""
+    rows = Answer.objects.filter(pk__in=list(answer_ids)).values_list(
+        "id", "text", "redaction__reviewed", "redaction__excluded"
+    )
+    return {pk: reviewed if reviewed is not None else text for pk, text, reviewed, out in rows if not out}
+
+
+def review_withdrawn(*, edition: Edition, item_codes: Iterable[str]) -> set[tuple[str, uuid.UUID]]:
+    """(item code, answer id) of the answers a reviewer left out or withheld whole: nothing to quote."""
+    return set(
+        RedactedText.objects.filter(answer__item__edition=edition, answer__item__code__in=list(item_codes))
+        .filter(Q(excluded=True) | Q(reviewed=WITHHELD))
+        .values_list("answer__item__code", "answer_id")
+    )
 
 
 def _redact_phrases(text: str, phrases: Sequence[tuple[str, str]]) -> str:

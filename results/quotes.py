@@ -3,7 +3,9 @@
 Shown only for a category whose count is itself shown (at least RESULTS_MIN_CELL respondents), drawn in
 an order fixed per release (the seed is the edition and its number of released responses), minus the
 answers an analyst hid. Text passes the exports' redaction (exports/anonymise/pii.py) every time it is
-shown; only the chosen answer ids are cached (results/cache.py), never a text.
+shown, after any decision a reviewer made on it for an export (exports/review.py: their text stands; an
+answer they left out or withheld is never quoted); only the chosen answer ids are cached
+(results/cache.py), never a text.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 from django.utils.text import Truncator
 
 from coding.selectors import coded_answer_sample
-from exports.anonymise.pii import redactor
-from responses.models import Answer
+from exports.anonymise.pii import WITHHELD, redactor
+from exports.review import review_withdrawn, texts_as_reviewed
 from results.cache import results_cache_key, results_cached
 from results.models import HiddenQuote
 from results.selectors import ResultFilter, min_cell, released_count, respondents
@@ -65,7 +67,8 @@ def example_quotes(
 
     chosen = results_cached(key, lambda: _choose(edition, wanted, filters, seed=f"{edition.pk}:{released}"))
     ids = [uuid.UUID(a) for by_code in chosen.values() for answer_ids in by_code.values() for a in answer_ids]
-    texts = dict(Answer.objects.filter(pk__in=ids).values_list("id", "text"))
+    # Decisions made since the ids were cached still hold: a withdrawn answer just drops out.
+    texts = {pk: text for pk, text in texts_as_reviewed(ids).items() if text != WITHHELD}
     redact = redactor().redact
     return {
         item: {
@@ -84,15 +87,16 @@ def _choose(
     edition: Edition, wanted: Mapping[str, list[str]], filters: Sequence[ResultFilter], *, seed: str
 ) -> dict[str, Any]:
     """Answer ids (as strings, for the cache) of the quotes to show: item → category → ids."""
-    hidden = set(
+    # Hidden by an analyst, or withdrawn by a reviewer.
+    not_quoted = set(
         HiddenQuote.objects.filter(
             answer__item__edition=edition, answer__item__code__in=list(wanted)
         ).values_list("answer__item__code", "answer_id")
-    )
+    ) | review_withdrawn(edition=edition, item_codes=wanted)
     response_ids = respondents(edition, filters).values("pk") if filters else None
     chosen: dict[str, Any] = {}
     for item, codes in wanted.items():
-        skipped = {answer_id for code, answer_id in hidden if code == item}
+        skipped = {answer_id for code, answer_id in not_quoted if code == item}
         sample = coded_answer_sample(
             edition_id=edition.pk,
             item_code=item,

@@ -10,6 +10,7 @@ from django.db import models
 
 from coding.models import AnswerCode, AutoCoding, Category, CodeSource, CodingRun, RunKind, RunStatus
 from coding.services import answer_codes_set, codebooks_import_reference
+from exports.models import RedactedText
 from responses.models import Answer
 from results.models import HiddenQuote
 from results.selectors import edition_results
@@ -227,3 +228,32 @@ def test_human_only_categories_are_hidden_under_ten_human_coded_respondents(edit
     assert trends["summary"]["human_coded"] is None
     assert "grooming" not in trends["counts"] and "grooming" in trends["suppressed"]
     assert trends["counts"]["apps_chatrooms"] == 30
+
+
+def test_a_reviewers_decisions_for_an_export_hold_for_the_quotes_too(
+    edition, staff, analyst_ann, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from exports import review, services
+
+    settings.EXPORT_DIR = tmp_path / "exports"
+    human_code(trends_answers(edition, [f"Streaming case {m}" for m in MARKERS]), ["live_streaming"])
+    first, second, third = re.findall(r"Streaming case ([a-z]+)", trends_page(staff, edition))
+    job = services.export_request(actor=analyst_ann, editions=[edition], options=services.ExportOptions())
+    services.export_run(job_id=job.pk)
+    rows = {row.answer.text: row for row in RedactedText.objects.select_related("answer")}
+
+    def decide(marker, action, **words):
+        answer_id = rows[f"Streaming case {marker}"].pk
+        review.redacted_text_edit(job=job, answer_id=answer_id, action=action, **words)
+
+    with django_capture_on_commit_callbacks(execute=True):  # each decision drops the cached draw
+        decide(first, "exclude")
+        decide(second, "withhold")
+        decide(third, "redact", phrases=[(third, "[ORG]")])
+
+    page = trends_page(staff, edition)
+    assert page.count("<blockquote>Streaming case") == 3  # two others from the draw take their places
+    assert f"Streaming case {first}" not in page and f"Streaming case {second}" not in page
+    assert "[REDACTED]" not in page  # a withheld answer is not quoted as a placeholder
+    assert "<blockquote>Streaming case [ORG]" in page and f"Streaming case {third}" not in page
+    assert edition_results(edition=edition)["items"]["trends"]["counts"]["live_streaming"] == 12
