@@ -2,6 +2,7 @@
 
 from datetime import date, datetime, time, timedelta
 
+from allauth.mfa.models import Authenticator
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.utils import timezone
 from knox.models import AuthToken
@@ -102,6 +103,7 @@ def people_with_roles() -> QuerySet[User]:
     return (
         User.objects.filter(groups__name__in=[Role.ADMINISTRATOR.value, Role.ANALYST.value])
         .distinct()
+        .annotate(has_mfa=Exists(Authenticator.objects.filter(user=OuterRef("pk"))))
         .prefetch_related("groups")
         .order_by("email")
     )

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models, transaction
@@ -295,6 +296,32 @@ def user_role_set(*, user: User, role: Role, granted: bool, actor: User) -> None
         target=user.email,
         details={"role": role.value},
     )
+
+
+class MfaResetRefused(Exception):
+    pass
+
+
+@transaction.atomic
+def user_mfa_reset(*, user: User, actor: User) -> int:
+    """Remove every authenticator of a staff member who lost theirs and has no recovery code left: at
+    the next staff page they must set up a new one (accounts/access.py). Audited, and the person is told
+    by e-mail, so a reset they did not ask for does not go unnoticed. Returns how many were removed."""
+    if user.pk == actor.pk:
+        raise MfaResetRefused("Your own two-factor authentication is reset by another administrator.")
+    if not {Role.ADMINISTRATOR.value, Role.ANALYST.value} & set(user.role_names):
+        raise MfaResetRefused(f"{user.email} is not an administrator or analyst.")
+    removed, _ = Authenticator.objects.filter(user=user).delete()
+    if not removed:
+        raise MfaResetRefused(f"{user.email} has no two-factor authentication to reset.")
+    audit_record(
+        actor=actor,
+        action="mfa.cleared",
+        target=user.email,
+        details={"removed": removed},
+    )
+    _notify_after_commit("mfa_reset", to=user.email, context={"user": user})
+    return removed
 
 
 # --- Account deletion ------------------------------------------------------------------------------

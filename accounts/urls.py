@@ -19,5 +19,6 @@ urlpatterns = [
     path("tokens/", views.token_list, name="token_list"),
     path("tokens/<str:digest>/revoke/", views.token_revoke, name="token_revoke"),
     path("roles/", views.roles, name="roles"),
+    path("roles/<int:user_id>/mfa-reset/", views.mfa_reset, name="mfa_reset"),
     path("audit/", views.audit_log, name="audit_log"),
 ]

@@ -270,6 +270,19 @@ def roles(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/roles.html", {"people": selectors.people_with_roles(), "form": form})
 
 
+@admin_required
+@require_POST
+def mfa_reset(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = get_object_or_404(selectors.people_with_roles(), pk=user_id)
+    try:
+        services.user_mfa_reset(user=person, actor=request.user)  # type: ignore[arg-type]
+    except services.MfaResetRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Two-factor authentication of {person.email} removed.")
+    return redirect("accounts:roles")
+
+
 # --- Staff: audit log ------------------------------------------------------------------------------
 
 

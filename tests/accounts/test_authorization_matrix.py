@@ -101,6 +101,7 @@ def objects(open_2017, pending_pete, admin_ada, analyst_ann):
             app=app, agency="Kent", vetting_rule=SsoVettingRule.REVIEW
         ).pk,
         "digest": AuthToken.objects.get(user=analyst_ann).digest,
+        "user_id": analyst_ann.pk,
         # Ids of things that do not exist here: an authorised request gets 404.
         "answer_id": uuid.uuid4(),
         "job_id": uuid.uuid4(),
