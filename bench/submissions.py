@@ -32,7 +32,8 @@ WORKERS = int(os.environ["BENCH_WORKERS"]) if os.environ.get("BENCH_WORKERS") el
 THREADS = int(os.environ["BENCH_THREADS"]) if os.environ.get("BENCH_THREADS") else None
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
-OFFICERS = int(os.environ.get("BENCH_OFFICERS", "9000"))
+# Enough for 3 wrk runs at ≈ 450/s (wrk's threads may hand out up to twice their share) and the paced run.
+OFFICERS = int(os.environ.get("BENCH_OFFICERS", "16000"))
 
 COMPLETE_2017 = {
     "country": "SE", "agency_type": "national", "workload_change": "increased",
@@ -217,6 +218,10 @@ def fixed_rate(url: str, tokens: list[str], rate: int, seconds: int) -> dict:
             latencies.append((time.perf_counter() - t0) * 1000)
             statuses.append(r.status_code)
 
+    if len(tokens) < rate * seconds:
+        sys.exit(
+            f"only {len(tokens)} officers left for {rate * seconds} paced submissions: raise BENCH_OFFICERS"
+        )
     threads = [threading.Thread(target=send, args=(i,)) for i in range(rate * seconds)]
     for t in threads:
         t.start()
