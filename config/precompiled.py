@@ -74,7 +74,7 @@ class PrecompiledQuery:
                 params[position] = value
         with connections[using].cursor() as cursor:
             cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
+            rows: list[Sequence[Any]] = cursor.fetchall()
         if compiled.width is not None:
             rows = [row[: compiled.width] for row in rows]
         if compiled.converters:
