@@ -19,6 +19,7 @@ from accounts.models import (
     User,
     VettingStatus,
 )
+from config.precompiled import PrecompiledQuery
 from surveys.models import Edition
 
 
@@ -46,21 +47,35 @@ def user_is_vetted_officer(user: User) -> bool:
     return cached
 
 
-def api_tokens_for_key(token_key: str) -> QuerySet[AuthToken]:
-    """The API tokens whose key (first characters) is `token_key`, with their user, and with whether that
-    user is a vetted officer read in the same query: the submission path asks that next, and one round
-    trip fewer per submission counts (docs/performance.md). Pass the matching one to
-    api_token_remember_vetting."""
-    return (
+# The API token lookup, compiled once per process (config/precompiled.py): every API request runs it,
+# and compiling it cost more CPU than the rest of a submission's queries together (docs/performance.md).
+_TOKEN_FIELDS = tuple(field.attname for field in AuthToken._meta.concrete_fields)
+_TOKEN_USER_FIELDS = tuple(field.attname for field in User._meta.concrete_fields)
+_TOKENS_FOR_KEY = PrecompiledQuery(
+    lambda token_key: (
         AuthToken.objects.filter(token_key=token_key)
-        .select_related("user")
         .annotate(user_vetted=ExpressionWrapper(_vetted_officer(OuterRef("user_id")), BooleanField()))
-    )
+        .values_list(*_TOKEN_FIELDS, *(f"user__{name}" for name in _TOKEN_USER_FIELDS), "user_vetted")
+    ),
+    token_key="<token_key>",  # noqa: S106 - a marker for the parameter, not a secret
+)
 
 
-def api_token_remember_vetting(token: AuthToken) -> None:
-    """Keep on the token's user (for this request) the vetting that api_tokens_for_key read."""
-    setattr(token.user, _VETTED_ATTR, token.user_vetted)  # type: ignore[attr-defined]
+def api_tokens_for_key(token_key: str) -> list[AuthToken]:
+    """The API tokens whose key (first characters) is `token_key`, with their user, and with whether that
+    user is a vetted officer read in the same query and kept on the user (user_is_vetted_officer reads
+    it): the submission path asks that next, and one round trip fewer per submission counts
+    (docs/performance.md). Vetting is read afresh on every call."""
+    tokens = []
+    user_field = AuthToken._meta.get_field("user")
+    split = len(_TOKEN_FIELDS)
+    for row in _TOKENS_FOR_KEY.rows(token_key=token_key):
+        token = AuthToken.from_db("default", _TOKEN_FIELDS, row[:split])
+        user = User.from_db("default", _TOKEN_USER_FIELDS, row[split:-1])
+        setattr(user, _VETTED_ATTR, bool(row[-1]))
+        user_field.set_cached_value(token, user)
+        tokens.append(token)
+    return tokens
 
 
 def officer_profile_of(user: User) -> OfficerProfile | None:

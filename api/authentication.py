@@ -12,7 +12,7 @@ from knox.crypto import hash_token
 from knox.settings import CONSTANTS, knox_settings
 from rest_framework.exceptions import AuthenticationFailed
 
-from accounts.selectors import api_token_remember_vetting, api_tokens_for_key
+from accounts.selectors import api_tokens_for_key
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
@@ -37,7 +37,6 @@ class TokenAuthentication(KnoxTokenAuthentication):
             if compare_digest(digest, auth_token.digest):
                 if knox_settings.AUTO_REFRESH and auth_token.expiry:
                     self.renew_token(auth_token)
-                api_token_remember_vetting(auth_token)
                 return self.validate_user(auth_token)
         raise AuthenticationFailed(invalid)
 

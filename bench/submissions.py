@@ -32,7 +32,8 @@ WORKERS = int(os.environ["BENCH_WORKERS"]) if os.environ.get("BENCH_WORKERS") el
 THREADS = int(os.environ["BENCH_THREADS"]) if os.environ.get("BENCH_THREADS") else None
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
-OFFICERS = int(os.environ.get("BENCH_OFFICERS", "9000"))
+# Enough for 3 wrk runs at ≈ 450/s (wrk's threads may hand out up to twice their share) and the paced run.
+OFFICERS = int(os.environ.get("BENCH_OFFICERS", "16000"))
 
 COMPLETE_2017 = {
     "country": "SE", "agency_type": "national", "workload_change": "increased",
@@ -71,11 +72,60 @@ def setup(key_dir: Path, token_file: Path) -> int:
     return edition.pk
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process from /proc (0 once it is gone); PostgreSQL's backends included."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def cpu_snapshot(server: subprocess.Popen[bytes]) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of the gunicorn processes and of the bench database's PostgreSQL backends (this
+    process's own backend left out), for CPU per submission: robust where wall-clock rates are not."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        backends = [row[0] for row in cursor.fetchall()]
+    web = [server.pid, *_children(server.pid)]
+    return {
+        "web": {pid: _cpu_seconds(pid) for pid in web},
+        "postgres": {pid: _cpu_seconds(pid) for pid in backends},
+    }
+
+
+def cpu_ms_per_request(before: dict, after: dict, requests: int) -> dict[str, float]:
+    """Per request, in ms: CPU spent between two snapshots (a process new since `before` counts whole)."""
+    return {
+        side: round(
+            sum(cpu - before[side].get(pid, 0.0) for pid, cpu in after[side].items()) * 1000 / requests, 2
+        )
+        for side in after
+    }
+
+
 def wrk(url: str, *, script: Path | None = None, seconds: int = SECONDS, connections: int = 32) -> dict:
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         command += ["-s", str(script)]
+    children_before = os.times()
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    children_after = os.times()
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    wrk_cpu = (children_after.children_user + children_after.children_system) - (
+        children_before.children_user + children_before.children_system
+    )
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -85,6 +135,8 @@ def wrk(url: str, *, script: Path | None = None, seconds: int = SECONDS, connect
     handed_out = re.search(r"^tokens_handed_out (\d+)$", out, re.MULTILINE)
     return {
         "rps": rps,
+        "requests": requests,
+        "wrk_cpu_ms_per_request": round(wrk_cpu * 1000 / max(requests, 1), 3),
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
         "non_2xx_by_status": refused,
         "p99": _ms(p99) if p99 else None,
@@ -166,6 +218,10 @@ def fixed_rate(url: str, tokens: list[str], rate: int, seconds: int) -> dict:
             latencies.append((time.perf_counter() - t0) * 1000)
             statuses.append(r.status_code)
 
+    if len(tokens) < rate * seconds:
+        sys.exit(
+            f"only {len(tokens)} officers left for {rate * seconds} paced submissions: raise BENCH_OFFICERS"
+        )
     threads = [threading.Thread(target=send, args=(i,)) for i in range(rate * seconds)]
     for t in threads:
         t.start()
@@ -207,7 +263,10 @@ def main() -> None:
         for _ in range(RUNS):
             script = work / "submit.lua"
             wrk_script(tokens[used:], edition_id, script)
+            before = cpu_snapshot(server)
             result = wrk(f"{base}/api/v1/editions/{edition_id}/responses/", script=script)
+            cpu = cpu_ms_per_request(before, cpu_snapshot(server), max(result["requests"], 1))
+            result["cpu_ms_per_submission"] = cpu | {"wrk": result["wrk_cpu_ms_per_request"]}
             used += result["tokens_handed_out"] + 1  # no officer answers twice across runs
             submit_runs.append(result)
         rate_tokens = tokens[used + 500 :]
@@ -234,6 +293,9 @@ def main() -> None:
             "median": round(statistics.median(submit_rps), 1),
             "runs": [round(x, 1) for x in submit_rps],
             "p99_ms": [r["p99"] for r in submit_runs],
+            # CPU of each side per request of each run (web: gunicorn; postgres: the bench database's
+            # backends; wrk: the load generator): less disturbed by other load than the rates.
+            "cpu_ms_per_submission": [r["cpu_ms_per_submission"] for r in submit_runs],
             "non_2xx": sum(r["non_2xx"] for r in submit_runs),
             "non_2xx_by_status": [r["non_2xx_by_status"] for r in submit_runs],
         },

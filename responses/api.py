@@ -5,7 +5,7 @@ import binascii
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from api.permissions import IsVettedOfficer
 from api.serializers import AnswerErrorsSerializer, ReceiptSerializer
+from config.precompiled import PrecompiledQuery
 from responses import ballots
 from responses import services as response_services
 from surveys.models import Edition, EditionStatus
@@ -68,14 +69,28 @@ class AnonymousResponseSerializer(serializers.Serializer[None]):
     )
 
 
+# What the submission and ballot paths read of an edition: the window, and the key of the questionnaire
+# compiled once per process (loading the definition's JSON each time would not be). Compiled to SQL once
+# per process too (config/precompiled.py): every submission runs it.
+_PUBLISHED_FIELDS = ("id", "status", "opens_at", "closes_at", "definition_sha256")
+_PUBLISHED_EDITION = PrecompiledQuery(
+    lambda edition_id: (
+        Edition.objects.exclude(status=EditionStatus.DRAFT)
+        .filter(pk=edition_id)
+        .order_by()  # one row: no need for the model's ordering (a join with the series)
+        .values_list(*_PUBLISHED_FIELDS)
+    ),
+    edition_id=-0x5E41ED,
+)
+
+
 def published_edition(edition_id: int) -> Edition:
-    """The edition a submission or ballot is for, with only what those paths read: the window, and the
-    key of the questionnaire compiled once per process (loading the definition's JSON each time would
-    not be). Both submission endpoints (here and api/views.py) use it."""
-    editions = Edition.objects.exclude(status=EditionStatus.DRAFT).only(
-        "status", "opens_at", "closes_at", "definition_sha256"
-    )
-    return get_object_or_404(editions, pk=edition_id)
+    """The published edition a submission or ballot is for (404 if none), with only the fields above.
+    Both submission endpoints (here and api/views.py) use it."""
+    rows = _PUBLISHED_EDITION.rows(edition_id=edition_id)
+    if not rows:
+        raise Http404("No published edition with this id.")
+    return Edition.from_db("default", _PUBLISHED_FIELDS, rows[0])
 
 
 def refusal_response(exc: response_services.SubmissionRefused) -> Response:

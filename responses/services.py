@@ -208,8 +208,45 @@ def pool_stage(*, edition: Edition, payload: bytes) -> None:
     # Re-read the window inside the transaction (without the large definition): a close may have won.
     if not key.edition.is_accepting_answers():
         raise EditionNotAccepting("This questionnaire closed before your answers arrived.")
-    sealed = SealedBox(PublicKey(bytes(key.public_key))).encrypt(payload)
+    public_key = bytes(key.public_key)
+    _sealing_keys[edition.pk] = (key.id, public_key)
+    sealed = SealedBox(PublicKey(public_key)).encrypt(payload)
     StagedSubmission.objects.create(edition=edition, key=key, sealed=sealed)
+
+
+# Per process, each edition's active staging key as pool_stage last used it: public keys only, so
+# nothing here says anything about an officer or an answer. An entry goes stale when a release retires
+# the key; the stored function then refuses it under the pool lock and the submission takes the full path.
+_sealing_keys: dict[int, tuple[uuid.UUID, bytes]] = {}
+
+
+def _stage_invited(*, edition: Edition, officer: User, payload: bytes) -> bool:
+    """The usual submission in one statement: an invited officer, an edition whose active key this
+    process already knows and whose window is as answers_sealable checked it. Returns False, having
+    written nothing, in every other case (the caller then takes the full path, response_submit).
+
+    The PostgreSQL function responses_stage_invited (migration responses/0004) does what the full path
+    does, in the same order and in one transaction: the pool lock (shared), the key still active, the
+    window unchanged, the Participation UPDATE from invited to submitted, the INSERT of the ciphertext."""
+    known = _sealing_keys.get(edition.pk)
+    if known is None or connection.vendor != "postgresql":
+        return False
+    key_id, public_key = known
+    sealed = SealedBox(PublicKey(public_key)).encrypt(payload)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT responses_stage_invited(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                _POOL_LOCK_NAMESPACE, edition.pk, officer.pk, key_id, sealed,
+                edition.status, edition.opens_at, edition.closes_at,
+                PoolKeyStatus.ACTIVE.value, ParticipationStatus.INVITED.value,
+                ParticipationStatus.SUBMITTED.value,
+            ],
+        )  # fmt: skip
+        outcome = cursor.fetchone()[0]
+    if outcome == "stale_key":
+        _sealing_keys.pop(edition.pk, None)
+    return bool(outcome == "staged")
 
 
 def response_submit(*, edition: Edition, officer: User, answers: Mapping[str, object]) -> Receipt:
@@ -220,6 +257,8 @@ def response_submit(*, edition: Edition, officer: User, answers: Mapping[str, ob
     if not user_is_vetted_officer(officer):
         raise NotEligible("Only vetted officers can answer.")
     receipt, payload = answers_sealable(edition=edition, answers=answers)
+    if _stage_invited(edition=edition, officer=officer, payload=payload):
+        return receipt
     with transaction.atomic():
         pool_lock_for_staging(edition)
         participation_mark_submitted(officer=officer, edition=edition)

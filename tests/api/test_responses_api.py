@@ -63,7 +63,7 @@ def test_only_vetted_officers_may_submit(request, who, open_2017, worker_keys):
     assert submit(request.getfixturevalue(who), open_2017, BASE_ANSWERS).status_code == 403
 
 
-def test_a_submission_reads_vetting_with_the_token_and_marks_the_officer_in_one_statement(
+def test_a_submission_reads_vetting_with_the_token_and_stages_in_one_statement(
     officer_alice, officer_bob, open_2017, worker_keys
 ):
     from django.db import connection
@@ -82,11 +82,12 @@ def test_a_submission_reads_vetting_with_the_token_and_marks_the_officer_in_one_
     statements = [q["sql"] for q in captured.captured_queries]
     vetting = [sql for sql in statements if '"accounts_officerprofile"' in sql]
     assert len(vetting) == 1 and '"knox_authtoken"' in vetting[0]  # no separate eligibility query
-    participation = [sql for sql in statements if '"accounts_participation"' in sql]
-    assert len(participation) == 1 and participation[0].startswith("UPDATE")
-    # token, edition, pool lock, participation, sealing key, insert; savepoints and commit aside
-    data = [sql for sql in statements if not sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
-    assert len(data) == 6, statements
+    # token (with vetting), edition, and the staging function (pool lock, key and window re-check,
+    # Participation UPDATE, INSERT: migration responses/0004) in one transaction of its own
+    assert len(statements) == 3, statements
+    assert statements[2].startswith("SELECT responses_stage_invited(")
+    assert Participation.objects.get(user=officer_alice, edition=open_2017).status == "submitted"
+    assert StagedSubmission.objects.count() == 2
 
 
 def test_vetting_is_read_afresh_on_each_request_with_the_same_token(officer_alice, open_2017, worker_keys):

@@ -183,3 +183,115 @@ def test_submissions_need_neither_redis_nor_a_worker(client, open_2017, officer_
     )
     assert b"your answers are in" in page.content
     assert StagedSubmission.objects.count() == 1
+
+
+# The usual submission runs as one statement (the PostgreSQL function responses_stage_invited) once the
+# process knows the edition's active key; the full path handles everything else. Both must behave alike.
+
+
+def _stage_statements(captured) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if "responses_stage_invited" in q["sql"]]
+
+
+def test_once_the_key_is_known_a_submission_is_one_statement_with_the_same_outcome(
+    open_2017, officer_alice, officer_bob, worker_keys
+):
+    from django.test.utils import CaptureQueriesContext
+
+    services.response_submit(edition=open_2017, officer=officer_bob, answers=BASE_ANSWERS)  # claims the key
+    Participation.objects.get_or_create(user=officer_alice, edition=open_2017)  # invited, as usual
+    with CaptureQueriesContext(connection) as captured:
+        services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    assert len(_stage_statements(captured)) == 1
+    assert not [q for q in captured.captured_queries if "accounts_participation" in q["sql"]]
+    assert Participation.objects.get(user=officer_alice, edition=open_2017).status == "submitted"
+    key = PoolKey.objects.get(edition=open_2017, status=PoolKeyStatus.ACTIVE)
+    assert list(StagedSubmission.objects.values_list("key_id", flat=True)) == [key.id, key.id]
+    with pytest.raises(services.AlreadySubmitted):
+        services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    assert StagedSubmission.objects.count() == 2
+
+
+def test_a_known_key_a_release_retired_is_refused_and_the_submission_seals_to_the_new_one(
+    open_2017, officer_alice, officer_bob, worker_keys
+):
+    services.response_submit(edition=open_2017, officer=officer_bob, answers=BASE_ANSWERS)
+    first_key = PoolKey.objects.get(edition=open_2017, status=PoolKeyStatus.ACTIVE)
+    assert services.pool_release(edition_id=open_2017.pk) == 1  # the process still knows first_key
+    services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    staged = StagedSubmission.objects.get()
+    assert staged.key_id != first_key.id
+    assert PoolKey.objects.get(pk=staged.key_id).status == PoolKeyStatus.ACTIVE
+    assert PoolKey.objects.get(pk=first_key.id).status == PoolKeyStatus.DESTROYED
+
+
+def test_an_edition_closed_after_it_was_read_refuses_even_with_the_key_known(
+    open_2017, officer_alice, officer_bob, worker_keys
+):
+    from surveys.models import Edition, EditionStatus
+
+    services.response_submit(edition=open_2017, officer=officer_bob, answers=BASE_ANSWERS)
+    Participation.objects.get_or_create(user=officer_alice, edition=open_2017)  # invited, as usual
+    as_read = Edition.objects.get(pk=open_2017.pk)  # still open when the request read it
+    Edition.objects.filter(pk=open_2017.pk).update(status=EditionStatus.CLOSED)
+    with pytest.raises(services.EditionNotAccepting):
+        services.response_submit(edition=as_read, officer=officer_alice, answers=BASE_ANSWERS)
+    assert Participation.objects.get(user=officer_alice, edition=open_2017).status == "invited"
+    assert StagedSubmission.objects.count() == 1
+
+
+def test_with_the_key_known_a_ballot_holder_or_an_officer_without_a_row_gets_the_full_path(
+    open_2017, officer_alice, officer_bob, officers, worker_keys
+):
+    services.response_submit(edition=open_2017, officer=officer_bob, answers=BASE_ANSWERS)
+    Participation.objects.update_or_create(
+        user=officer_alice, edition=open_2017, defaults={"status": ParticipationStatus.BALLOT_ISSUED}
+    )
+    with pytest.raises(services.AlreadySubmitted, match="ballot"):
+        services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
+    assert Participation.objects.get(user=officer_alice).status == ParticipationStatus.BALLOT_ISSUED
+    (carol,) = officers(1)
+    assert not Participation.objects.filter(user=carol).exists()  # vetted after the edition opened
+    services.response_submit(edition=open_2017, officer=carol, answers=BASE_ANSWERS)
+    assert Participation.objects.get(user=carol, edition=open_2017).status == "submitted"
+    assert StagedSubmission.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_at_the_same_moment_store_one_answer_also_with_the_key_known(
+    series, officer_alice, officer_bob, worker_keys
+):
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.conftest import import_reference
+
+    edition = survey_services.edition_open(
+        edition=import_reference(series, "2017"), closes_at=timezone.now() + timedelta(days=1)
+    )
+    services.response_submit(edition=edition, officer=officer_bob, answers=BASE_ANSWERS)
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+    one_statement: list[bool] = []
+
+    def tab() -> None:
+        try:
+            with CaptureQueriesContext(connection) as captured:
+                barrier.wait()
+                try:
+                    services.response_submit(edition=edition, officer=officer_alice, answers=BASE_ANSWERS)
+                    outcomes.append("receipt")
+                except services.AlreadySubmitted:
+                    outcomes.append("refused")
+            one_statement.append(len(_stage_statements(captured)) == 1)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tab) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["receipt", "refused", "refused", "refused"]
+    assert one_statement == [True] * 4  # every tab tried the one-statement path first
+    assert StagedSubmission.objects.filter(edition=edition).count() == 2
+    assert Participation.objects.get(user=officer_alice, edition=edition).status == "submitted"
