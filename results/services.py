@@ -11,7 +11,9 @@ from accounts.services import audit_record
 from responses.models import Answer
 from results.cache import results_invalidate
 from results.models import HiddenQuote
-from surveys.models import Edition
+from results.quotes import example_quote_ids
+from results.selectors import edition_results
+from surveys.models import Edition, EditionStatus
 
 
 def _free_text_answer(edition: Edition, answer_id: uuid.UUID) -> Answer:
@@ -38,3 +40,14 @@ def quote_show(*, edition: Edition, answer_id: uuid.UUID, actor: User) -> None:
     audit_record(
         actor=actor, action="results.quote_shown", target=str(edition), details={"item": answer.item.code}
     )
+
+
+def results_warm(*, edition_id: int) -> None:
+    """Compute and cache what the first views after a release or a coding change read: every item's
+    unfiltered result and its quotes' ids. Pages, charts, the API and the report read these same
+    entries (results/cache.py). Filtered views are computed when asked."""
+    edition = Edition.objects.exclude(status=EditionStatus.DRAFT).filter(pk=edition_id).first()
+    if edition is None:
+        return  # gone, or never opened: nothing is shown
+    results = edition_results(edition=edition)
+    example_quote_ids(edition=edition, results=results["items"])
