@@ -8,11 +8,14 @@ COPY from in-memory text, in the release's row shapes (random UUID ids, no time 
 free-text answers gets human codes and the rest automatic codes from one trained run, as after coding.
 
 Two gunicorn servers on loopback share the database: one with the results cache off (every request
-aggregates in SQL: the cost of a cache miss, and what the code did before the cache) and one with it on.
-For each size, each server gets sequential requests (one client, so each latency is one request's own):
-every results page (HTML), the whole-edition API (JSON) and a few chart CSVs. Prints one JSON object
-with median and p95 per size, server and kind of request; the first request of each URL on the cached
-server (the miss) is reported apart from the warm ones.
+aggregates in SQL: the cost of a cache miss) and one with it on. For each size, the servers get
+sequential requests, taking turns request by request (one client, so each latency is one request's own;
+side by side under the same machine load): every results page (HTML), the whole-edition API (JSON) and a
+few chart CSVs. Server CPU per request (gunicorn worker plus its PostgreSQL backend) is read beside wall
+time. The first request of each URL on the cached server (a miss: nothing warmed it) is reported apart
+from the warm ones. Then what a release does now: the results change and a real Celery worker warms
+them (results.warm); once the cache holds them, the first request of every URL is measured again
+("after_warm_up", with the warm-up's own duration and CPU).
 
 Usage: .venv/bin/python bench/results.py   (env: BENCH_SIZES=1000,10000,100000 BENCH_REPEATS=10)
 BENCH_KEEP_DB=1 keeps the database of an earlier run and loads only the responses each size still lacks
@@ -67,6 +70,8 @@ def server_env(*, cached: bool, name: str = "bench") -> dict[str, str]:
         redis_url=REDIS_URL,
         DATA_DIR=DATA_DIR,
         RESULTS_CACHE_SECONDS="3600" if cached else "0",
+        # The bench's "release" is a coding-generation change; warm it at once, as a release does.
+        RESULTS_WARM_DEBOUNCE_SECONDS="0",
     )
 
 
@@ -162,7 +167,6 @@ def load_responses(state: dict[str, Any], *, count: int, first_seed: int) -> dic
     from django.db import connection, transaction
 
     from responses.demo import demo_payloads_2017
-    from results.cache import results_invalidate
     from surveys.models import Edition, Item
     from surveys.questionnaire import CHOICE_TYPES
     from surveys.selectors import edition_questionnaire
@@ -207,8 +211,7 @@ def load_responses(state: dict[str, Any], *, count: int, first_seed: int) -> dic
             "VACUUM ANALYZE responses_response, responses_answer, coding_humancoding, "
             "coding_autocoding, coding_answercode"
         )
-    # What a pool release does after writing rows: the edition's cached results are stale.
-    results_invalidate(edition_id=edition.pk)
+    # The released count changed, so nothing cached for the edition is read again (results/cache.py).
     return {"load_seconds": round(time.monotonic() - started, 1), "rows": totals, "next_seed": seed}
 
 
@@ -337,6 +340,52 @@ def _get(session: Any, url: str, kind: str, api_headers: dict[str, str]) -> floa
     return elapsed
 
 
+def _warmed(edition: Any) -> bool:
+    """Whether the cache holds every item's unfiltered result (read without computing anything)."""
+    from django.core.cache import cache
+
+    from results.cache import results_cache_keys
+    from results.selectors import RESPONDENTS, released_count
+    from surveys.selectors import edition_questionnaire
+
+    codes = [i.code for i in edition_questionnaire(edition) if i.type != "note"]
+    keys = results_cache_keys(
+        edition=edition,
+        response_count=released_count(edition),
+        filters=(),
+        parts={RESPONDENTS: None} | {code: [] for code in codes},
+    )
+    return len(cache.get_many(list(keys.values()))) == len(keys)
+
+
+def after_warm_up(cached: Server, worker: Server, state: dict[str, Any]) -> dict[str, Any]:
+    """Make every cached entry stale (a new coding generation; a release does it by changing the count)
+    and let the real worker warm them: results_invalidate queues the same task a release queues
+    (results.warm, with no debounce in this bench); then request every URL once on the cached server."""
+    import psycopg2
+
+    from results.cache import results_invalidate
+    from surveys.models import Edition
+
+    edition = Edition.objects.get(pk=state["edition_id"])
+    admin = psycopg2.connect(DB_URL)
+    admin.autocommit = True
+    try:
+        cpu_before, started = worker.cpu(admin), time.monotonic()
+        results_invalidate(edition_id=edition.pk)  # outside a transaction: bump and queue now
+        while not _warmed(edition):
+            if time.monotonic() - started > 600:
+                raise RuntimeError("the worker did not warm the results in 10 minutes")
+            time.sleep(0.05)
+        warm = {
+            "seconds": round(time.monotonic() - started, 2),
+            "cpu_seconds": round(worker.cpu(admin) - cpu_before, 2),
+        }
+    finally:
+        admin.close()
+    return {"warm_up": warm, **measure([cached], state, repeats=1)[cached.name]}
+
+
 def main() -> None:
     load_before = os.getloadavg()
     if not (KEEP_DB and stack.database_exists(DB_URL)):
@@ -346,6 +395,7 @@ def main() -> None:
     if BASELINE_SRC:
         modes["baseline_uncached"] = BASELINE_SRC
     servers: list[Server] = []
+    processes: list[subprocess.Popen[bytes]] = []
     sizes: list[dict[str, Any]] = []
     try:
         for mode, root in modes.items():
@@ -353,6 +403,12 @@ def main() -> None:
             env = server_env(cached=mode == "cached", name=mode)
             process = stack.gunicorn_start(env=env, port=port, workers=WORKERS, timeout=300, root=root)
             servers.append(Server(mode, process, port))
+            processes.append(process)
+        key_dir = Path(DATA_DIR) / "pool-keys"
+        key_dir.mkdir()
+        worker_env = server_env(cached=True, name="worker")
+        worker = Server("worker", stack.celery_worker_start(env=worker_env, key_dir=key_dir), 0)
+        processes.append(worker.process)
         loaded = state["released"]
         seed = 1 if not loaded else 1000 + loaded  # a kept database: new seeds for the rows it lacks
         for size in SIZES:
@@ -362,14 +418,15 @@ def main() -> None:
             loaded, seed = size, load["next_seed"]
             entry: dict[str, Any] = {"responses": size, "load": load}
             entry |= measure(servers, state, repeats=REPEATS)
+            entry["after_warm_up"] = after_warm_up(servers[1], worker, state)
             sizes.append(entry)
     finally:
-        for server in servers:
-            stack.stop(server.process)
+        for process in processes:
+            stack.stop(process)
         shutil.rmtree(DATA_DIR, ignore_errors=True)
     print(json.dumps({
         "benchmark": "results",
-        "server": f"gunicorn, {WORKERS} sync workers, loopback, one client at a time",
+        "server": f"gunicorn, {WORKERS} gthread workers (config/gunicorn_conf.py), loopback, one client at a time",
         "repeats_per_url": REPEATS,
         # The machine is shared: its load says how far these latencies are from a quiet machine's.
         "load_average_1_5_15": {"before": [round(x, 1) for x in load_before], "after": [round(x, 1) for x in os.getloadavg()]},

@@ -93,7 +93,8 @@ class ChoiceTallies:
 
 def _choice_tallies(answers: QuerySet[Answer], multiple_ids: Sequence[int]) -> ChoiceTallies:
     counts: dict[int, dict[str, int]] = {}
-    for row in answers.values("item_id", "choice").annotate(n=Count("id")):
+    # COUNT(*), not of a column outside the index: the (item, choice) index alone answers it.
+    for row in answers.values("item_id", "choice").annotate(n=Count("*")):
         counts.setdefault(row["item_id"], {})[row["choice"]] = row["n"]
     # One row per respondent for single choice; only multiple choice needs a distinct count.
     respondents = {item_id: sum(by_choice.values()) for item_id, by_choice in counts.items()}
@@ -181,8 +182,10 @@ def _number_result(
     edges = list(bins) if bins else default_bins(stats["lo"], stats["hi"])
     # The last bin is closed on the right so the maximum is counted.
     bin_filters = {
+        # COUNT(number) (never NULL inside a bin) lets the (item, number) index alone answer it.
         f"b{i}": Count(
-            "id", filter=Q(number__gte=lo) & (Q(number__lte=hi) if i == len(edges) - 2 else Q(number__lt=hi))
+            "number",
+            filter=Q(number__gte=lo) & (Q(number__lte=hi) if i == len(edges) - 2 else Q(number__lt=hi)),
         )
         for i, (lo, hi) in enumerate(pairwise(edges))
     }
