@@ -59,6 +59,9 @@ TARGET_P95_MS = 300
 KEEP_DB = os.environ.get("BENCH_KEEP_DB", "") not in ("", "0")
 # Another source tree (e.g. `git archive main`) served beside this one on the same database, uncached:
 # before and after side by side. Its schema must be this tree's or older (extra indexes stay visible to it).
+# BENCH_SCHEMA_AS_IS=1 (with BENCH_KEEP_DB): no migration, e.g. a kept database migrated back to the
+# baseline's schema, to measure the baseline on its own indexes.
+SCHEMA_AS_IS = os.environ.get("BENCH_SCHEMA_AS_IS", "") not in ("", "0")
 BASELINE_SRC = Path(os.environ["BENCH_BASELINE_SRC"]) if os.environ.get("BENCH_BASELINE_SRC") else None
 
 
@@ -78,7 +81,8 @@ def server_env(*, cached: bool, name: str = "bench") -> dict[str, str]:
 def setup() -> dict[str, Any]:
     """Migrate, import and open 2017 with its codebooks; an analyst with an MFA-passed session."""
     stack.django_setup(server_env(cached=True))
-    stack.migrate()
+    if not SCHEMA_AS_IS:
+        stack.migrate()
     from django.conf import settings
     from django.core.management import call_command
     from django.test import Client
