@@ -344,24 +344,6 @@ def _get(session: Any, url: str, kind: str, api_headers: dict[str, str]) -> floa
     return elapsed
 
 
-def _warmed(edition: Any) -> bool:
-    """Whether the cache holds every item's unfiltered result (read without computing anything)."""
-    from django.core.cache import cache
-
-    from results.cache import results_cache_keys
-    from results.selectors import RESPONDENTS, released_count
-    from surveys.selectors import edition_questionnaire
-
-    codes = [i.code for i in edition_questionnaire(edition) if i.type != "note"]
-    keys = results_cache_keys(
-        edition=edition,
-        response_count=released_count(edition),
-        filters=(),
-        parts={RESPONDENTS: None} | {code: [] for code in codes},
-    )
-    return len(cache.get_many(list(keys.values()))) == len(keys)
-
-
 def after_warm_up(cached: Server, worker: Server, state: dict[str, Any]) -> dict[str, Any]:
     """Make every cached entry stale (a new coding generation; a release does it by changing the count)
     and let the real worker warm them: results_invalidate queues the same task a release queues
@@ -369,6 +351,7 @@ def after_warm_up(cached: Server, worker: Server, state: dict[str, Any]) -> dict
     import psycopg2
 
     from results.cache import results_invalidate
+    from results.services import results_warmed
     from surveys.models import Edition
 
     edition = Edition.objects.get(pk=state["edition_id"])
@@ -377,7 +360,7 @@ def after_warm_up(cached: Server, worker: Server, state: dict[str, Any]) -> dict
     try:
         cpu_before, started = worker.cpu(admin), time.monotonic()
         results_invalidate(edition_id=edition.pk)  # outside a transaction: bump and queue now
-        while not _warmed(edition):
+        while not results_warmed(edition=edition):
             if time.monotonic() - started > 600:
                 raise RuntimeError("the worker did not warm the results in 10 minutes")
             time.sleep(0.05)
@@ -395,6 +378,8 @@ def main() -> None:
     if not (KEEP_DB and stack.database_exists(DB_URL)):
         stack.recreate_database(DB_URL)
     state = setup()
+    from results.cache import results_stale  # Django is configured by setup()
+
     modes = {"uncached": ROOT, "cached": ROOT}
     if BASELINE_SRC:
         modes["baseline_uncached"] = BASELINE_SRC
@@ -421,6 +406,8 @@ def main() -> None:
             load = load_responses(state, count=size - loaded, first_seed=seed)
             loaded, seed = size, load["next_seed"]
             entry: dict[str, Any] = {"responses": size, "load": load}
+            # Nothing cached before may be read (a kept database can hold the same count as a run before).
+            results_stale(edition_id=state["edition_id"])
             entry |= measure(servers, state, repeats=REPEATS)
             entry["after_warm_up"] = after_warm_up(servers[1], worker, state)
             sizes.append(entry)

@@ -60,16 +60,18 @@ def results_invalidate(*, edition_id: int) -> None:
     once this commits, and a warm-up computes it again (debounced: results/jobs.py)."""
     from results.jobs import results_warm_soon
 
-    def bump() -> None:
-        try:
-            cache.set(_generation_key(edition_id), secrets.token_hex(8), timeout=None)
-        except CACHE_ERRORS:
-            # Cannot be reached now: entries still expire after RESULTS_CACHE_SECONDS.
-            logger.warning("results cache unreachable; results of edition %s may be stale", edition_id)
-
-    transaction.on_commit(bump)
+    transaction.on_commit(lambda: results_stale(edition_id=edition_id))
     # Registered after the bump, so it runs after it: the warm-up computes under the new generation.
     results_warm_soon(edition_id=edition_id, debounce=True)
+
+
+def results_stale(*, edition_id: int) -> None:
+    """Make every cached entry of the edition stale now: a new coding generation."""
+    try:
+        cache.set(_generation_key(edition_id), secrets.token_hex(8), timeout=None)
+    except CACHE_ERRORS:
+        # Cannot be reached now: entries still expire after RESULTS_CACHE_SECONDS.
+        logger.warning("results cache unreachable; results of edition %s may be stale", edition_id)
 
 
 def results_warm_claim(*, edition_id: int, seconds: int) -> bool:

@@ -34,7 +34,7 @@ class Quote:
     text: str
 
 
-def _quotable(results: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+def quotable(results: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
     """Coded free-text items → their categories whose counts pass disclosure control."""
     return {
         item_code: [code for code, count in result["counts"].items() if count and count >= min_cell()]
@@ -70,7 +70,7 @@ def example_quote_ids(
 ) -> dict[str, dict[str, list[str]]]:
     """item code → category code → ids (strings) of the answers to quote, from the results cache when it
     holds them (the warm-up calls this: no text is read)."""
-    wanted = {item: codes for item, codes in _quotable(results).items() if codes}
+    wanted = {item: codes for item, codes in quotable(results).items() if codes}
     if not wanted:
         return {}
     released = released_count(edition)

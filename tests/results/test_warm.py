@@ -16,12 +16,11 @@ from config.celery import app
 from responses import services as response_services
 from responses.models import Answer, StagedSubmission
 from results import tasks
-from results.cache import results_cache_keys
 from results.jobs import results_warm_soon
-from results.selectors import RESPONDENTS, edition_results, released_count
+from results.selectors import edition_results
+from results.services import results_warmed
 from surveys import services as survey_services
 from surveys.models import Edition
-from surveys.selectors import edition_questionnaire
 from tests.conftest import api_client_for, import_reference, login_with_mfa
 from tests.responses.conftest import BASE_ANSWERS
 from tests.results.test_results import people, release
@@ -39,20 +38,6 @@ def aggregations(queries):
         if any(word in q["sql"].upper() for word in AGGREGATING)
         and ("responses_answer" in q["sql"] or "coding_" in q["sql"])
     ]
-
-
-def warmed(edition) -> bool:
-    """Whether the cache holds every item's unfiltered result (read without computing anything)."""
-    from django.core.cache import cache
-
-    codes = [i.code for i in edition_questionnaire(edition) if i.type != "note"]
-    keys = results_cache_keys(
-        edition=edition,
-        response_count=released_count(edition),
-        filters=(),
-        parts={RESPONDENTS: None} | {code: [] for code in codes},
-    )
-    return len(cache.get_many(list(keys.values()))) == len(keys)
 
 
 def wait_until(check, seconds=60):
@@ -88,7 +73,7 @@ def test_after_a_release_the_first_views_aggregate_nothing(
     # Closing queues the release; the release queues the warm-up; the real worker runs both.
     survey_services.edition_close(edition=Edition.objects.get(pk=edition.pk))
     assert wait_until(lambda: not StagedSubmission.objects.exists())
-    assert wait_until(lambda: warmed(edition)), "the worker did not warm the results"
+    assert wait_until(lambda: results_warmed(edition=edition)), "the worker did not warm the results"
 
     page, whole, aggregating = first_views(
         login_with_mfa(client, analyst_ann), api_client_for(analyst_ann), edition
@@ -117,7 +102,7 @@ def test_coding_writes_queue_one_debounced_warm_up_with_the_edition_id_only(
     for answer in Answer.objects.filter(item__code="trends", item__edition=open_2017):
         answer_codes_set(answer_id=answer.pk, codes=["live_streaming"], coder="ann")
     assert sent == [(json.dumps([[open_2017.pk], {}]), 5)]
-    assert wait_until(lambda: warmed(open_2017)), "the worker did not warm the results"
+    assert wait_until(lambda: results_warmed(edition=open_2017)), "the worker did not warm the results"
 
     page, whole, aggregating = first_views(
         login_with_mfa(client, analyst_ann), api_client_for(analyst_ann), open_2017
@@ -143,7 +128,7 @@ def test_in_embedded_mode_the_warm_up_runs_in_process_after_commit(
     release(open_2017, people(15, workload_change="increased"))
     with django_capture_on_commit_callbacks(execute=True):
         results_warm_soon(edition_id=open_2017.pk, debounce=False)  # as a release would
-    assert warmed(open_2017)
+    assert results_warmed(edition=open_2017)
     with CaptureQueriesContext(connection) as queries:
         assert edition_results(edition=open_2017)["items"]["workload_change"]["counts"]["increased"] == 15
     assert aggregations(queries.captured_queries) == []
