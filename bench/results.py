@@ -20,6 +20,9 @@ them (results.warm); once the cache holds them, the first request of every URL i
 Usage: .venv/bin/python bench/results.py   (env: BENCH_SIZES=1000,10000,100000 BENCH_REPEATS=10)
 BENCH_KEEP_DB=1 keeps the database of an earlier run and loads only the responses each size still lacks
 (loading 100,000 takes minutes), so a change can be measured again on the same rows.
+BENCH_BASELINE_SRC=DIR also serves another source tree (e.g. `git archive main | tar -x -C DIR`), uncached,
+taking turns with the others: before and after in the same run. BENCH_SCHEMA_AS_IS=1 skips migrating (a
+kept database migrated back to the baseline's indexes).
 """
 
 from __future__ import annotations
