@@ -8,13 +8,21 @@ COPY from in-memory text, in the release's row shapes (random UUID ids, no time 
 free-text answers gets human codes and the rest automatic codes from one trained run, as after coding.
 
 Two gunicorn servers on loopback share the database: one with the results cache off (every request
-aggregates in SQL: the cost of a cache miss, and what the code did before the cache) and one with it on.
-For each size, each server gets sequential requests (one client, so each latency is one request's own):
-every results page (HTML), the whole-edition API (JSON) and a few chart CSVs. Prints one JSON object
-with median and p95 per size, server and kind of request; the first request of each URL on the cached
-server (the miss) is reported apart from the warm ones.
+aggregates in SQL: the cost of a cache miss) and one with it on. For each size, the servers get
+sequential requests, taking turns request by request (one client, so each latency is one request's own;
+side by side under the same machine load): every results page (HTML), the whole-edition API (JSON) and a
+few chart CSVs. Server CPU per request (gunicorn worker plus its PostgreSQL backend) is read beside wall
+time. The first request of each URL on the cached server (a miss: nothing warmed it) is reported apart
+from the warm ones. Then what a release does now: the results change and a real Celery worker warms
+them (results.warm); once the cache holds them, the first request of every URL is measured again
+("after_warm_up", with the warm-up's own duration and CPU).
 
 Usage: .venv/bin/python bench/results.py   (env: BENCH_SIZES=1000,10000,100000 BENCH_REPEATS=10)
+BENCH_KEEP_DB=1 keeps the database of an earlier run and loads only the responses each size still lacks
+(loading 100,000 takes minutes), so a change can be measured again on the same rows.
+BENCH_BASELINE_SRC=DIR also serves another source tree (e.g. `git archive main | tar -x -C DIR`), uncached,
+taking turns with the others: before and after in the same run. BENCH_SCHEMA_AS_IS=1 skips migrating (a
+kept database migrated back to the baseline's indexes).
 """
 
 from __future__ import annotations
@@ -46,57 +54,73 @@ REPEATS = int(os.environ.get("BENCH_REPEATS", "10"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 # Production serves static files from collectstatic's manifest: built once, in a directory of this run.
 DATA_DIR = tempfile.mkdtemp(prefix="bench-results-")
-PORTS = {"uncached": stack.free_port(), "cached": stack.free_port()}
 HUMAN_SHARE = 0.05  # free-text answers coded by people; the trained run codes the rest
 # Categories the trained run could not learn (alpha below the bar), so only human codes count for them.
 HUMAN_ONLY = {"trends": ["tech_savvy_offenders", "view_and_delete"], "workload_reasons": ["lack_resources"]}
 CSV_ITEMS = ["country", "workload_change", "avg_case_images_csam", "trends"]
 TARGET_P95_MS = 300
+KEEP_DB = os.environ.get("BENCH_KEEP_DB", "") not in ("", "0")
+# Another source tree (e.g. `git archive main`) served beside this one on the same database, uncached:
+# before and after side by side. Its schema must be this tree's or older (extra indexes stay visible to it).
+# BENCH_SCHEMA_AS_IS=1 (with BENCH_KEEP_DB): no migration, e.g. a kept database migrated back to the
+# baseline's schema, to measure the baseline on its own indexes.
+SCHEMA_AS_IS = os.environ.get("BENCH_SCHEMA_AS_IS", "") not in ("", "0")
+BASELINE_SRC = Path(os.environ["BENCH_BASELINE_SRC"]) if os.environ.get("BENCH_BASELINE_SRC") else None
 
 
-def server_env(*, cached: bool) -> dict[str, str]:
+def server_env(*, cached: bool, name: str = "bench") -> dict[str, str]:
+    # The application name tells this server's PostgreSQL backends apart (their CPU is measured).
+    database_url = f"{DB_URL}{'&' if '?' in DB_URL else '?'}application_name={name}"
     return stack.django_env(
-        database_url=DB_URL,
+        database_url=database_url,
         redis_url=REDIS_URL,
         DATA_DIR=DATA_DIR,
         RESULTS_CACHE_SECONDS="3600" if cached else "0",
+        # The bench's "release" is a coding-generation change; warm it at once, as a release does.
+        RESULTS_WARM_DEBOUNCE_SECONDS="0",
     )
 
 
 def setup() -> dict[str, Any]:
     """Migrate, import and open 2017 with its codebooks; an analyst with an MFA-passed session."""
     stack.django_setup(server_env(cached=True))
-    stack.migrate()
+    if not SCHEMA_AS_IS:
+        stack.migrate()
     from django.conf import settings
     from django.core.management import call_command
     from django.test import Client
 
-    from accounts.models import Role
+    from accounts.models import Role, User
     from accounts.services import api_token_create, user_create
     from coding.models import Category, CodeSource, CodingRun, RunKind, RunStatus
     from coding.services import codebooks_import_reference
+    from surveys.models import Edition
     from surveys.presentation import build_pages
     from surveys.selectors import edition_definition
     from tests.conftest import login_with_mfa
 
     call_command("collectstatic", "--noinput", verbosity=0)
-    edition = stack.reference_edition_open()
-    codebooks_import_reference(edition=edition)
-    for item_code, codes in HUMAN_ONLY.items():
-        Category.objects.filter(
-            codebook__edition=edition, codebook__item_code=item_code, code__in=codes
-        ).update(human_only=True)
-    runs = {
-        code: CodingRun.objects.create(
-            edition=edition, item_code=code, kind=RunKind.TRAINED, status=RunStatus.SUCCEEDED,
-            classifier="tfidf-lr", progress=100,
-        ).pk
-        for code in edition.codebooks.values_list("item_code", flat=True)
-    }  # fmt: skip
-    analyst = user_create(email="bench-analyst@example.org", role=Role.ANALYST)
+    edition = Edition.objects.filter(series__slug="bench", label="2017").first()
+    if edition is None:  # a new database (BENCH_KEEP_DB finds the edition of an earlier run)
+        edition = stack.reference_edition_open()
+        codebooks_import_reference(edition=edition)
+        for item_code, codes in HUMAN_ONLY.items():
+            Category.objects.filter(
+                codebook__edition=edition, codebook__item_code=item_code, code__in=codes
+            ).update(human_only=True)
+        for code in edition.codebooks.values_list("item_code", flat=True):
+            CodingRun.objects.create(
+                edition=edition, item_code=code, kind=RunKind.TRAINED, status=RunStatus.SUCCEEDED,
+                classifier="tfidf-lr", progress=100,
+            )  # fmt: skip
+    runs = dict(CodingRun.objects.filter(edition=edition).values_list("item_code", "pk"))
+    analyst = User.objects.filter(email="bench-analyst@example.org").first() or user_create(
+        email="bench-analyst@example.org", role=Role.ANALYST
+    )
     client = login_with_mfa(Client(), analyst)
     return {
         "edition_id": edition.pk,
+        "released": edition.responses.count(),
         "pages": len(build_pages(edition_definition(edition))),
         "session": client.cookies[settings.SESSION_COOKIE_NAME].value,
         "token": api_token_create(user=analyst),
@@ -150,7 +174,6 @@ def load_responses(state: dict[str, Any], *, count: int, first_seed: int) -> dic
     from django.db import connection, transaction
 
     from responses.demo import demo_payloads_2017
-    from results.cache import results_invalidate
     from surveys.models import Edition, Item
     from surveys.questionnaire import CHOICE_TYPES
     from surveys.selectors import edition_questionnaire
@@ -195,8 +218,7 @@ def load_responses(state: dict[str, Any], *, count: int, first_seed: int) -> dic
             "VACUUM ANALYZE responses_response, responses_answer, coding_humancoding, "
             "coding_autocoding, coding_answercode"
         )
-    # What a pool release does after writing rows: the edition's cached results are stale.
-    results_invalidate(edition_id=edition.pk)
+    # The released count changed, so nothing cached for the edition is read again (results/cache.py).
     return {"load_seconds": round(time.monotonic() - started, 1), "rows": totals, "next_seed": seed}
 
 
@@ -233,63 +255,162 @@ def _summary(latencies: list[float]) -> dict[str, Any]:
     }
 
 
-def measure(base: str, state: dict[str, Any], *, repeats: int) -> dict[str, Any]:
-    """Sequential requests: each results page, the API and some chart CSVs, `repeats` times each.
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone since it was listed
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+class Server:
+    """A gunicorn server under measurement; its CPU is its workers' plus its PostgreSQL backends' (found
+    by the application name its database URL sets), so per-request CPU is read beside wall time."""
+
+    def __init__(self, name: str, process: subprocess.Popen[bytes], port: int) -> None:
+        self.name, self.process, self.base = name, process, f"http://127.0.0.1:{port}"
+
+    def cpu(self, admin: Any) -> float:
+        master = self.process.pid
+        try:
+            workers = [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+        except OSError:
+            workers = []
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [self.name])
+            backends = [row[0] for row in cursor.fetchall()]
+        return _cpu_seconds(workers + backends)
+
+
+def _urls(state: dict[str, Any]) -> dict[str, list[str]]:
+    edition = state["edition_id"]
+    return {
+        "page_html": [f"/staff/results/{edition}/?page={p}" for p in range(1, state["pages"] + 1)],
+        "api_json": [f"/api/v1/editions/{edition}/results/"],
+        "chart_csv": [f"/staff/results/{edition}/items/{code}.csv" for code in CSV_ITEMS],
+    }
+
+
+def measure(servers: list[Server], state: dict[str, Any], *, repeats: int) -> dict[str, Any]:
+    """Sequential requests: each results page, the API and some chart CSVs, `repeats` times each, the
+    servers taking turns request by request (side by side under the same machine load).
 
     The first request of every URL is kept apart ("first"): on the cached server it is the miss."""
+    import psycopg2
     import requests
 
-    edition = state["edition_id"]
     session = requests.Session()
     session.cookies.set("sessionid", state["session"])
     api_headers = {"Authorization": f"Token {state['token']}"}
-    urls = {
-        "page_html": [f"{base}/staff/results/{edition}/?page={p}" for p in range(1, state["pages"] + 1)],
-        "api_json": [f"{base}/api/v1/editions/{edition}/results/"],
-        "chart_csv": [f"{base}/staff/results/{edition}/items/{code}.csv" for code in CSV_ITEMS],
-    }
-    report: dict[str, Any] = {}
-    for kind, targets in urls.items():
-        first, warm = [], []
-        for url in targets:
-            for attempt in range(repeats):
-                t0 = time.perf_counter()
-                response = session.get(url, headers=api_headers if kind == "api_json" else {}, timeout=120)
-                body = response.content
-                elapsed = (time.perf_counter() - t0) * 1000
-                if response.status_code != 200 or (kind == "page_html" and b"respondents" not in body):
-                    raise RuntimeError(f"{url} answered {response.status_code}")
-                (first if attempt == 0 else warm).append(elapsed)
-        report[kind] = {"all": _summary(first + warm), "first": _summary(first), "warm": _summary(warm)}
+    admin = psycopg2.connect(DB_URL)
+    admin.autocommit = True
+    report: dict[str, Any] = {server.name: {} for server in servers}
+    try:
+        for kind, paths in _urls(state).items():
+            first = {s.name: [] for s in servers}
+            warm = {s.name: [] for s in servers}
+            cpu = {s.name: [] for s in servers}
+            for path in paths:
+                for attempt in range(repeats):
+                    for server in servers:
+                        cpu_before = server.cpu(admin)
+                        elapsed = _get(session, server.base + path, kind, api_headers)
+                        cpu[server.name].append((server.cpu(admin) - cpu_before) * 1000)
+                        (first if attempt == 0 else warm)[server.name].append(elapsed)
+            for server in servers:
+                f, w = first[server.name], warm[server.name]
+                report[server.name][kind] = {
+                    "all": _summary(f + w),
+                    "first": _summary(f),
+                    "warm": _summary(w) if w else None,
+                    # Server CPU (gunicorn worker + PostgreSQL backend) per request, all requests.
+                    "cpu_ms": _summary(cpu[server.name]),
+                }
+    finally:
+        admin.close()
     return report
+
+
+def _get(session: Any, url: str, kind: str, api_headers: dict[str, str]) -> float:
+    """One request's wall time in ms; anything but a 200 with the expected content stops the run."""
+    t0 = time.perf_counter()
+    response = session.get(url, headers=api_headers if kind == "api_json" else {}, timeout=300)
+    body = response.content
+    elapsed = (time.perf_counter() - t0) * 1000
+    if response.status_code != 200 or (kind == "page_html" and b"respondents" not in body):
+        raise RuntimeError(f"{url} answered {response.status_code}")
+    return elapsed
+
+
+def after_warm_up(cached: Server, state: dict[str, Any]) -> dict[str, Any]:
+    """Make every cached entry stale (a new coding generation; a release does it by changing the count)
+    and let the real worker warm them: results_invalidate queues the same task a release queues
+    (results.warm, with no debounce in this bench); then request every URL once on the cached server.
+    The warm-up's duration is from queueing to everything cached (results and quote ids)."""
+    from results.cache import results_invalidate
+    from results.services import results_warmed
+    from surveys.models import Edition
+
+    edition = Edition.objects.get(pk=state["edition_id"])
+    started = time.monotonic()
+    results_invalidate(edition_id=edition.pk)  # outside a transaction: bump and queue now
+    while not results_warmed(edition=edition):
+        if time.monotonic() - started > 600:
+            raise RuntimeError("the worker did not warm the results in 10 minutes")
+        time.sleep(0.05)
+    warm = {"seconds": round(time.monotonic() - started, 2)}
+    return {"warm_up": warm, **measure([cached], state, repeats=1)[cached.name]}
 
 
 def main() -> None:
     load_before = os.getloadavg()
-    stack.recreate_database(DB_URL)
+    if not (KEEP_DB and stack.database_exists(DB_URL)):
+        stack.recreate_database(DB_URL)
     state = setup()
-    servers: dict[str, subprocess.Popen[bytes]] = {}
+    from results.cache import results_stale  # Django is configured by setup()
+
+    modes = {"uncached": ROOT, "cached": ROOT}
+    if BASELINE_SRC:
+        modes["baseline_uncached"] = BASELINE_SRC
+    servers: list[Server] = []
+    processes: list[subprocess.Popen[bytes]] = []
     sizes: list[dict[str, Any]] = []
     try:
-        for mode, port in PORTS.items():
-            servers[mode] = stack.gunicorn_start(
-                env=server_env(cached=mode == "cached"), port=port, workers=WORKERS, timeout=300
-            )
-        loaded, seed = 0, 1
+        for mode, root in modes.items():
+            port = stack.free_port()
+            env = server_env(cached=mode == "cached", name=mode)
+            process = stack.gunicorn_start(env=env, port=port, workers=WORKERS, timeout=300, root=root)
+            servers.append(Server(mode, process, port))
+            processes.append(process)
+        key_dir = Path(DATA_DIR) / "pool-keys"
+        key_dir.mkdir()
+        worker_env = server_env(cached=True, name="worker")
+        processes.append(stack.celery_worker_start(env=worker_env, key_dir=key_dir))
+        loaded = state["released"]
+        seed = 1 if not loaded else 1000 + loaded  # a kept database: new seeds for the rows it lacks
         for size in SIZES:
+            if size < loaded:
+                raise SystemExit(f"the kept database holds {loaded} responses, more than {size}")
             load = load_responses(state, count=size - loaded, first_seed=seed)
             loaded, seed = size, load["next_seed"]
             entry: dict[str, Any] = {"responses": size, "load": load}
-            for mode, port in PORTS.items():
-                entry[mode] = measure(f"http://127.0.0.1:{port}", state, repeats=REPEATS)
+            # Nothing cached before may be read (a kept database can hold the same count as a run before).
+            results_stale(edition_id=state["edition_id"])
+            entry |= measure(servers, state, repeats=REPEATS)
+            entry["after_warm_up"] = after_warm_up(servers[1], state)
             sizes.append(entry)
     finally:
-        for server in servers.values():
-            stack.stop(server)
+        for process in processes:
+            stack.stop(process)
         shutil.rmtree(DATA_DIR, ignore_errors=True)
     print(json.dumps({
         "benchmark": "results",
-        "server": f"gunicorn, {WORKERS} sync workers, loopback, one client at a time",
+        "server": f"gunicorn, {WORKERS} gthread workers (config/gunicorn_conf.py), loopback, one client at a time",
         "repeats_per_url": REPEATS,
         # The machine is shared: its load says how far these latencies are from a quiet machine's.
         "load_average_1_5_15": {"before": [round(x, 1) for x in load_before], "after": [round(x, 1) for x in os.getloadavg()]},

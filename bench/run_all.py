@@ -437,6 +437,24 @@ def build_figures(report: dict[str, Any]) -> list[dict[str, Any]]:
 
         f.add(f"results page p95 ({label})", source=f"results.sizes[-1].{mode}.page_html.all.p95_ms",
               unit="ms", target=("<=", 300), read=results_p95)  # fmt: skip
+
+    def warmed_p95() -> dict[str, Any]:
+        # What an analyst meets first after a release: the worker has warmed the cache (results.warm).
+        entry = largest(report, "results.sizes")
+        first = entry["after_warm_up"]["page_html"]["first"]
+        warm_up = entry["after_warm_up"]["warm_up"]
+        return {
+            "measured": first["p95_ms"],
+            "spread": {"median": first["median_ms"], "max": first["max_ms"]},
+            "runs": first["requests"],
+            "responses": entry["responses"],
+            "warm_up_seconds": warm_up["seconds"],
+            "not_target_conditions": size_note(entry["responses"]),
+        }
+
+    f.add("results page p95, first view after a release (warmed)",
+          source="results.sizes[-1].after_warm_up.page_html.first.p95_ms", unit="ms", target=("<=", 300),
+          read=warmed_p95)  # fmt: skip
     return f.items
 
 

@@ -57,6 +57,19 @@ def recreate_database(database_url: str) -> None:
     admin.close()
 
 
+def database_exists(database_url: str) -> bool:
+    import psycopg2
+
+    base, name = database_url.rsplit("/", 1)
+    admin = psycopg2.connect(base + "/postgres")
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            return cursor.fetchone() is not None
+    finally:
+        admin.close()
+
+
 def django_setup(env: dict[str, str]) -> None:
     """Configure Django in this process with `env` (only the first call has an effect)."""
     os.environ.update(env | {"DJANGO_SETTINGS_MODULE": "config.settings"})
@@ -213,11 +226,13 @@ def gunicorn_start(
     threads: int | None = None,
     timeout: int = 30,
     log: Path | None = None,
+    root: Path = ROOT,
 ) -> subprocess.Popen[bytes]:
     """gunicorn on 127.0.0.1:`port` with production's settings (config/gunicorn_conf.py), workers and
-    threads per process as given or as there; the web side never sees the pool's private keys."""
+    threads per process as given or as there; the web side never sees the pool's private keys. `root`
+    serves another source tree of the project (a benchmark's baseline) with this environment."""
     command = [
-        str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "config" / "gunicorn_conf.py"),
+        str(VENV_BIN / "gunicorn"), "-c", str(root / "config" / "gunicorn_conf.py"),
         "-b", f"127.0.0.1:{port}", "--timeout", str(timeout), "--log-level", "warning",
     ]  # fmt: skip
     if workers is not None:
@@ -226,7 +241,7 @@ def gunicorn_start(
         command += ["--threads", str(threads)]
     out = log.open("ab") if log else subprocess.DEVNULL
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env | {"POOL_KEY_DIR": "/nonexistent"}, stdout=out, stderr=out
+        command, cwd=root, env=env | {"POOL_KEY_DIR": "/nonexistent"}, stdout=out, stderr=out
     )
     wait_for(f"http://127.0.0.1:{port}/healthz", process=process)
     return process

@@ -27,50 +27,51 @@ from coding.models import (
     ReviewItem,
 )
 from responses.models import Answer
+from surveys.models import Item
 
 ADJUDICATED = "adjudicated"
 
-# One SQL statement yields (answer_id, response_id, source, category_code|NULL) for final codes.
+# The final codes of one item's answers, as CTEs every reader below builds on:
+#   coded: one row per answer that has final codes (answer_id, response_id, source 'human' | 'auto');
+#   final: one row per final code (answer_id, response_id, source, category_id).
+# The item's answers are read by item id (a literal, so the planner's per-item statistics apply) from
+# the partial covering index of free-text answers, without touching the answers' heap. Automatic codes
+# (most of them) are a plain filter; only human codes need grouping (the categories every coder gave).
 _FINAL_SQL = """
-WITH ans AS (
-    SELECT a.id, a.response_id FROM responses_answer a JOIN surveys_item i ON i.id = a.item_id
-    WHERE i.edition_id = %(edition)s AND i.code = %(item)s AND a.text IS NOT NULL {restrict}
+WITH ans AS MATERIALIZED (
+    SELECT a.id, a.response_id FROM responses_answer a
+    WHERE a.item_id = %(item_id)s AND a.text IS NOT NULL %(restrict)s
 ),
-hc AS (SELECT h.answer_id, h.coder FROM coding_humancoding h JOIN ans ON ans.id = h.answer_id),
-adj AS (SELECT DISTINCT answer_id FROM hc WHERE coder = %(adjudicated)s),
-ncoders AS (SELECT answer_id, COUNT(*) AS n FROM hc WHERE coder <> %(adjudicated)s GROUP BY answer_id),
-human_codes AS (
-    SELECT c.answer_id, c.category_id FROM coding_answercode c JOIN adj ON adj.answer_id = c.answer_id
-    WHERE c.source = 'human' AND c.coder = %(adjudicated)s
-    UNION
-    SELECT c.answer_id, c.category_id FROM coding_answercode c JOIN ncoders n ON n.answer_id = c.answer_id
-    WHERE c.source = 'human' AND c.coder <> %(adjudicated)s
-      AND c.answer_id NOT IN (SELECT answer_id FROM adj)
-    GROUP BY c.answer_id, c.category_id, n.n HAVING COUNT(*) = n.n
+people AS (
+    SELECT h.answer_id, bool_or(h.coder = %(adjudicated)s) AS adjudicated,
+           count(*) FILTER (WHERE h.coder <> %(adjudicated)s) AS coders
+    FROM coding_humancoding h JOIN ans ON ans.id = h.answer_id GROUP BY h.answer_id
 ),
-human_answers AS (SELECT DISTINCT answer_id FROM hc),
-auto_answers AS (
-    SELECT ac.answer_id FROM coding_autocoding ac JOIN ans ON ans.id = ac.answer_id
-    WHERE ac.answer_id NOT IN (SELECT answer_id FROM human_answers)
-),
-auto_codes AS (
-    SELECT c.answer_id, c.category_id FROM coding_answercode c
-    JOIN auto_answers aa ON aa.answer_id = c.answer_id
-    JOIN coding_category cat ON cat.id = c.category_id
-    WHERE c.source = 'auto' AND c.accepted AND NOT cat.human_only
+coded AS MATERIALIZED (
+    SELECT ans.id AS answer_id, ans.response_id,
+           CASE WHEN p.answer_id IS NULL THEN 'auto' ELSE 'human' END AS source, p.adjudicated, p.coders
+    FROM ans LEFT JOIN people p ON p.answer_id = ans.id
+    WHERE p.answer_id IS NOT NULL OR EXISTS (SELECT FROM coding_autocoding ac WHERE ac.answer_id = ans.id)
 ),
 final AS (
-    SELECT h.answer_id, 'human' AS source, hcd.category_id FROM human_answers h
-    LEFT JOIN human_codes hcd ON hcd.answer_id = h.answer_id
+    SELECT d.answer_id, d.response_id, d.source, c.category_id
+    FROM coded d JOIN coding_answercode c ON c.answer_id = d.answer_id
+    JOIN coding_category cat ON cat.id = c.category_id
+    WHERE d.source = 'auto' AND c.source = 'auto' AND c.accepted AND NOT cat.human_only
     UNION ALL
-    SELECT aa.answer_id, 'auto' AS source, acd.category_id FROM auto_answers aa
-    LEFT JOIN auto_codes acd ON acd.answer_id = aa.answer_id
+    SELECT d.answer_id, d.response_id, d.source, c.category_id
+    FROM coded d JOIN coding_answercode c ON c.answer_id = d.answer_id
+    WHERE d.source = 'human' AND c.source = 'human'
+    GROUP BY d.answer_id, d.response_id, d.source, d.adjudicated, d.coders, c.category_id
+    -- the adjudicated set if there is one, else the categories every coder gave
+    HAVING CASE WHEN d.adjudicated THEN bool_or(c.coder = %(adjudicated)s)
+                ELSE count(*) FILTER (WHERE c.coder <> %(adjudicated)s) = d.coders END
 )
 """
 
 
-def _final_sql(restrict: str = "") -> str:
-    return _FINAL_SQL.format(restrict=restrict)
+def _item_id(edition_id: int, item_code: str) -> int | None:
+    return Item.objects.filter(edition_id=edition_id, code=item_code).values_list("id", flat=True).first()
 
 
 def _restriction(response_ids: QuerySet[Any] | None) -> tuple[str, list[Any]]:
@@ -81,19 +82,28 @@ def _restriction(response_ids: QuerySet[Any] | None) -> tuple[str, list[Any]]:
     return f"AND a.response_id IN ({sql})", list(params)
 
 
-def _run_sql(sql: str, named: dict[str, Any], extra: list[Any]) -> list[tuple[Any, ...]]:
-    """Named parameters for the fixed part become positional; the restriction's own placeholders sit
-    right after the edition and item parameters in the text, so its parameters go there."""
+def _run_sql(
+    sql: str, named: dict[str, Any], restriction: tuple[str, list[Any]] = ("", [])
+) -> list[tuple[Any, ...]]:
+    """Named parameters become positional, in the order they appear; %(restrict)s takes the
+    restriction's SQL (Django's own, with its own placeholders) and its parameters at that place."""
     order: list[Any] = []
 
     def swap(match: re.Match[str]) -> str:
+        if match.group(1) == "restrict":
+            order.extend(restriction[1])
+            return restriction[0]
         order.append(named[match.group(1)])
         return "%s"
 
     positional = re.sub(r"%\((\w+)\)s", swap, sql)
     with connection.cursor() as cursor:
-        cursor.execute(positional, order[:2] + extra + order[2:])
+        cursor.execute(positional, order)
         return cursor.fetchall()
+
+
+def _named(edition_id: int, item_code: str, **more: Any) -> dict[str, Any]:
+    return {"item_id": _item_id(edition_id, item_code), "adjudicated": ADJUDICATED, **more}
 
 
 def item_category_counts(
@@ -106,19 +116,17 @@ def item_category_counts(
     [codes flagged human coding only]}. Shares are counts / n and add up to more than 100 %
     (multi-label); a "human coding only" category is counted among human-coded answers alone, so its
     share is count / n_human."""
-    restrict, extra = _restriction(response_ids)
     sql = (
-        _final_sql(restrict)
+        _FINAL_SQL  # noqa: S608 - constant SQL
         + """
-SELECT f.source, cat.code, COUNT(DISTINCT ans.response_id)
-FROM final f JOIN ans ON ans.id = f.answer_id LEFT JOIN coding_category cat ON cat.id = f.category_id
-GROUP BY f.source, cat.code
+SELECT k.source, cat.code, k.n FROM (
+    SELECT f.source, f.category_id, COUNT(DISTINCT f.response_id) AS n FROM final f GROUP BY 1, 2
+) k JOIN coding_category cat ON cat.id = k.category_id
 UNION ALL
-SELECT f.source, NULL, COUNT(DISTINCT ans.response_id) * -1 - 1
-FROM final f JOIN ans ON ans.id = f.answer_id GROUP BY f.source
+SELECT d.source, NULL, COUNT(DISTINCT d.response_id) * -1 - 1 FROM coded d GROUP BY d.source
 """
     )
-    rows = _run_sql(sql, {"edition": edition_id, "item": item_code, "adjudicated": ADJUDICATED}, extra)
+    rows = _run_sql(sql, _named(edition_id, item_code), _restriction(response_ids))
     counts: dict[str, int] = defaultdict(int)
     per_source: dict[str, int] = {}
     for source, code, number in rows:
@@ -161,27 +169,24 @@ def coded_answer_sample(
 ) -> dict[str, list[uuid.UUID]]:
     """category code → up to `per_category` ids of answers whose final codes include it, in an order
     fixed by `seed` (a hash of id and seed, so a new seed draws anew and the same seed draws the same)."""
-    restrict, extra = _restriction(response_ids)
+    # Per category, a top-N over a hash order: no sort of all the item's codes.
     sql = (
-        _final_sql(restrict)  # noqa: S608 - constant SQL; the seed and limit are bound parameters
+        _FINAL_SQL  # noqa: S608 - constant SQL; the seed and limit are bound parameters
         + """
-SELECT code, answer_id FROM (
-    SELECT cat.code AS code, f.answer_id AS answer_id, ROW_NUMBER() OVER (
-        PARTITION BY cat.code ORDER BY MD5(CAST(f.answer_id AS TEXT) || %(seed)s), f.answer_id
-    ) AS position
-    FROM final f JOIN coding_category cat ON cat.id = f.category_id
-) ranked WHERE position <= %(per_category)s ORDER BY code, position
+, picks AS MATERIALIZED (SELECT answer_id, category_id FROM final)
+SELECT cat.code, chosen.answer_id
+FROM coding_category cat
+CROSS JOIN LATERAL (
+    SELECT p.answer_id FROM picks p WHERE p.category_id = cat.id
+    ORDER BY MD5(CAST(p.answer_id AS TEXT) || %(seed)s), p.answer_id LIMIT %(per_category)s
+) chosen
+WHERE cat.id IN (SELECT category_id FROM picks)
+ORDER BY cat.code, MD5(CAST(chosen.answer_id AS TEXT) || %(seed)s), chosen.answer_id
 """
     )
-    named = {
-        "edition": edition_id,
-        "item": item_code,
-        "adjudicated": ADJUDICATED,
-        "seed": seed,
-        "per_category": per_category,
-    }
+    named = _named(edition_id, item_code, seed=seed, per_category=per_category)
     out: dict[str, list[uuid.UUID]] = {}
-    for code, answer_id in _run_sql(sql, named, extra):
+    for code, answer_id in _run_sql(sql, named, _restriction(response_ids)):
         out.setdefault(code, []).append(
             answer_id if isinstance(answer_id, uuid.UUID) else uuid.UUID(str(answer_id))
         )
@@ -190,12 +195,12 @@ SELECT code, answer_id FROM (
 
 def final_codes(*, edition_id: int, item_code: str) -> dict[uuid.UUID, set[str]]:
     """answer id → final category codes (an empty set: coded, no category applies)."""
-    tail = "SELECT f.answer_id, cat.code FROM final f LEFT JOIN coding_category cat ON cat.id = f.category_id"
-    sql = _final_sql() + tail
+    tail = """
+SELECT d.answer_id, cat.code FROM coded d
+LEFT JOIN final f ON f.answer_id = d.answer_id LEFT JOIN coding_category cat ON cat.id = f.category_id
+"""
     out: dict[uuid.UUID, set[str]] = {}
-    for answer_id, code in _run_sql(
-        sql, {"edition": edition_id, "item": item_code, "adjudicated": ADJUDICATED}, []
-    ):
+    for answer_id, code in _run_sql(_FINAL_SQL + tail, _named(edition_id, item_code)):
         key = answer_id if isinstance(answer_id, uuid.UUID) else uuid.UUID(str(answer_id))
         codes = out.setdefault(key, set())
         if code is not None:
@@ -204,8 +209,8 @@ def final_codes(*, edition_id: int, item_code: str) -> dict[uuid.UUID, set[str]]
 
 
 def final_code_sources(*, edition_id: int, item_code: str) -> dict[uuid.UUID, str]:
-    sql = _final_sql() + "SELECT DISTINCT f.answer_id, f.source FROM final f"  # noqa: S608 - constant SQL
-    rows = _run_sql(sql, {"edition": edition_id, "item": item_code, "adjudicated": ADJUDICATED}, [])
+    sql = _FINAL_SQL + "SELECT d.answer_id, d.source FROM coded d"  # noqa: S608 - constant SQL
+    rows = _run_sql(sql, _named(edition_id, item_code))
     return {a if isinstance(a, uuid.UUID) else uuid.UUID(str(a)): s for a, s in rows}
 
 

@@ -13,17 +13,21 @@ logger = logging.getLogger(__name__)
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
+def enqueue(task: Task, *args: Any, countdown: float | None = None) -> bool:
+    """Send `task(*args)` now (to run `countdown` seconds later); a broker that cannot be reached is
+    logged, not raised. Returns whether it was sent."""
+    try:
+        task.apply_async(args=args, kwargs={}, countdown=countdown, retry=True, retry_policy=_PUBLISH_RETRY)
+    except Exception as exc:
+        logger.warning("%s not queued (%s): left to the periodic sweep", task.name, type(exc).__name__)
+        return False
+    return True
+
+
 def enqueue_on_commit(task: Task, *args: Any) -> None:
     """Send `task(*args)` once the current transaction commits.
 
     What asked for the job is already stored (a job row, a closed edition) and a beat sweep queues
     every such job that has not run (CELERY_BEAT_SCHEDULE, JOB_SWEEP_SECONDS). So when Redis is
     unreachable the request still succeeds: the failure is logged, and the sweep catches up."""
-
-    def send() -> None:
-        try:
-            task.apply_async(args=args, kwargs={}, retry=True, retry_policy=_PUBLISH_RETRY)
-        except Exception as exc:
-            logger.warning("%s not queued (%s): left to the periodic sweep", task.name, type(exc).__name__)
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: enqueue(task, *args))

@@ -326,6 +326,9 @@ FAULT_PAUSE_DIR = env_str("FAULT_PAUSE_DIR")
 RESULTS_MIN_CELL = env_int("RESULTS_MIN_CELL", 10)
 # Computed results (aggregates only) are cached this long per edition, release and coding state; 0 = off.
 RESULTS_CACHE_SECONDS = env_int("RESULTS_CACHE_SECONDS", 3600)
+# After a coding write, the results are computed again (warmed) at most once per this many seconds, at
+# the end of the window (results/jobs.py); a release warms them at once.
+RESULTS_WARM_DEBOUNCE_SECONDS = env_int("RESULTS_WARM_DEBOUNCE_SECONDS", 30)
 
 # --- Exports ------------------------------------------------------------------------------------
 # Built files live here, outside STATIC_ROOT and MEDIA: they are served only through short-lived signed

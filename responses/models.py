@@ -66,7 +66,19 @@ class Answer(models.Model):
     text = models.TextField(null=True, blank=True)  # noqa: DJ001
 
     class Meta:
-        indexes = [models.Index(fields=["item", "choice"]), models.Index(fields=["item", "number"])]
+        # Results read answers by item without touching the table's rows (index-only scans, PostgreSQL):
+        # choices with their respondents (counts, multiple choice, filters), numbers, and each free-text
+        # answer's id and respondent (coded counts and quotes); SQLite ignores INCLUDE.
+        indexes = [
+            models.Index(fields=["item", "choice"], include=["response"], name="answer_item_choice"),
+            models.Index(fields=["item", "number"]),
+            models.Index(
+                fields=["item"],
+                include=["id", "response"],
+                condition=models.Q(text__isnull=False),
+                name="answer_item_text",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=(

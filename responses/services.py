@@ -35,6 +35,7 @@ from responses.models import (
     SpentBallot,
     StagedSubmission,
 )
+from results.jobs import results_warm_soon
 from surveys.models import Edition, EditionStatus, Item
 from surveys.questionnaire import CHOICE_TYPES
 from surveys.questionnaire import Answer as AnswerValue
@@ -339,6 +340,8 @@ def pool_release(*, edition_id: int, minimum: int = 1) -> int:
         fault_pause("release.writing")
         released_key_ids = [key.id for key in releasing]
         transaction.on_commit(lambda: [keys.private_key_destroy(key_id) for key_id in released_key_ids])
+        # The first view of the results after a release is then served from the cache.
+        results_warm_soon(edition_id=edition_id, debounce=False)
     return len(payloads)
 
 

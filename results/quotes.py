@@ -20,7 +20,7 @@ from django.utils.text import Truncator
 from coding.selectors import coded_answer_sample
 from exports.anonymise.pii import WITHHELD, redactor
 from exports.review import review_withdrawn, texts_as_reviewed
-from results.cache import results_cache_key, results_cached
+from results.cache import results_cache_keys, results_cached_many
 from results.models import HiddenQuote
 from results.selectors import ResultFilter, min_cell, released_count, respondents
 from surveys.models import Edition
@@ -36,7 +36,7 @@ class Quote:
     text: str
 
 
-def _quotable(results: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+def quotable(results: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
     """Coded free-text items → their categories whose counts pass disclosure control."""
     return {
         item_code: [code for code, count in result["counts"].items() if count and count >= min_cell()]
@@ -50,22 +50,7 @@ def example_quotes(
 ) -> dict[str, dict[str, list[Quote]]]:
     """item code → category code → up to QUOTES_PER_CATEGORY redacted quotes, for the items in
     `results` (edition_results' items, computed with the same `filters`)."""
-    wanted = {item: codes for item, codes in _quotable(results).items() if codes}
-    if not wanted:
-        return {}
-    released = released_count(edition)
-
-    def key() -> str:
-        return results_cache_key(
-            edition=edition,
-            response_count=released,
-            filters=filters,
-            item_codes=wanted,
-            bins=None,
-            kind="quote-ids",
-        )
-
-    chosen = results_cached(key, lambda: _choose(edition, wanted, filters, seed=f"{edition.pk}:{released}"))
+    chosen = example_quote_ids(edition=edition, results=results, filters=filters)
     ids = [uuid.UUID(a) for by_code in chosen.values() for answer_ids in by_code.values() for a in answer_ids]
     # Decisions made since the ids were cached still hold: a withdrawn answer just drops out.
     texts = {pk: text for pk, text in texts_as_reviewed(ids).items() if text != WITHHELD}
@@ -81,6 +66,26 @@ def example_quotes(
         }
         for item, by_code in chosen.items()
     }
+
+
+def example_quote_ids(
+    *, edition: Edition, results: Mapping[str, Mapping[str, Any]], filters: Sequence[ResultFilter] = ()
+) -> dict[str, dict[str, list[str]]]:
+    """item code → category code → ids (strings) of the answers to quote, from the results cache when it
+    holds them (the warm-up calls this: no text is read)."""
+    wanted = {item: codes for item, codes in quotable(results).items() if codes}
+    if not wanted:
+        return {}
+    released = released_count(edition)
+    seed = f"{edition.pk}:{released}"
+    return results_cached_many(
+        list(wanted),
+        # Each item's quotes are their own entry, keyed by the categories quoted.
+        lambda: results_cache_keys(
+            edition=edition, response_count=released, filters=filters, parts=wanted, kind="quote-ids"
+        ),
+        lambda missing: _choose(edition, {item: wanted[item] for item in missing}, filters, seed=seed),
+    )
 
 
 def _choose(

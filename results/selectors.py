@@ -20,9 +20,9 @@ from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
 
 from coding.selectors import item_category_counts
 from responses.models import Answer, Response
-from results.cache import results_cache_key, results_cached
+from results.cache import results_cache_keys, results_cached_many
 from surveys.models import Edition, Item
-from surveys.questionnaire import CHOICE_TYPES, ItemSpec, Questionnaire
+from surveys.questionnaire import CHOICE_TYPES, ItemSpec
 from surveys.selectors import edition_questionnaire
 
 OTHER = "other"
@@ -93,7 +93,8 @@ class ChoiceTallies:
 
 def _choice_tallies(answers: QuerySet[Answer], multiple_ids: Sequence[int]) -> ChoiceTallies:
     counts: dict[int, dict[str, int]] = {}
-    for row in answers.values("item_id", "choice").annotate(n=Count("id")):
+    # COUNT(*), not of a column outside the index: the (item, choice) index alone answers it.
+    for row in answers.values("item_id", "choice").annotate(n=Count("*")):
         counts.setdefault(row["item_id"], {})[row["choice"]] = row["n"]
     # One row per respondent for single choice; only multiple choice needs a distinct count.
     respondents = {item_id: sum(by_choice.values()) for item_id, by_choice in counts.items()}
@@ -181,8 +182,10 @@ def _number_result(
     edges = list(bins) if bins else default_bins(stats["lo"], stats["hi"])
     # The last bin is closed on the right so the maximum is counted.
     bin_filters = {
+        # COUNT(number) (never NULL inside a bin) lets the (item, number) index alone answer it.
         f"b{i}": Count(
-            "id", filter=Q(number__gte=lo) & (Q(number__lte=hi) if i == len(edges) - 2 else Q(number__lt=hi))
+            "number",
+            filter=Q(number__gte=lo) & (Q(number__lte=hi) if i == len(edges) - 2 else Q(number__lt=hi)),
         )
         for i, (lo, hi) in enumerate(pairwise(edges))
     }
@@ -305,6 +308,9 @@ def item_result(
     return {"type": item.type, **result}
 
 
+RESPONDENTS = "respondents"  # the cached part holding the respondents' total
+
+
 def edition_results(
     *,
     edition: Edition,
@@ -313,49 +319,53 @@ def edition_results(
     bins: Mapping[str, Sequence[Decimal]] | None = None,
 ) -> dict[str, Any]:
     """The results of an edition in the API's shape: respondents and, per item, n, counts, suppressed,
-    summary. Notes are left out. Served from the results cache when it holds them (results/cache.py)."""
-    item_codes = list(item_codes) if item_codes is not None else None
+    summary. Notes are left out. Each item's result (and the total) is served from the results cache
+    when it holds it (results/cache.py); the items it lacks are computed together."""
+    wanted = set(item_codes) if item_codes is not None else None
+    chosen = [
+        i for i in edition_questionnaire(edition) if i.type != "note" and (wanted is None or i.code in wanted)
+    ]
+    bins = bins or {}
+    response_count: list[int] = []
 
-    def key() -> str:
-        return results_cache_key(
-            edition=edition,
-            response_count=released_count(edition),
-            filters=filters,
-            item_codes=item_codes,
-            bins=bins,
+    def keys(parts: Mapping[str, Any]) -> Mapping[str, str]:
+        if not response_count:
+            response_count.append(released_count(edition))
+        return results_cache_keys(
+            edition=edition, response_count=response_count[0], filters=filters, parts=parts
         )
 
-    return results_cached(
-        key, lambda: _edition_results(edition=edition, filters=filters, item_codes=item_codes, bins=bins)
-    )
-
-
-def _edition_results(
-    *,
-    edition: Edition,
-    filters: Sequence[ResultFilter],
-    item_codes: Iterable[str] | None,
-    bins: Mapping[str, Sequence[Decimal]] | None,
-) -> dict[str, Any]:
-    questionnaire: Questionnaire = edition_questionnaire(edition)
-    total = respondents(edition, filters).count()
+    total = results_cached_many(
+        [RESPONDENTS],
+        lambda: keys({RESPONDENTS: None}),
+        lambda _: {RESPONDENTS: respondents(edition, filters).count()},
+    )[RESPONDENTS]
     if total < min_cell():
         return {"respondents": None, "suppressed": True, "items": {}}
-    wanted = set(item_codes) if item_codes is not None else None
-    chosen = [i for i in questionnaire if i.type != "note" and (wanted is None or i.code in wanted)]
+    specs = {item.code: item for item in chosen}
+    items = results_cached_many(
+        list(specs),
+        lambda: keys({code: [str(edge) for edge in bins.get(code, ())] for code in specs}),
+        lambda missing: _items_results(edition, [specs[code] for code in missing], filters, bins),
+    )
+    return {"respondents": total, "suppressed": False, "items": {code: items[code] for code in specs}}
+
+
+def _items_results(
+    edition: Edition,
+    chosen: Sequence[ItemSpec],
+    filters: Sequence[ResultFilter],
+    bins: Mapping[str, Sequence[Decimal]],
+) -> dict[str, dict[str, Any]]:
     ids = item_ids(edition)
-    # All choice items of the request are counted together: one pass over the (item, choice) index.
+    # All choice items asked for are counted together: one pass over the (item, choice) index.
     choice_answers = Answer.objects.filter(
         item_id__in=[ids[i.code] for i in chosen if i.type in CHOICE_TYPES]
     )
     if filters:
         choice_answers = choice_answers.filter(response__in=respondents(edition, filters).values("pk"))
     tallies = _choice_tallies(choice_answers, [ids[i.code] for i in chosen if i.type == "select_multiple"])
-    items = {
-        item.code: item_result(edition, item, filters, (bins or {}).get(item.code), tallies)
-        for item in chosen
-    }
-    return {"respondents": total, "suppressed": False, "items": items}
+    return {item.code: item_result(edition, item, filters, bins.get(item.code), tallies) for item in chosen}
 
 
 def share(count: int | None, n: int | None) -> float | None:
