@@ -339,6 +339,10 @@ def pool_release(*, edition_id: int, minimum: int = 1) -> int:
         fault_pause("release.writing")
         released_key_ids = [key.id for key in releasing]
         transaction.on_commit(lambda: [keys.private_key_destroy(key_id) for key_id in released_key_ids])
+        # The free-text answers' sentence vectors, computed ahead of the first coding run (edition id only).
+        from coding.jobs import enqueue_answers_embed_released
+
+        enqueue_answers_embed_released(edition_id)
     return len(payloads)
 
 
