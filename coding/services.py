@@ -579,9 +579,6 @@ def answers_embed_released(*, edition_id: int) -> int:
     from coding.embeddings import answer_embeddings
     from coding.models import AnswerEmbedding
 
-    if not embeddings_available():
-        return 0
-    embedder = minilm()
     item_codes = sorted(
         set(
             Category.objects.filter(codebook__edition_id=edition_id, retired=False).values_list(
@@ -589,6 +586,9 @@ def answers_embed_released(*, edition_id: int) -> int:
             )
         )
     )
+    if not item_codes or not embeddings_available():
+        return 0  # nothing to code: the model is not even loaded
+    embedder = minilm()
     embedded = 0
     for item_code in item_codes:
         answers = list(

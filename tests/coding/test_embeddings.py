@@ -111,6 +111,13 @@ def test_deleting_an_answer_deletes_its_vectors(open_2017):
     assert not AnswerEmbedding.objects.exists()
 
 
+def test_an_edition_without_codebooks_embeds_nothing_and_loads_no_model(open_2017, monkeypatch):
+    add_answers(open_2017, ITEM, ["More data."])
+    monkeypatch.setattr("coding.classifiers.features.minilm", mock.Mock(side_effect=AssertionError("loaded")))
+    assert services.answers_embed_released(edition_id=open_2017.pk) == 0
+    assert not AnswerEmbedding.objects.exists()
+
+
 def test_a_release_queues_the_embedding_of_its_coded_items_answers_by_edition_id_only(
     open_2017, officers, worker_keys, django_capture_on_commit_callbacks
 ):
