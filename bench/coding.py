@@ -17,12 +17,15 @@ vector once, coding/embeddings.py):
   and the first one once its answers are embedded): TF-IDF features + the linear models.
 - `answers_per_second_first_time`: coding answers never seen before: embedding them with MiniLM too.
 - `embedding_texts_per_second`: MiniLM alone.
+`--embedder` picks the graph: `int8` (the product's, int8 activations, coding/classifiers/minilm_int8.py) or
+`shipped` (the package's file as it is, the product's before 2026-12-05). `--compare-embedders` also times
+both on the test answers, alternating, and reports the cosine between their vectors of every text.
 Training and retraining read stored vectors (embedding every answer once is timed on its own,
 `embedding_all_answers_seconds`), as the coding job does. Times are wall-clock seconds with the CPU
 seconds of the process beside them: the machine is shared, and CPU seconds vary less with others' load.
 
 Usage: .venv/bin/python bench/coding.py [--data PATH] [--repeats 3] [--methods a,b] [--sizes 5,10,20,all]
-       [--no-reference] > result.json
+       [--no-reference] [--embedder int8|shipped] [--compare-embedders] > result.json
 A quick look while iterating: --methods tfidf-minilm-lr --sizes all --repeats 1 --no-reference
 """
 
@@ -44,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coding.classifiers import CLASSIFIERS, CategorySpec  # noqa: E402
-from coding.classifiers.features import StoredEmbeddings, minilm, normalise_text  # noqa: E402
+from coding.classifiers.features import MiniLMEmbedder, StoredEmbeddings, normalise_text  # noqa: E402
 from coding.training import agreement, grouped_folds, train_with_cross_validation  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pxtextmining_v6framework_230831.csv"
@@ -109,9 +112,11 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-def stored_vectors(texts: list[str]) -> tuple[StoredEmbeddings, dict]:
+EMBEDDERS = {"int8": {"int8_activations": True}, "shipped": {"int8_activations": False}}
+
+
+def stored_vectors(texts: list[str], embedder: MiniLMEmbedder) -> tuple[StoredEmbeddings, dict]:
     """Every distinct text embedded once, as the coding job does before training (coding/embeddings.py)."""
-    embedder = minilm()
     distinct = sorted(set(texts))
     with Clock() as clock:
         vectors = embedder.encode(distinct)
@@ -120,7 +125,8 @@ def stored_vectors(texts: list[str]) -> tuple[StoredEmbeddings, dict]:
         "embedding_all_answers_seconds": round(clock.wall, 1),
         "embedding_all_answers_cpu_seconds": round(clock.cpu, 1),
         "embedding_texts_per_second": round(len(distinct) / clock.wall, 1),
-        "embedding_threads": embedder.session.get_session_options().intra_op_num_threads,
+        "embedding_threads": embedder.threads,
+        "embedding_model": embedder.key,
     }
     return StoredEmbeddings(dict(zip(distinct, vectors, strict=True)), embedder), timing
 
@@ -175,7 +181,7 @@ def run_method(method, texts, labels, codes, train, test, per_category, repeats,
         # per method, with all codes (the training size barely changes the cost).
         first_rates = []
         for _ in range(repeats):
-            model.embedder = StoredEmbeddings({}, minilm())
+            model.embedder = StoredEmbeddings({}, stored.embedder)
             with Clock() as coding:
                 model.predict_proba(test_texts)
             first_rates.append(len(test_texts) / coding.wall)
@@ -242,6 +248,69 @@ def reference_items(methods: list[str]) -> dict:
     return out
 
 
+def compare_embedders(texts, labels, train, test, repeats: int, stored: StoredEmbeddings | None) -> dict:
+    """Both graphs side by side on the test answers, alternating (the machine is shared: compare within
+    one run): embedding alone, and coding answers never seen before (embedding + `tfidf-minilm-svm`, the
+    default with all codes, fitted once on the training answers' stored vectors, uncalibrated: only the
+    speed of the prediction is compared, not its quality); and the cosine between their vectors of every distinct text."""
+    embedders = {name: MiniLMEmbedder(**options) for name, options in EMBEDDERS.items()}
+    distinct = sorted(set(texts))
+    vectors = {
+        name: np.stack([stored.vectors[t] for t in distinct])
+        if stored is not None and stored.key == embedder.key
+        else embedder.encode(distinct)
+        for name, embedder in embedders.items()
+    }
+    product = stored or StoredEmbeddings(dict(zip(distinct, vectors["int8"], strict=True)), embedders["int8"])
+    model = CLASSIFIERS["tfidf-minilm-svm"](embedder=product).fit(
+        [texts[i] for i in train], labels[train], seed=SEED
+    )
+    test_texts = [texts[i] for i in test]
+    distinct_test = sorted(set(test_texts))
+    embedding: dict[str, list[Clock]] = {name: [] for name in embedders}
+    coding: dict[str, list[Clock]] = {name: [] for name in embedders}
+    for repeat in range(repeats):
+        order = list(embedders) if repeat % 2 == 0 else list(reversed(embedders))
+        for name in order:
+            with Clock() as clock:
+                embedders[name].encode(distinct_test)
+            embedding[name].append(clock)
+            model.embedder = StoredEmbeddings({}, embedders[name])
+            with Clock() as clock:
+                model.decision_function(test_texts)  # predict_proba less its Platt sigmoid
+            coding[name].append(clock)
+    model.embedder = product
+
+    def rates(clocks: list[Clock], count: int) -> dict:
+        return {
+            "per_second": round(count / statistics.median(c.wall for c in clocks), 1),
+            "per_second_runs": [round(count / c.wall, 1) for c in clocks],
+            "cpu_seconds_runs": [round(c.cpu, 2) for c in clocks],
+            "per_cpu_second": round(count / statistics.median(c.cpu for c in clocks), 1),
+        }
+
+    out: dict = {
+        "distinct_test_texts": len(distinct_test),
+        "test_answers": len(test_texts),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+    for name, embedder in embedders.items():
+        out[name] = {
+            "model": embedder.key,
+            "threads": embedder.threads,
+            "embedding_texts": rates(embedding[name], len(distinct_test)),
+            "coding_answers_first_time": rates(coding[name], len(test_texts)),
+        }
+    cosine = (vectors["int8"] * vectors["shipped"]).sum(axis=1)  # both are L2-normalised
+    out["cosine_int8_vs_shipped"] = {
+        "texts": len(distinct),
+        "min": round(float(cosine.min()), 4),
+        "p01": round(float(np.quantile(cosine, 0.01)), 4),
+        "median": round(float(np.median(cosine)), 4),
+    }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("CODING_BENCH_DATA", DEFAULT_DATA)))
@@ -249,6 +318,8 @@ def main() -> None:
     parser.add_argument("--methods", default="label-match,tfidf-lr,tfidf-minilm-lr,tfidf-minilm-svm")
     parser.add_argument("--sizes", default="5,10,20,all")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference items")
+    parser.add_argument("--embedder", choices=sorted(EMBEDDERS), default="int8", help="the MiniLM graph")
+    parser.add_argument("--compare-embedders", action="store_true", help="time both graphs side by side")
     parser.add_argument(
         "--sample", type=int, help="a seeded random sample of this many answers (quick checks of the bench)"
     )
@@ -276,8 +347,11 @@ def main() -> None:
     output["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     stored = None
     if any(CLASSIFIERS[m].uses_embeddings for m in methods):
-        stored, output["embeddings"] = stored_vectors(texts)
+        stored, output["embeddings"] = stored_vectors(texts, MiniLMEmbedder(**EMBEDDERS[args.embedder]))
         print(json.dumps(output["embeddings"]), file=sys.stderr)
+    if args.compare_embedders:
+        output["embedding_comparison"] = compare_embedders(texts, labels, train, test, args.repeats, stored)
+        print(json.dumps(output["embedding_comparison"]), file=sys.stderr)
     output["results"] = []
     sizes = [None if s == "all" else int(s) for s in args.sizes.split(",")]
     for method in methods:

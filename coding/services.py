@@ -570,6 +570,38 @@ def _execute(run: CodingRun, attempt: int) -> None:
         fault_pause("coding.writing")
 
 
+def answers_embed_released(*, edition_id: int) -> int:
+    """Store the sentence vectors of the edition's free-text answers to items that have a codebook with an
+    active category, so that the first coding run of such an item finds them stored instead of embedding
+    them itself (queued after each pool release: coding/jobs.py). Answers with a stored vector under the
+    current model are skipped, so a second delivery does nothing. Returns how many answers were embedded."""
+    from coding.classifiers.features import embeddings_available, minilm
+    from coding.embeddings import answer_embeddings
+    from coding.models import AnswerEmbedding
+
+    item_codes = sorted(
+        set(
+            Category.objects.filter(codebook__edition_id=edition_id, retired=False).values_list(
+                "codebook__item_code", flat=True
+            )
+        )
+    )
+    if not item_codes or not embeddings_available():
+        return 0  # nothing to code: the model is not even loaded
+    embedder = minilm()
+    embedded = 0
+    for item_code in item_codes:
+        answers = list(
+            Answer.objects.filter(item__edition_id=edition_id, item__code=item_code, text__isnull=False)
+            .exclude(pk__in=AnswerEmbedding.objects.filter(model=embedder.key).values("answer_id"))
+            .order_by("id")
+            .values_list("id", "text")
+        )
+        answer_embeddings(answers, embedder=embedder)
+        embedded += len(answers)
+    return embedded
+
+
 def human_codes_count(*, edition_id: int, item_code: str) -> int:
     return HumanCoding.objects.filter(
         answer__item__edition_id=edition_id, answer__item__code=item_code

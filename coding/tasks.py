@@ -19,3 +19,10 @@ def coding_run_task(self, run_id: str) -> None:  # type: ignore[no-untyped-def]
 @shared_task(name="coding.runs_requeue_stale")
 def coding_runs_requeue_stale_task() -> None:
     services.coding_runs_requeue_stale()
+
+
+# An edition id in, nothing out. Losing this message costs nothing but time: a coding run embeds whatever
+# has no stored vector, so there is no sweep for it.
+@shared_task(name="coding.answers_embed_released", acks_late=True, ignore_result=True)
+def answers_embed_released_task(edition_id: int) -> None:
+    services.answers_embed_released(edition_id=edition_id)

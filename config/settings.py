@@ -345,6 +345,9 @@ EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 600)
 # --- Coding ---------------------------------------------------------------------------------------
 # A running auto-coding run whose worker has not reported for this long is considered dead and run again.
 CODING_STALE_SECONDS = env_int("CODING_STALE_SECONDS", 600)
+# Model files derived from the packaged ones (the int8 MiniLM graph, coding/classifiers/minilm_int8.py):
+# built here at first use and checked by sha256 on every load. Writable by the worker.
+CODING_MODEL_DIR = Path(env_str("CODING_MODEL_DIR", str(DATA_DIR / "models")))
 
 # --- Staging pool (anonymous side) -----------------------------------------------------------------
 # Private staging keys: only the worker mounts this directory (docs/operations.md, docs/anonymity.md).

