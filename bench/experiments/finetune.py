@@ -124,7 +124,7 @@ def main():
             loss.backward()
             optimiser.step()
             schedule.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         entry = {
             "epoch": epoch + 1,
             "loss": round(total / len(fit_idx), 4),
