@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from coding.classifiers import CLASSIFIERS, CategorySpec  # noqa: E402
 from coding.classifiers.features import MiniLMEmbedder, StoredEmbeddings, normalise_text  # noqa: E402
-from coding.training import agreement, grouped_folds, train_with_cross_validation  # noqa: E402
+from coding.training import agreement, decide, grouped_folds, train_with_cross_validation  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pxtextmining_v6framework_230831.csv"
 FIRST_CODE_COLUMN = "Not assigned"
@@ -149,15 +149,17 @@ def run_method(method, texts, labels, codes, train, test, per_category, repeats,
                 folds=5,
                 embedder=embedder,
             )
-            model, thresholds = result.classifier, result.thresholds
+            model, accept = result.classifier, result.accept
+            relative_cut = result.relative_cut
         else:
-            model, thresholds = cls().describe(specs), np.full(len(codes), 0.5)
+            model, relative_cut = cls().describe(specs), 0.0
+            accept = lambda p: decide(p, np.full(len(codes), 0.5))  # noqa: E731
     rates = []
     for _ in range(repeats):
         with Clock() as coding:
             probabilities = model.predict_proba(test_texts)
         rates.append(len(test_texts) / coding.wall)
-    metrics = agreement(labels[test], probabilities >= thresholds[None, :], probabilities, codes)
+    metrics = agreement(labels[test], accept(probabilities), probabilities, codes)
     row = {
         "method": method,
         "human_codes_per_category": per_category or "all",
@@ -165,6 +167,7 @@ def run_method(method, texts, labels, codes, train, test, per_category, repeats,
         "test_answers": len(test),
         "micro_f1": metrics["micro_f1"],
         "macro_f1": metrics["macro_f1"],
+        "relative_cut": relative_cut,
         "alpha_overall": metrics["alpha"],
         "alpha_per_code": {c: e["alpha"] for c, e in metrics["categories"].items()},
         "share_error_hard_pp": metrics["share_error_hard_pp"],
@@ -234,12 +237,11 @@ def reference_items(methods: list[str]) -> dict:
                 [texts[i] for i in idx], labels[idx], codes, classifier_id=method, seed=SEED
             )  # embeds with MiniLM directly (a few hundred short answers)
             probabilities = result.classifier.predict_proba([texts[i] for i in test])
-            metrics = agreement(
-                labels[test], probabilities >= result.thresholds[None, :], probabilities, codes
-            )
+            metrics = agreement(labels[test], result.accept(probabilities), probabilities, codes)
             per_method[method] = {
                 "alpha_overall": metrics["alpha"],
                 "micro_f1": metrics["micro_f1"],
+                "relative_cut": result.relative_cut,
                 "train_answers": len(idx),
                 "test_answers": len(test),
                 "alpha_per_code": {c: e["alpha"] for c, e in metrics["categories"].items()},

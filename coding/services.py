@@ -493,7 +493,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
         )
         probabilities = result.classifier.predict_proba(texts) if texts else np.zeros((0, len(codes)))
         thresholds = result.thresholds
-        accepted = probabilities >= thresholds[None, :]
+        accepted = result.accept(probabilities)
         metrics["cross_validation"] = result.metrics
         flagged = set(human_only_codes(result.metrics))
         metrics["human_only"] = sorted(flagged)

@@ -59,6 +59,18 @@ def test_a_trained_run_gives_the_same_codes_twice(coded_item, django_capture_on_
         cv["categories"]["more_data"]
     )
     assert ReviewItem.objects.exists()
+    # Every accepted code reaches its category's threshold and the run's relative cut of the answer's top
+    # probability (probabilities are stored rounded to 4 places).
+    assert 0 <= cv["relative_cut"] <= 0.8
+    by_answer: dict[str, list[tuple[str, float, bool]]] = {}
+    for answer_id, code, probability, accepted in auto_codes(edition):
+        by_answer.setdefault(answer_id, []).append((code, probability, accepted))
+    for rows in by_answer.values():
+        top = max(p for _, p, _ in rows)
+        for code, probability, accepted in rows:
+            if accepted:
+                assert probability >= cv["thresholds"][code] - 1e-4
+                assert probability >= cv["relative_cut"] * top - 1e-4
 
 
 def test_human_codes_survive_a_rerun_and_override(coded_item, django_capture_on_commit_callbacks):
