@@ -329,6 +329,13 @@ RESULTS_CACHE_SECONDS = env_int("RESULTS_CACHE_SECONDS", 3600)
 # After a coding write, the results are computed again (warmed) at most once per this many seconds, at
 # the end of the window (results/jobs.py); a release warms them at once.
 RESULTS_WARM_DEBOUNCE_SECONDS = env_int("RESULTS_WARM_DEBOUNCE_SECONDS", 30)
+# Beat renews the current entries of every published edition well before they would expire and computes
+# any that are missing (results.keep_warm), so a first view long after a release is served from the cache.
+if RESULTS_CACHE_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["results-keep-warm"] = {
+        "task": "results.keep_warm",
+        "schedule": timedelta(seconds=max(60, RESULTS_CACHE_SECONDS // 3)),
+    }
 
 # --- Exports ------------------------------------------------------------------------------------
 # Built files live here, outside STATIC_ROOT and MEDIA: they are served only through short-lived signed

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
 from accounts.models import User
 from accounts.services import audit_record
-from responses.models import Answer
+from responses.models import Answer, Response
 from results.cache import CACHE_ERRORS, results_cache_keys, results_invalidate
 from results.models import HiddenQuote
 from results.quotes import example_quote_ids, quotable
@@ -55,15 +56,43 @@ def results_warm(*, edition_id: int) -> None:
     example_quote_ids(edition=edition, results=results["items"])
 
 
+def results_keep_warm() -> int:
+    """Keep the warm entries of every published edition with released responses from expiring while
+    they are current: renew their time to live, and compute any that are missing (results_warm), so the
+    first view an hour or a month after a release is still served from the cache. Stale entries (an
+    older release or coding generation) are left to expire. Run by beat more often than entries expire
+    (RESULTS_CACHE_SECONDS); returns how many editions it looked at."""
+    seconds = int(settings.RESULTS_CACHE_SECONDS)
+    if seconds <= 0:
+        return 0
+    editions = Edition.objects.exclude(status=EditionStatus.DRAFT).filter(
+        pk__in=Response.objects.values("edition_id")
+    )
+    count = 0
+    for edition in editions:
+        try:
+            keys, complete = _warm_entries(edition)
+            for key in keys:
+                cache.touch(key, seconds)
+        except CACHE_ERRORS:
+            return count  # nothing to keep; the cache computes when it is back
+        if not complete:
+            results_warm(edition_id=edition.pk)
+        count += 1
+    return count
+
+
 def results_warmed(*, edition: Edition) -> bool:
     """Whether the cache holds everything `results_warm` computes for the edition now (reads only)."""
     try:
-        return _warmed(edition)
+        return _warm_entries(edition)[1]
     except CACHE_ERRORS:
         return False
 
 
-def _warmed(edition: Edition) -> bool:
+def _warm_entries(edition: Edition) -> tuple[list[str], bool]:
+    """The keys of what `results_warm` computes for the edition now that the cache holds, and whether it
+    holds all of them."""
     count = released_count(edition)
     codes = [item.code for item in edition_questionnaire(edition) if item.type != "note"]
     keys = results_cache_keys(
@@ -73,14 +102,16 @@ def _warmed(edition: Edition) -> bool:
         parts={RESPONDENTS: None} | {code: [] for code in codes},
     )
     found = cache.get_many(list(keys.values()))
+    present = list(found)
     if keys[RESPONDENTS] not in found:
-        return False
+        return present, False
     if found[keys[RESPONDENTS]] < min_cell():
-        return True  # nothing is shown, so nothing else is computed
+        return present, True  # nothing is shown, so nothing else is computed
     if len(found) < len(keys):
-        return False
+        return present, False
     wanted = {item: cats for item, cats in quotable({c: found[keys[c]] for c in codes}).items() if cats}
     quote_keys = results_cache_keys(
         edition=edition, response_count=count, filters=(), parts=wanted, kind="quote-ids"
     )
-    return len(cache.get_many(list(quote_keys.values()))) == len(quote_keys)
+    quotes_found = list(cache.get_many(list(quote_keys.values())))
+    return present + quotes_found, len(quotes_found) == len(quote_keys)

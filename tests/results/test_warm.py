@@ -7,6 +7,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -16,9 +18,10 @@ from config.celery import app
 from responses import services as response_services
 from responses.models import Answer, StagedSubmission
 from results import tasks
+from results.cache import results_stale
 from results.jobs import results_warm_soon
 from results.selectors import edition_results
-from results.services import results_warmed
+from results.services import _warm_entries, results_keep_warm, results_warm, results_warmed
 from surveys import services as survey_services
 from surveys.models import Edition
 from tests.conftest import api_client_for, import_reference, login_with_mfa
@@ -169,3 +172,40 @@ def test_a_write_succeeds_when_neither_broker_nor_cache_can_be_reached(
     # The warm-up itself computes and returns without a cache (a worker whose Redis went away).
     tasks.results_warm_task.run(open_2017.pk)
     assert edition_results(edition=open_2017)["items"]["trends"]["counts"]["encryption"] == 12
+
+
+def seconds_left(key):
+    """The time to live Redis has for a cache entry (the suite's cache is the real Redis)."""
+    return cache._cache.get_client(key).ttl(cache.make_and_validate_key(key))
+
+
+def test_beat_keeps_current_entries_alive_recomputes_lost_ones_lets_stale_ones_expire(open_2017, settings):
+    release(open_2017, people(15, workload_change="increased"))
+    settings.RESULTS_CACHE_SECONDS = 60
+    results_warm(edition_id=open_2017.pk)
+    before, complete = _warm_entries(open_2017)
+    assert complete and all(0 < seconds_left(key) <= 60 for key in before)
+
+    settings.RESULTS_CACHE_SECONDS = 600
+    assert results_keep_warm() == 1  # the one published edition with released responses
+    assert all(60 < seconds_left(key) <= 600 for key in before)
+
+    cache.delete(before[0])  # an entry expired, or Redis evicted it
+    assert not results_warmed(edition=open_2017)
+    results_keep_warm()
+    assert results_warmed(edition=open_2017)
+
+    results_stale(edition_id=open_2017.pk)  # a coding write: these entries are no longer read
+    settings.RESULTS_CACHE_SECONDS = 900
+    results_keep_warm()
+    after, complete = _warm_entries(open_2017)
+    assert complete and not set(after) & set(before)
+    assert all(seconds_left(key) <= 600 for key in before if cache.get(key) is not None)
+    assert all(600 < seconds_left(key) <= 900 for key in after)
+
+
+def test_beat_keeps_nothing_warm_when_the_cache_is_off(open_2017, settings):
+    release(open_2017, people(15, workload_change="increased"))
+    settings.RESULTS_CACHE_SECONDS = 0
+    assert results_keep_warm() == 0
+    assert "results.keep_warm" in {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
