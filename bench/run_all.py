@@ -65,7 +65,7 @@ def plan() -> dict[str, tuple[list[str], dict[str, str]]]:
                 "BENCH_PORT": str(free_port()),
                 "BENCH_RUNS": "3",
                 "BENCH_SECONDS": "3" if QUICK else "5",
-                "BENCH_OFFICERS": "5000" if QUICK else "9000",
+                "BENCH_OFFICERS": "9000" if QUICK else "16000",
             },
         ),
         "results": (
