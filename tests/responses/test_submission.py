@@ -15,6 +15,13 @@ from surveys.questionnaire import AnswersInvalid
 from tests.responses.conftest import BASE_ANSWERS
 
 
+def run_at_once(threads):
+    """Start every thread (they meet at their barrier), then wait for all of them."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
 def test_a_submission_is_sealed_and_the_officer_marked(open_2017, officer_alice, worker_keys):
     receipt = services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
     assert len(receipt.code) == 29  # 24 characters in groups of four
@@ -125,11 +132,7 @@ def test_two_tabs_submitting_at_the_same_moment_store_one_answer(series, officer
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=tab) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once([threading.Thread(target=tab) for _ in range(4)])
     assert sorted(outcomes) == ["receipt", "refused", "refused", "refused"]
     assert StagedSubmission.objects.count() == 1
 
@@ -157,11 +160,7 @@ def test_a_burst_of_first_submissions_is_all_taken_while_spare_keys_are_claimed(
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=submit, args=(officer,)) for officer in crowd]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once([threading.Thread(target=submit, args=(officer,)) for officer in crowd])
     assert outcomes == ["receipt"] * len(crowd)
     assert StagedSubmission.objects.filter(edition=edition).count() == len(crowd)
     assert PoolKey.objects.filter(edition=edition, status=PoolKeyStatus.ACTIVE).count() == 1
@@ -286,11 +285,7 @@ def test_two_tabs_at_the_same_moment_store_one_answer_also_with_the_key_known(
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=tab) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once([threading.Thread(target=tab) for _ in range(4)])
     assert sorted(outcomes) == ["receipt", "refused", "refused", "refused"]
     assert one_statement == [True] * 4  # every tab tried the one-statement path first
     assert StagedSubmission.objects.filter(edition=edition).count() == 2
