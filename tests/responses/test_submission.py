@@ -22,6 +22,7 @@ def run_at_once(threads):
     for thread in threads:
         thread.join()
 
+
 def test_a_submission_is_sealed_and_the_officer_marked(open_2017, officer_alice, worker_keys):
     receipt = services.response_submit(edition=open_2017, officer=officer_alice, answers=BASE_ANSWERS)
     assert len(receipt.code) == 29  # 24 characters in groups of four
