@@ -37,13 +37,14 @@ ADJUDICATED = "adjudicated"
 # The item's answers are read by item id (a literal, so the planner's per-item statistics apply) from
 # the partial covering index of free-text answers, without touching the answers' heap. Automatic codes
 # (most of them) are a plain filter; only human codes need grouping (the categories every coder gave).
+# Portable SQL (no bool_or, no empty SELECT list): the embedded demo runs it on SQLite.
 _FINAL_SQL = """
 WITH ans AS MATERIALIZED (
     SELECT a.id, a.response_id FROM responses_answer a
     WHERE a.item_id = %(item_id)s AND a.text IS NOT NULL %(restrict)s
 ),
 people AS (
-    SELECT h.answer_id, bool_or(h.coder = %(adjudicated)s) AS adjudicated,
+    SELECT h.answer_id, MAX(CASE WHEN h.coder = %(adjudicated)s THEN 1 ELSE 0 END) AS adjudicated,
            count(*) FILTER (WHERE h.coder <> %(adjudicated)s) AS coders
     FROM coding_humancoding h JOIN ans ON ans.id = h.answer_id GROUP BY h.answer_id
 ),
@@ -51,7 +52,7 @@ coded AS MATERIALIZED (
     SELECT ans.id AS answer_id, ans.response_id,
            CASE WHEN p.answer_id IS NULL THEN 'auto' ELSE 'human' END AS source, p.adjudicated, p.coders
     FROM ans LEFT JOIN people p ON p.answer_id = ans.id
-    WHERE p.answer_id IS NOT NULL OR EXISTS (SELECT FROM coding_autocoding ac WHERE ac.answer_id = ans.id)
+    WHERE p.answer_id IS NOT NULL OR EXISTS (SELECT 1 FROM coding_autocoding ac WHERE ac.answer_id = ans.id)
 ),
 final AS (
     SELECT d.answer_id, d.response_id, d.source, c.category_id
@@ -64,7 +65,7 @@ final AS (
     WHERE d.source = 'human' AND c.source = 'human'
     GROUP BY d.answer_id, d.response_id, d.source, d.adjudicated, d.coders, c.category_id
     -- the adjudicated set if there is one, else the categories every coder gave
-    HAVING CASE WHEN d.adjudicated THEN bool_or(c.coder = %(adjudicated)s)
+    HAVING CASE WHEN d.adjudicated = 1 THEN MAX(CASE WHEN c.coder = %(adjudicated)s THEN 1 ELSE 0 END) = 1
                 ELSE count(*) FILTER (WHERE c.coder <> %(adjudicated)s) = d.coders END
 )
 """
