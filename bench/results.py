@@ -173,6 +173,7 @@ def load_responses(state: dict[str, Any], *, count: int, first_seed: int) -> dic
     """COPY `count` synthetic released responses (and their codes) into the edition; returns timings."""
     from django.db import connection, transaction
 
+    from coding.finals import final_codes_refresh
     from responses.demo import demo_payloads_2017
     from surveys.models import Edition, Item
     from surveys.questionnaire import CHOICE_TYPES
@@ -212,14 +213,24 @@ def load_responses(state: dict[str, Any], *, count: int, first_seed: int) -> dic
         with transaction.atomic(), connection.cursor() as cursor:
             tables.copy(cursor.cursor)
         totals = {t: totals[t] + n for t, n in tables.rows.items()}
+    # The codes went in by COPY, around coding's services: keep their final codes as a coding write does.
+    refresh_started = time.monotonic()
+    for code in state["runs"]:
+        final_codes_refresh(item_id=items[code][0])
+    refresh_seconds = round(time.monotonic() - refresh_started, 1)
     with connection.cursor() as cursor:
         # What autovacuum does soon after a release: visibility map (index-only scans) and statistics.
         cursor.execute(
             "VACUUM ANALYZE responses_response, responses_answer, coding_humancoding, "
-            "coding_autocoding, coding_answercode"
+            "coding_autocoding, coding_answercode, coding_finalcoding, coding_finalcode"
         )
     # The released count changed, so nothing cached for the edition is read again (results/cache.py).
-    return {"load_seconds": round(time.monotonic() - started, 1), "rows": totals, "next_seed": seed}
+    return {
+        "load_seconds": round(time.monotonic() - started, 1),
+        "final_codes_refresh_seconds": refresh_seconds,
+        "rows": totals,
+        "next_seed": seed,
+    }
 
 
 def _code_answer(

@@ -182,6 +182,56 @@ class AutoCoding(models.Model):
         return f"{self.answer_id} by run {self.run_id}"
 
 
+class FinalCoding(models.Model):
+    """An answer that has final codes, and whether they are people's or a trained model's: kept by
+    coding/finals.py::final_codes_refresh from the codes, never written otherwise. Anonymous side."""
+
+    answer = models.OneToOneField(
+        "responses.Answer", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # Copies of the answer's item and response, so counts read one index (and filters join by response).
+    item = models.ForeignKey("surveys.Item", on_delete=models.CASCADE, related_name="+", db_index=False)
+    response = models.ForeignKey(
+        "responses.Response", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    source = models.CharField(max_length=8)
+
+    class Meta:
+        indexes = [models.Index(fields=["item", "source"], include=["response"], name="final_coding_item")]
+
+    def __str__(self) -> str:
+        return f"{self.answer_id} ({self.source})"
+
+
+class FinalCode(models.Model):
+    """One final category of an answer (coding/finals.py). Anonymous side: random key, no time."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # (answer, category) is unique, and that index serves lookups by answer.
+    answer = models.ForeignKey("responses.Answer", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Only an unused category is ever deleted (coding.services.category_remove): no index for that.
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+", db_index=False)
+    item = models.ForeignKey("surveys.Item", on_delete=models.CASCADE, related_name="+", db_index=False)
+    response = models.ForeignKey(
+        "responses.Response", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    source = models.CharField(max_length=8)
+
+    class Meta:
+        indexes = [
+            # The random key orders a category's answers for the example quotes: a top-N is an index scan.
+            models.Index(
+                fields=["item", "category", "id"], include=["response", "answer"], name="final_code_item"
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["answer", "category"], name="final_code_once_per_category"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.answer_id}: {self.category_id}"
+
+
 class AnswerEmbedding(models.Model):
     """An answer's sentence vector under one embedding model (coding/embeddings.py): computed once, then
     read by every run, retraining and prediction. Anonymous side: derived from the answer's text, keyed by

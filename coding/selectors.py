@@ -1,21 +1,19 @@
 """Reads of free-text coding. The three public selectors (item_category_counts, final_codes,
 codebook_for) are called by results and exports; their signatures are a contract.
 
-The final code of an answer: its human codes if any human coded it (the adjudicated set if there is
-one, otherwise the categories every coder gave), else its accepted automatic codes from a trained model
-(never zero-shot suggestions, never categories flagged "human coding only")."""
+Final codes (the rule is in coding/finals.py) are read from the tables that keep them."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
-from django.db import connection
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Window
+from django.db.models.functions import RowNumber
 
+from coding.finals import ADJUDICATED
 from coding.models import (
     AnswerCode,
     AutoCoding,
@@ -23,88 +21,25 @@ from coding.models import (
     Codebook,
     CodeSource,
     CodingRun,
+    FinalCode,
+    FinalCoding,
     HumanCoding,
     ReviewItem,
 )
 from responses.models import Answer
 from surveys.models import Item
 
-ADJUDICATED = "adjudicated"
-
-# The final codes of one item's answers, as CTEs every reader below builds on:
-#   coded: one row per answer that has final codes (answer_id, response_id, source 'human' | 'auto');
-#   final: one row per final code (answer_id, response_id, source, category_id).
-# The item's answers are read by item id (a literal, so the planner's per-item statistics apply) from
-# the partial covering index of free-text answers, without touching the answers' heap. Automatic codes
-# (most of them) are a plain filter; only human codes need grouping (the categories every coder gave).
-# Portable SQL (no bool_or, no empty SELECT list): the embedded demo runs it on SQLite.
-_FINAL_SQL = """
-WITH ans AS MATERIALIZED (
-    SELECT a.id, a.response_id FROM responses_answer a
-    WHERE a.item_id = %(item_id)s AND a.text IS NOT NULL %(restrict)s
-),
-people AS (
-    SELECT h.answer_id, MAX(CASE WHEN h.coder = %(adjudicated)s THEN 1 ELSE 0 END) AS adjudicated,
-           count(*) FILTER (WHERE h.coder <> %(adjudicated)s) AS coders
-    FROM coding_humancoding h JOIN ans ON ans.id = h.answer_id GROUP BY h.answer_id
-),
-coded AS MATERIALIZED (
-    SELECT ans.id AS answer_id, ans.response_id,
-           CASE WHEN p.answer_id IS NULL THEN 'auto' ELSE 'human' END AS source, p.adjudicated, p.coders
-    FROM ans LEFT JOIN people p ON p.answer_id = ans.id
-    WHERE p.answer_id IS NOT NULL OR EXISTS (SELECT 1 FROM coding_autocoding ac WHERE ac.answer_id = ans.id)
-),
-final AS (
-    SELECT d.answer_id, d.response_id, d.source, c.category_id
-    FROM coded d JOIN coding_answercode c ON c.answer_id = d.answer_id
-    JOIN coding_category cat ON cat.id = c.category_id
-    WHERE d.source = 'auto' AND c.source = 'auto' AND c.accepted AND NOT cat.human_only
-    UNION ALL
-    SELECT d.answer_id, d.response_id, d.source, c.category_id
-    FROM coded d JOIN coding_answercode c ON c.answer_id = d.answer_id
-    WHERE d.source = 'human' AND c.source = 'human'
-    GROUP BY d.answer_id, d.response_id, d.source, d.adjudicated, d.coders, c.category_id
-    -- the adjudicated set if there is one, else the categories every coder gave
-    HAVING CASE WHEN d.adjudicated = 1 THEN MAX(CASE WHEN c.coder = %(adjudicated)s THEN 1 ELSE 0 END) = 1
-                ELSE count(*) FILTER (WHERE c.coder <> %(adjudicated)s) = d.coders END
-)
-"""
-
 
 def _item_id(edition_id: int, item_code: str) -> int | None:
     return Item.objects.filter(edition_id=edition_id, code=item_code).values_list("id", flat=True).first()
 
 
-def _restriction(response_ids: QuerySet[Any] | None) -> tuple[str, list[Any]]:
-    if response_ids is None:
-        return "", []
-    query = response_ids.values("pk") if response_ids.query.values_select == () else response_ids
-    sql, params = query.query.sql_with_params()
-    return f"AND a.response_id IN ({sql})", list(params)
-
-
-def _run_sql(
-    sql: str, named: dict[str, Any], restriction: tuple[str, list[Any]] = ("", [])
-) -> list[tuple[Any, ...]]:
-    """Named parameters become positional, in the order they appear; %(restrict)s takes the
-    restriction's SQL (Django's own, with its own placeholders) and its parameters at that place."""
-    order: list[Any] = []
-
-    def swap(match: re.Match[str]) -> str:
-        if match.group(1) == "restrict":
-            order.extend(restriction[1])
-            return restriction[0]
-        order.append(named[match.group(1)])
-        return "%s"
-
-    positional = re.sub(r"%\((\w+)\)s", swap, sql)
-    with connection.cursor() as cursor:
-        cursor.execute(positional, order)
-        return cursor.fetchall()
-
-
-def _named(edition_id: int, item_code: str, **more: Any) -> dict[str, Any]:
-    return {"item_id": _item_id(edition_id, item_code), "adjudicated": ADJUDICATED, **more}
+def _finals(
+    model: type[FinalCode] | type[FinalCoding], edition_id: int, item_code: str, response_ids: Any = None
+) -> QuerySet[Any]:
+    """The kept final codes (coding/finals.py) of an item, of the given respondents only if asked."""
+    qs = model.objects.filter(item_id=_item_id(edition_id, item_code))
+    return qs if response_ids is None else qs.filter(response_id__in=response_ids)
 
 
 def item_category_counts(
@@ -116,25 +51,20 @@ def item_category_counts(
     "counts": {code: respondents}, "method": "human" | "automatic" | "mixed" | "none", "human_only":
     [codes flagged human coding only]}. Shares are counts / n and add up to more than 100 %
     (multi-label); a "human coding only" category is counted among human-coded answers alone, so its
-    share is count / n_human."""
-    sql = (
-        _FINAL_SQL  # noqa: S608 - constant SQL
-        + """
-SELECT k.source, cat.code, k.n FROM (
-    SELECT f.source, f.category_id, COUNT(DISTINCT f.response_id) AS n FROM final f GROUP BY 1, 2
-) k JOIN coding_category cat ON cat.id = k.category_id
-UNION ALL
-SELECT d.source, NULL, COUNT(DISTINCT d.response_id) * -1 - 1 FROM coded d GROUP BY d.source
-"""
-    )
-    rows = _run_sql(sql, _named(edition_id, item_code), _restriction(response_ids))
-    counts: dict[str, int] = defaultdict(int)
-    per_source: dict[str, int] = {}
-    for source, code, number in rows:
-        if number < 0:
-            per_source[source] = -number - 1
-        elif code is not None:
-            counts[code] += number
+    share is count / n_human. A respondent answers an item once, so answers count respondents."""
+    # COUNT(*): the (item, category) and (item, source) indexes answer alone.
+    counts: dict[str, int] = {
+        row["category__code"]: row["n"]
+        for row in _finals(FinalCode, edition_id, item_code, response_ids)
+        .values("category__code")
+        .annotate(n=Count("*"))
+    }
+    per_source = {
+        row["source"]: row["n"]
+        for row in _finals(FinalCoding, edition_id, item_code, response_ids)
+        .values("source")
+        .annotate(n=Count("*"))
+    }
     codebook = {c["code"]: c for c in codebook_for(edition_id=edition_id, item_code=item_code)}
     n = sum(per_source.values())
     sources = {s for s, k in per_source.items() if k}
@@ -161,67 +91,44 @@ SELECT d.source, NULL, COUNT(DISTINCT d.response_id) * -1 - 1 FROM coded d GROUP
 
 
 def coded_answer_sample(
-    *,
-    edition_id: int,
-    item_code: str,
-    per_category: int,
-    seed: str,
-    response_ids: QuerySet[Any] | None = None,
+    *, edition_id: int, item_code: str, per_category: int, response_ids: QuerySet[Any] | None = None
 ) -> dict[str, list[uuid.UUID]]:
-    """category code → up to `per_category` ids of answers whose final codes include it, in an order
-    fixed by `seed` (a hash of id and seed, so a new seed draws anew and the same seed draws the same)."""
-    # Per category, a top-N over a hash order: no sort of all the item's codes.
-    sql = (
-        _FINAL_SQL  # noqa: S608 - constant SQL; the seed and limit are bound parameters
-        + """
-, picks AS MATERIALIZED (SELECT answer_id, category_id FROM final)
-SELECT cat.code, chosen.answer_id
-FROM coding_category cat
-CROSS JOIN LATERAL (
-    SELECT p.answer_id FROM picks p WHERE p.category_id = cat.id
-    ORDER BY MD5(CAST(p.answer_id AS TEXT) || %(seed)s), p.answer_id LIMIT %(per_category)s
-) chosen
-WHERE cat.id IN (SELECT category_id FROM picks)
-ORDER BY cat.code, MD5(CAST(chosen.answer_id AS TEXT) || %(seed)s), chosen.answer_id
-"""
+    """category code → up to `per_category` ids of answers whose final codes include it, in a random
+    order that stays until the item's final codes are written again (FinalCode's random key)."""
+    ranked = (
+        _finals(FinalCode, edition_id, item_code, response_ids)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("category_id")], order_by=[F("id")]))
+        .filter(rank__lte=per_category)
+        .order_by("category__code", "rank")
+        .values_list("category__code", "answer_id")
     )
-    named = _named(edition_id, item_code, seed=seed, per_category=per_category)
     out: dict[str, list[uuid.UUID]] = {}
-    for code, answer_id in _run_sql(sql, named, _restriction(response_ids)):
-        out.setdefault(code, []).append(
-            answer_id if isinstance(answer_id, uuid.UUID) else uuid.UUID(str(answer_id))
-        )
+    for code, answer_id in ranked:
+        out.setdefault(code, []).append(answer_id)
     return out
 
 
 def final_codes(*, edition_id: int, item_code: str) -> dict[uuid.UUID, set[str]]:
     """answer id → final category codes (an empty set: coded, no category applies)."""
-    tail = """
-SELECT d.answer_id, cat.code FROM coded d
-LEFT JOIN final f ON f.answer_id = d.answer_id LEFT JOIN coding_category cat ON cat.id = f.category_id
-"""
-    out: dict[uuid.UUID, set[str]] = {}
-    for answer_id, code in _run_sql(_FINAL_SQL + tail, _named(edition_id, item_code)):
-        key = answer_id if isinstance(answer_id, uuid.UUID) else uuid.UUID(str(answer_id))
-        codes = out.setdefault(key, set())
-        if code is not None:
-            codes.add(code)
-    return out
+    return _final_sets(edition_id, item_code, {})
 
 
 def final_code_sources(*, edition_id: int, item_code: str) -> dict[uuid.UUID, str]:
-    sql = _FINAL_SQL + "SELECT d.answer_id, d.source FROM coded d"  # noqa: S608 - constant SQL
-    rows = _run_sql(sql, _named(edition_id, item_code))
-    return {a if isinstance(a, uuid.UUID) else uuid.UUID(str(a)): s for a, s in rows}
+    return dict(_finals(FinalCoding, edition_id, item_code).values_list("pk", "source"))
 
 
 def human_final_codes(*, edition_id: int, item_code: str) -> dict[uuid.UUID, set[str]]:
-    sources = final_code_sources(edition_id=edition_id, item_code=item_code)
-    return {
-        a: codes
-        for a, codes in final_codes(edition_id=edition_id, item_code=item_code).items()
-        if sources.get(a) == "human"
-    }
+    """final_codes of the answers people coded."""
+    return _final_sets(edition_id, item_code, {"source": CodeSource.HUMAN})
+
+
+def _final_sets(edition_id: int, item_code: str, where: dict[str, Any]) -> dict[uuid.UUID, set[str]]:
+    coded = _finals(FinalCoding, edition_id, item_code).filter(**where).values_list("pk", flat=True)
+    out: dict[uuid.UUID, set[str]] = {answer_id: set() for answer_id in coded}
+    codes = _finals(FinalCode, edition_id, item_code).filter(**where)
+    for answer_id, code in codes.values_list("answer_id", "category__code"):
+        out[answer_id].add(code)
+    return out
 
 
 def codebook_for(*, edition_id: int, item_code: str) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from coding.finals import final_codes_refresh
 from coding.models import (
     AnswerCode,
     AutoCoding,
@@ -44,7 +45,6 @@ from surveys.reference import REFERENCE_DIR
 logger = logging.getLogger(__name__)
 
 TEXT_TYPES = (ItemType.TEXT, ItemType.LONG_TEXT)
-ADJUDICATED = "adjudicated"
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 DEFAULT_SEED = 20170523
 # A trained model needs this many human-coded answers; below it a run gives zero-shot suggestions.
@@ -295,6 +295,7 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
         ]
     )
     ReviewItem.objects.filter(answer_id=answer.pk).delete()
+    final_codes_refresh(item_id=answer.item_id, answer_ids=[answer.pk])
     results_invalidate(edition_id=answer.item.edition_id)
     return wanted
 
@@ -303,7 +304,8 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
 def answer_codes_clear(*, answer_id: uuid.UUID, coder: str) -> None:
     HumanCoding.objects.filter(answer_id=answer_id, coder=coder).delete()
     AnswerCode.objects.filter(answer_id=answer_id, source=CodeSource.HUMAN, coder=coder).delete()
-    for edition_id in Answer.objects.filter(pk=answer_id).values_list("item__edition_id", flat=True):
+    for item_id, edition_id in Answer.objects.filter(pk=answer_id).values_list("item_id", "item__edition_id"):
+        final_codes_refresh(item_id=item_id, answer_ids=[answer_id])
         results_invalidate(edition_id=edition_id)
 
 
@@ -564,6 +566,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
                 ]
             )
         metrics["coded"] = len(to_code)
+        final_codes_refresh(item_id=_text_item(run.edition, run.item_code).pk)
         results_invalidate(edition_id=run.edition_id)
         metrics["codes_written"] = sum(1 for r in rows if r.accepted)
         CodingRun.objects.filter(pk=run.pk).update(metrics=metrics)

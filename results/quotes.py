@@ -1,7 +1,7 @@
 """Example quotes for coded free text: a few answers per category, with personal data redacted.
 
 Shown only for a category whose count is itself shown (at least RESULTS_MIN_CELL respondents), drawn in
-an order fixed per release (the seed is the edition and its number of released responses), minus the
+a random order that stays until the item's final codes are written again (coding/finals.py), minus the
 answers an analyst hid. Text passes the exports' redaction (exports/anonymise/pii.py) every time it is
 shown, after any decision a reviewer made on it for an export (exports/review.py: their text stands; an
 answer they left out or withheld is never quoted); only the chosen answer ids are cached
@@ -77,19 +77,18 @@ def example_quote_ids(
     if not wanted:
         return {}
     released = released_count(edition)
-    seed = f"{edition.pk}:{released}"
     return results_cached_many(
         list(wanted),
         # Each item's quotes are their own entry, keyed by the categories quoted.
         lambda: results_cache_keys(
             edition=edition, response_count=released, filters=filters, parts=wanted, kind="quote-ids"
         ),
-        lambda missing: _choose(edition, {item: wanted[item] for item in missing}, filters, seed=seed),
+        lambda missing: _choose(edition, {item: wanted[item] for item in missing}, filters),
     )
 
 
 def _choose(
-    edition: Edition, wanted: Mapping[str, list[str]], filters: Sequence[ResultFilter], *, seed: str
+    edition: Edition, wanted: Mapping[str, list[str]], filters: Sequence[ResultFilter]
 ) -> dict[str, Any]:
     """Answer ids (as strings, for the cache) of the quotes to show: item → category → ids."""
     # Hidden by an analyst, or withdrawn by a reviewer.
@@ -106,7 +105,6 @@ def _choose(
             edition_id=edition.pk,
             item_code=item,
             per_category=QUOTES_PER_CATEGORY + len(skipped),
-            seed=seed,
             response_ids=response_ids,
         )
         chosen[item] = {

@@ -15,8 +15,9 @@ from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection
-from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
+from django.db.models import Aggregate, Avg, Count, FloatField, Max, Min, Q, QuerySet, Sum
 
 from coding.selectors import item_category_counts
 from responses.models import Answer, Response
@@ -135,29 +136,13 @@ def _quantile(values: QuerySet[Answer], n: int, fraction: float) -> Decimal:
 Quartiles = tuple[Decimal, Decimal, Decimal]
 
 
-def _number_stats(answers: QuerySet[Answer]) -> tuple[dict[str, Any], Quartiles | None]:
-    """Count, mean, extremes and sum; on PostgreSQL the quartiles too, in the same pass (one ordered-set
-    aggregate), so a number item costs two queries with its histogram. Elsewhere the quartiles are
-    read later (`_quartiles`). Both interpolate linearly at (n - 1) * fraction."""
-    if connection.vendor != "postgresql":
-        stats = answers.aggregate(
-            n=Count("id"), mean=Avg("number"), lo=Min("number"), hi=Max("number"), total=Sum("number")
-        )
-        return stats, None
-    sql, params = answers.values("number").query.sql_with_params()
-    with connection.cursor() as cursor:
-        # The inner SQL is Django's own, with its parameters bound separately.
-        query = (
-            "SELECT COUNT(number), AVG(number), MIN(number), MAX(number), SUM(number), "  # noqa: S608
-            f"percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY number) FROM ({sql}) AS t"
-        )
-        cursor.execute(query, params)
-        n, mean, lo, hi, total, quartiles = cursor.fetchone()
-    stats = {"n": n, "mean": mean, "lo": lo, "hi": hi, "total": total}
-    if not n:
-        return stats, None
-    q1, median, q3 = (Decimal(str(q)) for q in quartiles)
-    return stats, (q1, median, q3)
+class _Quartiles(Aggregate):
+    """The three quartiles in one ordered-set aggregate (PostgreSQL), interpolating linearly at
+    (n - 1) * fraction as `_quantile` does elsewhere."""
+
+    function = "percentile_cont"
+    template = "%(function)s(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = ArrayField(FloatField())
 
 
 def _quartiles(answers: QuerySet[Answer], n: int) -> Quartiles:
@@ -175,28 +160,44 @@ def default_bins(lo: Decimal, hi: Decimal, count: int = 5) -> list[Decimal]:
 def _number_result(
     item: ItemSpec, answers: QuerySet[Answer], bins: Sequence[Decimal] | None
 ) -> dict[str, Any]:
-    stats, quartiles = _number_stats(answers)
-    n = stats["n"]
-    if n < min_cell():
-        return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
-    edges = list(bins) if bins else default_bins(stats["lo"], stats["hi"])
-    # The last bin is closed on the right so the maximum is counted.
-    bin_filters = {
-        # COUNT(number) (never NULL inside a bin) lets the (item, number) index alone answer it.
+    if bins:
+        edges = list(bins)
+    else:
+        # Two probes of the (item, number) index, so the statistics below are one pass over it.
+        ends = answers.aggregate(lo=Min("number"), hi=Max("number"))
+        edges = default_bins(ends["lo"], ends["hi"]) if ends["lo"] is not None else []
+    # The last bin is closed on the right so the maximum is counted. COUNT(number) (never NULL inside a
+    # bin) lets the (item, number) index alone answer.
+    bin_counts = {
         f"b{i}": Count(
             "number",
             filter=Q(number__gte=lo) & (Q(number__lte=hi) if i == len(edges) - 2 else Q(number__lt=hi)),
         )
         for i, (lo, hi) in enumerate(pairwise(edges))
     }
-    bin_counts = answers.aggregate(**bin_filters) if bin_filters else {}
+    quartiles = {"quartiles": _Quartiles("number")} if connection.vendor == "postgresql" else {}
+    stats = answers.aggregate(
+        n=Count("number"),
+        mean=Avg("number"),
+        lo=Min("number"),
+        hi=Max("number"),
+        total=Sum("number"),
+        **bin_counts,
+        **quartiles,
+    )
+    n = stats["n"]
+    if n < min_cell():
+        return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
     histogram = []
     for i, (lo, hi) in enumerate(pairwise(edges)):
-        k = bin_counts[f"b{i}"]
+        k = stats[f"b{i}"]
         histogram.append(
             {"from": _num(lo), "to": _num(hi), "count": k if k >= min_cell() or k == 0 else None}
         )
-    q1, median, q3 = quartiles or _quartiles(answers, n)
+    if stats.get("quartiles"):
+        q1, median, q3 = (Decimal(str(q)) for q in stats["quartiles"])
+    else:
+        q1, median, q3 = _quartiles(answers, n)
     summary = {
         "count": n,
         "sum": _num(stats["total"]),

@@ -8,6 +8,7 @@ import pytest
 from django.apps import apps
 from django.db import models
 
+from coding.finals import final_codes_refresh
 from coding.models import AnswerCode, AutoCoding, Category, CodeSource, CodingRun, RunKind, RunStatus
 from coding.services import answer_codes_set, codebooks_import_reference
 from exports.models import RedactedText
@@ -82,6 +83,14 @@ def auto_code(edition, answers, codes):
                 probability=0.9,
                 accepted=True,
             )
+    final_codes_refresh(item_id=answers[0].item_id)  # as the run's write does
+
+
+def flag_human_only(edition, codes):
+    """What a trained run does for categories it could not learn (and the refresh its write makes)."""
+    categories = Category.objects.filter(codebook__edition=edition, codebook__item_code="trends")
+    categories.filter(code__in=codes).update(human_only=True)
+    final_codes_refresh(item_id=edition.items.get(code="trends").pk)
 
 
 def trends_page(staff, edition):
@@ -192,9 +201,7 @@ def mixed_trends(edition):
         trends_answers(edition, [f"Auto coded {i:02d}" for i in range(30)]),
         ["apps_chatrooms", "grooming"],
     )
-    Category.objects.filter(codebook__item_code="trends", code__in=["grooming", "younger_offenders"]).update(
-        human_only=True
-    )
+    flag_human_only(edition, ["grooming", "younger_offenders"])
     return edition
 
 
@@ -223,7 +230,7 @@ def test_human_only_categories_are_hidden_under_ten_human_coded_respondents(edit
     auto_code(
         edition, trends_answers(edition, [f"Auto coded {i:02d}" for i in range(30)]), ["apps_chatrooms"]
     )
-    Category.objects.filter(codebook__item_code="trends", code="grooming").update(human_only=True)
+    flag_human_only(edition, ["grooming"])
     trends = edition_results(edition=edition)["items"]["trends"]
     assert trends["summary"]["human_coded"] is None
     assert "grooming" not in trends["counts"] and "grooming" in trends["suppressed"]
