@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, FloatField, Max, Min, Q, QuerySet, Sum
+from django.db.models import Aggregate, Count, FloatField, Max, Min, Q, QuerySet, Sum
 
 from coding.selectors import item_category_counts
 from responses.models import Answer, Response
@@ -160,12 +160,9 @@ def default_bins(lo: Decimal, hi: Decimal, count: int = 5) -> list[Decimal]:
 def _number_result(
     item: ItemSpec, answers: QuerySet[Answer], bins: Sequence[Decimal] | None
 ) -> dict[str, Any]:
-    if bins:
-        edges = list(bins)
-    else:
-        # Two probes of the (item, number) index, so the statistics below are one pass over it.
-        ends = answers.aggregate(lo=Min("number"), hi=Max("number"))
-        edges = default_bins(ends["lo"], ends["hi"]) if ends["lo"] is not None else []
+    # The extremes are two probes of the (item, number) index, so the one pass below need not carry them.
+    ends = answers.aggregate(lo=Min("number"), hi=Max("number"))
+    edges = list(bins or (default_bins(ends["lo"], ends["hi"]) if ends["lo"] is not None else []))
     # The last bin is closed on the right so the maximum is counted. COUNT(number) (never NULL inside a
     # bin) lets the (item, number) index alone answer.
     bin_counts = {
@@ -176,15 +173,7 @@ def _number_result(
         for i, (lo, hi) in enumerate(pairwise(edges))
     }
     quartiles = {"quartiles": _Quartiles("number")} if connection.vendor == "postgresql" else {}
-    stats = answers.aggregate(
-        n=Count("number"),
-        mean=Avg("number"),
-        lo=Min("number"),
-        hi=Max("number"),
-        total=Sum("number"),
-        **bin_counts,
-        **quartiles,
-    )
+    stats = ends | answers.aggregate(n=Count("number"), total=Sum("number"), **bin_counts, **quartiles)
     n = stats["n"]
     if n < min_cell():
         return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
@@ -201,7 +190,7 @@ def _number_result(
     summary = {
         "count": n,
         "sum": _num(stats["total"]),
-        "mean": _num(stats["mean"]),
+        "mean": _num(stats["total"] / n),
         "median": _num(median),
         "q1": _num(q1),
         "q3": _num(q3),
