@@ -41,6 +41,7 @@ def demo(tmp_path_factory):
     for command in (
         [python, "manage.py", "migrate", "--no-input"],
         [python, "manage.py", "load_demo"],
+        # scripts/run.sh makes the staging keys itself in embedded mode (no worker makes them).
         [python, "manage.py", "pool_keys_replenish"],
     ):
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
