@@ -204,6 +204,18 @@ def test_an_approval_of_text_that_changed_since_it_was_read_is_refused(
     assert not AuditEvent.objects.filter(action="export.review_approved").exists()
 
 
+def test_the_embedded_digest_is_the_same_as_the_one_made_in_postgresql(
+    open_2017, texts, release, analyst_ann, export_dir
+):
+    """SQLite (`make run`) digests in Python: what an approval there covers is what it covers here."""
+    job = run(request(analyst_ann, open_2017))
+    review.redacted_text_edit(job=job, answer_id=entry("plain").pk, action="withhold")
+    review.redacted_text_edit(job=job, answer_id=entry("exclude").pk, action="exclude")
+    release(open_2017, [{"country": "SE", "agency_type": "national", "trends": "Not reviewed yet"}])
+    assert not RedactedText.objects.filter(answer__text="Not reviewed yet").exists()
+    assert review._review_digest_python(job) == review.review_digest(job=job)
+
+
 def test_text_changed_after_approval_sends_the_job_back_to_review(
     open_2017, texts, release, analyst_ann, export_dir
 ):
