@@ -24,12 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_2017 = json.loads((ROOT / "surveys" / "reference" / "published-2017.json").read_text())["figures"]
 # Variables that would point the demo at the suite's PostgreSQL, Redis or directories.
 INHERITED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "EXPORT_DIR", "POOL_KEY_DIR", "DATA_DIR")
-QUOTES_NEED_LATERAL = pytest.mark.xfail(
-    strict=True,
-    reason="coding/selectors.py::coded_answer_sample (example quotes of coded free text, on every results "
-    "page with a coded item and the report) uses CROSS JOIN LATERAL, which SQLite lacks: "
-    'OperationalError near "SELECT". Left to the lead, who is changing that file.',
-)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +76,6 @@ def test_it_runs_on_sqlite_with_jobs_in_process(demo):
     assert demo["eager"] is True
 
 
-@QUOTES_NEED_LATERAL
 def test_every_results_page_of_2017_and_2016_shows_its_figures(demo):
     pages = step(demo, "results_pages")
     for label in ("2017", "2016"):
@@ -114,7 +107,6 @@ def test_coded_trends_match_the_report_in_the_api(demo):
         assert share(trends, code) == pytest.approx(PUBLISHED_2017["trends_pct"][code], abs=3), code
 
 
-@QUOTES_NEED_LATERAL
 def test_the_trends_page_shows_the_coded_shares(demo):
     html = step(demo, "trends_page")["html"]
     trends = step(demo, "results_api")["2017"]["trends"]
@@ -144,7 +136,6 @@ def test_the_comparison_puts_2016_beside_2017(demo):
     )
 
 
-@QUOTES_NEED_LATERAL
 def test_the_report_and_its_pdf(demo):
     report = step(demo, "report")
     assert report["figures"] >= sum(
