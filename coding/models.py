@@ -190,9 +190,13 @@ class FinalCoding(models.Model):
         "responses.Answer", primary_key=True, on_delete=models.CASCADE, related_name="+"
     )
     # Copies of the answer's item and response, so counts read one index (and filters join by response).
-    item = models.ForeignKey("surveys.Item", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Copied from the answer row itself, so no database check (a deferred check per row at commit doubled
+    # the time of an item's refresh).
+    item = models.ForeignKey(
+        "surveys.Item", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     response = models.ForeignKey(
-        "responses.Response", on_delete=models.CASCADE, related_name="+", db_index=False
+        "responses.Response", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
     source = models.CharField(max_length=8)
 
@@ -211,9 +215,12 @@ class FinalCode(models.Model):
     answer = models.ForeignKey("responses.Answer", on_delete=models.CASCADE, related_name="+", db_index=False)
     # Only an unused category is ever deleted (coding.services.category_remove): no index for that.
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+", db_index=False)
-    item = models.ForeignKey("surveys.Item", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Copies of the answer's (FinalCoding above).
+    item = models.ForeignKey(
+        "surveys.Item", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     response = models.ForeignKey(
-        "responses.Response", on_delete=models.CASCADE, related_name="+", db_index=False
+        "responses.Response", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
     source = models.CharField(max_length=8)
 
