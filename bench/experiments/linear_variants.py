@@ -47,6 +47,14 @@ class PerCategorySvm:
             )
         return out
 
+    def predict_proba(self, x):  # logistic regression only: its own probabilities, as the product uses
+        return np.column_stack(
+            [
+                np.full(x.shape[0], m) if isinstance(m, float) else m.predict_proba(x)[:, 1]
+                for m in self.models
+            ]
+        )
+
 
 def block_features(texts, blocks, *, tfidf=True):
     """features_of(fit_idx, idx_list) for evaluate/fold_scores: TF-IDF fitted on fit_idx, plus the
@@ -85,7 +93,16 @@ def main():
 
     features_of = block_features(texts, blocks, tfidf=not a.no_tfidf)
 
-    r = evaluate(lambda: PerCategorySvm(a.C, a.model), features_of, texts, labels, codes, train, test)
+    r = evaluate(
+        lambda: PerCategorySvm(a.C, a.model),
+        features_of,
+        texts,
+        labels,
+        codes,
+        train,
+        test,
+        calibrate=a.model != "lr",
+    )
     row = {
         "model": a.model,
         "blocks": a.blocks,
@@ -98,15 +115,15 @@ def main():
     print(json.dumps(row))
     tag = a.blocks.replace(",", "+") + ("" if not a.no_tfidf else "-notfidf") + f"-C{a.C}"
     tag += ("" if a.model == "svm" else f"-{a.model}") + ("" if not a.weights else f"-w{a.weights}")
-    if not a.sample:
-        np.savez(
-            CACHE / f"svm-{tag}.npz",
-            oof=r["oof"],
-            probabilities=r["probabilities"],
-            thresholds=r["thresholds"],
-            train=train,
-            test=test,
-        )
+    tag += f"-n{a.sample}" if a.sample else ""
+    np.savez(
+        CACHE / f"svm-{tag}.npz",
+        oof=r["oof"],
+        probabilities=r["probabilities"],
+        thresholds=r["thresholds"],
+        train=train,
+        test=test,
+    )
 
 
 if __name__ == "__main__":

@@ -127,6 +127,13 @@ def main():
     y, y_test = labels[train], labels[test]
 
     platt = PlattScaling().fit(oof1, y)
+    first = {
+        "oof": platt.transform(oof1),
+        "probabilities": platt.transform(test1),
+        "train": train,
+        "test": test,
+    }
+    np.savez(CACHE / f"first-{tag}.npz", **first)  # the product's probabilities, for thresholds.py
     rows = [
         {
             "variant": "first level (product)",
