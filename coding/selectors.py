@@ -52,7 +52,7 @@ def item_category_counts(
     [codes flagged human coding only]}. Shares are counts / n and add up to more than 100 %
     (multi-label); a "human coding only" category is counted among human-coded answers alone, so its
     share is count / n_human. A respondent answers an item once, so answers count respondents."""
-    # COUNT(*): the (item, category) and (item, source) indexes answer alone.
+    # COUNT(*): the (item, category, id) and (item, source) indexes answer alone.
     counts: dict[str, int] = {
         row["category__code"]: row["n"]
         for row in _finals(FinalCode, edition_id, item_code, response_ids)
