@@ -67,11 +67,11 @@ class Answer(models.Model):
 
     class Meta:
         # Results read answers by item without touching the table's rows (index-only scans, PostgreSQL):
-        # choices with their respondents (counts, multiple choice, filters), numbers, and each free-text
-        # answer's id and respondent (coded counts and quotes); SQLite ignores INCLUDE.
+        # choices and numbers with their respondents (counts, multiple choice, filters), and each
+        # free-text answer's id and respondent (coded counts and quotes); SQLite ignores INCLUDE.
         indexes = [
             models.Index(fields=["item", "choice"], include=["response"], name="answer_item_choice"),
-            models.Index(fields=["item", "number"]),
+            models.Index(fields=["item", "number"], include=["response"], name="answer_item_number"),
             models.Index(
                 fields=["item"],
                 include=["id", "response"],

@@ -22,7 +22,7 @@ from exports.anonymise.pii import WITHHELD, redactor
 from exports.review import review_withdrawn, texts_as_reviewed
 from results.cache import results_cache_keys, results_cached_many
 from results.models import HiddenQuote
-from results.selectors import ResultFilter, min_cell, released_count, respondents
+from results.selectors import ResultFilter, filtered_response_ids, min_cell, released_count
 from surveys.models import Edition
 
 QUOTES_PER_CATEGORY = 3
@@ -97,7 +97,7 @@ def _choose(
             answer__item__edition=edition, answer__item__code__in=list(wanted)
         ).values_list("answer__item__code", "answer_id")
     ) | review_withdrawn(edition=edition, item_codes=wanted)
-    response_ids = respondents(edition, filters).values("pk") if filters else None
+    response_ids = filtered_response_ids(edition, filters)
     chosen: dict[str, Any] = {}
     for item, codes in wanted.items():
         skipped = {answer_id for code, answer_id in not_quoted if code == item}

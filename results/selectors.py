@@ -56,20 +56,34 @@ def released_count(edition: Edition) -> int:
     return Response.objects.filter(edition=edition).count()
 
 
-def respondents(edition: Edition, filters: Sequence[ResultFilter] = ()) -> QuerySet[Response]:
-    qs = Response.objects.filter(edition=edition)
+def filtered_response_ids(edition: Edition, filters: Sequence[ResultFilter]) -> QuerySet[Answer] | None:
+    """The respondents `filters` keep, as a subquery of response ids read from the (item, choice)
+    INCLUDE (response) index alone (no join to the responses); None without filters."""
     ids = item_ids(edition) if filters else {}
+    kept: QuerySet[Answer] | None = None
     for f in filters:
         matching = Answer.objects.filter(item_id=ids[f.item_code], choice__in=f.choices)
-        qs = qs.filter(pk__in=matching.values("response_id"))
-    return qs
+        if kept is not None:
+            matching = matching.filter(response_id__in=kept)
+        kept = matching.values("response_id")
+    return kept
+
+
+def respondents(edition: Edition, filters: Sequence[ResultFilter] = ()) -> QuerySet[Response]:
+    qs = Response.objects.filter(edition=edition)
+    kept = filtered_response_ids(edition, filters)
+    return qs if kept is None else qs.filter(pk__in=kept)
+
+
+def _of_respondents(
+    answers: QuerySet[Answer], edition: Edition, filters: Sequence[ResultFilter]
+) -> QuerySet[Answer]:
+    kept = filtered_response_ids(edition, filters)
+    return answers if kept is None else answers.filter(response_id__in=kept)
 
 
 def _answers(edition: Edition, item_code: str, filters: Sequence[ResultFilter]) -> QuerySet[Answer]:
-    qs = Answer.objects.filter(item_id=item_ids(edition)[item_code])
-    if filters:
-        qs = qs.filter(response__in=respondents(edition, filters).values("pk"))
-    return qs
+    return _of_respondents(Answer.objects.filter(item_id=item_ids(edition)[item_code]), edition, filters)
 
 
 def _hide_small(counts: dict[str, int], *, single_choice: bool) -> tuple[dict[str, int], list[str]]:
@@ -158,11 +172,14 @@ def default_bins(lo: Decimal, hi: Decimal, count: int = 5) -> list[Decimal]:
 
 
 def _number_result(
-    item: ItemSpec, answers: QuerySet[Answer], bins: Sequence[Decimal] | None
+    answers: QuerySet[Answer], every: QuerySet[Answer], bins: Sequence[Decimal] | None, *, filtered: bool
 ) -> dict[str, Any]:
-    # The extremes are two probes of the (item, number) index, so the one pass below need not carry them.
-    ends = answers.aggregate(lo=Min("number"), hi=Max("number"))
+    """`answers`: the respondents' (filtered or not); `every`: all the item's answers."""
+    # Default bins span all the item's answers (two probes of the (item, number) index), so a filtered
+    # view is binned as the whole is; unfiltered, these are the extremes too and the pass below skips them.
+    ends = every.aggregate(lo=Min("number"), hi=Max("number"))
     edges = list(bins or (default_bins(ends["lo"], ends["hi"]) if ends["lo"] is not None else []))
+    extremes = {"lo": Min("number"), "hi": Max("number")} if filtered else {}
     # The last bin is closed on the right so the maximum is counted. COUNT(number) (never NULL inside a
     # bin) lets the (item, number) index alone answer.
     bin_counts = {
@@ -173,7 +190,9 @@ def _number_result(
         for i, (lo, hi) in enumerate(pairwise(edges))
     }
     quartiles = {"quartiles": _Quartiles("number")} if connection.vendor == "postgresql" else {}
-    stats = ends | answers.aggregate(n=Count("number"), total=Sum("number"), **bin_counts, **quartiles)
+    stats = ends | answers.aggregate(
+        n=Count("number"), total=Sum("number"), **extremes, **bin_counts, **quartiles
+    )
     n = stats["n"]
     if n < min_cell():
         return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
@@ -272,8 +291,9 @@ def category_base(result: Mapping[str, Any], code: str) -> int | None:
 def _coded_counts(
     edition: Edition, item_code: str, filters: Sequence[ResultFilter]
 ) -> Mapping[str, Any] | None:
-    response_ids = respondents(edition, filters).values("pk") if filters else None
-    return item_category_counts(edition_id=edition.pk, item_code=item_code, response_ids=response_ids)
+    return item_category_counts(
+        edition_id=edition.pk, item_code=item_code, response_ids=filtered_response_ids(edition, filters)
+    )
 
 
 def item_result(
@@ -290,7 +310,8 @@ def item_result(
         item_id = item_ids(edition)[item.code]
         result = _choice_result(item, tallies.counts.get(item_id, {}), tallies.respondents.get(item_id, 0))
     elif item.type in ("integer", "decimal"):
-        result = _number_result(item, answers, bins)
+        every = Answer.objects.filter(item_id=item_ids(edition)[item.code])
+        result = _number_result(answers, every, bins, filtered=bool(filters))
     elif item.type in ("text", "long_text"):
         result = _text_result(edition, item, answers, filters)
     else:
@@ -349,11 +370,11 @@ def _items_results(
 ) -> dict[str, dict[str, Any]]:
     ids = item_ids(edition)
     # All choice items asked for are counted together: one pass over the (item, choice) index.
-    choice_answers = Answer.objects.filter(
-        item_id__in=[ids[i.code] for i in chosen if i.type in CHOICE_TYPES]
+    choice_answers = _of_respondents(
+        Answer.objects.filter(item_id__in=[ids[i.code] for i in chosen if i.type in CHOICE_TYPES]),
+        edition,
+        filters,
     )
-    if filters:
-        choice_answers = choice_answers.filter(response__in=respondents(edition, filters).values("pk"))
     tallies = _choice_tallies(choice_answers, [ids[i.code] for i in chosen if i.type == "select_multiple"])
     return {item.code: item_result(edition, item, filters, bins.get(item.code), tallies) for item in chosen}
 
