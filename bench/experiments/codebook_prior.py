@@ -12,7 +12,9 @@ product's default at that size, tfidf-minilm-svm).
 
 Usage: python bench/experiments/codebook_prior.py [--part reference|nhs|both] [--variants base,neg-1,...]
        [--sizes 5,10,20,all] [--samples 5]
-Variant names: base, or {neg|pos}-WEIGHT (e.g. neg-1, pos-0.5)."""
+Variant names: base, or {neg|pos}-WEIGHT (e.g. neg-1, pos-0.5); a suffix +sim-KIND-SCALE (or sim-KIND-SCALE
+alone) adds the zero-shot similarity to each category's label + description as features (KIND: minilm,
+the cosine of the sentence vectors, or labelmatch, label-match's probability)."""
 
 from __future__ import annotations
 
@@ -23,25 +25,66 @@ import sys
 
 import numpy as np
 from common import ROOT, SEED, cached_vectors, data
+from scipy import sparse
 
 from bench.coding import sample_per_category, split
-from coding.classifiers import CategorySpec, default_trained
+from coding.classifiers import CLASSIFIERS, CategorySpec, default_trained
 from coding.classifiers.features import StoredEmbeddings, minilm
+from coding.classifiers.linear import TfidfMiniLMLogistic
+from coding.classifiers.zeroshot import LabelMatch
 from coding.training import CodebookTexts, agreement, train_with_cross_validation
 
 DEFAULT_VARIANTS = "base,neg-1,pos-1,neg-0.5,pos-0.5,neg-3,pos-3"
 
 
-def variant(name: str, specs: list[CategorySpec]) -> CodebookTexts | None:
-    if name == "base":
-        return None
-    kind, weight = name.split("-")
-    return CodebookTexts.from_categories(specs, weight=float(weight), negatives=kind == "neg")
+class SimilarityLogistic(TfidfMiniLMLogistic):
+    """tfidf-minilm-lr plus one feature per category: the zero-shot similarity of the answer to the
+    category's label + description (MiniLM cosine, or label-match's probability), times `scale`."""
+
+    identifier = "similarity-lr"
+    documents: list[str] = []
+    kind = "minilm"
+    scale = 1.0
+
+    def _similarity(self, texts):
+        if self.kind == "labelmatch":
+            specs = [CategorySpec(str(k), d) for k, d in enumerate(self.documents)]
+            return LabelMatch().describe(specs).predict_proba(list(texts)) * self.scale
+        embedder = self.embedder or minilm()
+        return (embedder.encode(list(texts)) @ embedder.encode(self.documents).T) * self.scale
+
+    def _features_fit(self, texts):
+        return sparse.hstack([super()._features_fit(texts), self._similarity(texts)], format="csr")
+
+    def _features(self, texts):
+        return sparse.hstack([super()._features(texts), self._similarity(texts)], format="csr")
+
+
+CLASSIFIERS[SimilarityLogistic.identifier] = SimilarityLogistic
+
+
+def variant(name: str, specs: list[CategorySpec]) -> tuple[CodebookTexts | None, str | None]:
+    """The codebook texts and the classifier (None: the product's) of a variant name: base, {neg|pos}-W,
+    optionally +sim-KIND-SCALE (the zero-shot similarity feature, KIND minilm or label-match)."""
+    texts_part, _, sim = name.partition("+")
+    classifier = None
+    if texts_part.startswith("sim"):
+        texts_part, sim = "base", texts_part
+    if sim:
+        _, kind, scale = sim.split("-")
+        SimilarityLogistic.documents = [" ".join(p for p in (c.label, c.description) if p) for c in specs]
+        SimilarityLogistic.kind, SimilarityLogistic.scale = kind, float(scale)
+        classifier = SimilarityLogistic.identifier
+    if texts_part == "base":
+        return None, classifier
+    kind, weight = texts_part.split("-")
+    return CodebookTexts.from_categories(specs, weight=float(weight), negatives=kind == "neg"), classifier
 
 
 def score(texts, labels, codes, train, test, per_category, seed, name, specs, embedder, method=None):
     idx = train[sample_per_category(labels[train], per_category, seed)]
-    classifier = method or default_trained(len(idx))
+    codebook, similarity = variant(name, specs)
+    classifier = similarity or method or default_trained(len(idx))
     result = train_with_cross_validation(
         [texts[i] for i in idx],
         labels[idx],
@@ -49,7 +92,7 @@ def score(texts, labels, codes, train, test, per_category, seed, name, specs, em
         classifier_id=classifier,
         seed=SEED,
         embedder=embedder,
-        codebook=variant(name, specs),
+        codebook=codebook,
     )
     probabilities = result.classifier.predict_proba([texts[i] for i in test])
     metrics = agreement(labels[test], result.accept(probabilities), probabilities, codes)
