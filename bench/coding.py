@@ -11,6 +11,10 @@ from the mean calibrated probability), answers coded per second and training tim
 runs). Also: retraining time on 1,000 coded answers, and alpha on the reference items (coding/reference)
 with 10 human codes per category against held-out human codes.
 
+Trained runs learn from the categories' own texts too, as the product does below
+coding.training.CODEBOOK_TEXTS_BELOW_HUMAN_CODED human-coded answers: on the NHS data the code names (it
+has no descriptions), on the reference items the reference codebooks' labels and descriptions.
+
 What "answers/s" counts, for classifiers that read sentence embeddings (the product stores each answer's
 vector once, coding/embeddings.py):
 - `answers_per_second_stored`: coding answers whose vectors are stored (every run after an item's first,
@@ -48,7 +52,13 @@ sys.path.insert(0, str(ROOT))
 
 from coding.classifiers import CLASSIFIERS, CategorySpec  # noqa: E402
 from coding.classifiers.features import MiniLMEmbedder, StoredEmbeddings, normalise_text  # noqa: E402
-from coding.training import agreement, decide, grouped_folds, train_with_cross_validation  # noqa: E402
+from coding.training import (  # noqa: E402
+    agreement,
+    codebook_for_training,
+    decide,
+    grouped_folds,
+    train_with_cross_validation,
+)
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pxtextmining_v6framework_230831.csv"
 FIRST_CODE_COLUMN = "Not assigned"
@@ -148,6 +158,7 @@ def run_method(method, texts, labels, codes, train, test, per_category, repeats,
                 seed=SEED,
                 folds=5,
                 embedder=embedder,
+                codebook=codebook_for_training(specs, len(train_idx)),
             )
             model, accept = result.classifier, result.accept
             relative_cut = result.relative_cut
@@ -194,7 +205,7 @@ def run_method(method, texts, labels, codes, train, test, per_category, repeats,
     return row
 
 
-def retrain_seconds(method, texts, labels, codes, train, repeats, stored) -> dict:
+def retrain_seconds(method, texts, labels, codes, train, repeats, stored, specs) -> dict:
     """Retraining on 1,000 coded answers whose vectors are stored: the whole job's training step (5-fold CV
     for thresholds and the agreement report, then the final model) and the final fit alone."""
     idx = np.random.default_rng(SEED).permutation(train)[:1000]
@@ -204,7 +215,13 @@ def retrain_seconds(method, texts, labels, codes, train, repeats, stored) -> dic
     for _ in range(repeats):
         with Clock() as clock:
             train_with_cross_validation(
-                sample, labels[idx], codes, classifier_id=method, seed=SEED, embedder=embedder
+                sample,
+                labels[idx],
+                codes,
+                classifier_id=method,
+                seed=SEED,
+                embedder=embedder,
+                codebook=codebook_for_training(specs, len(idx)),
             )
         full.append(clock)
         with Clock() as clock:
@@ -220,11 +237,20 @@ def retrain_seconds(method, texts, labels, codes, train, repeats, stored) -> dic
 
 
 def reference_items(methods: list[str]) -> dict:
-    """Alpha against held-out human codes with 10 human codes per category, per reference item."""
+    """Alpha against held-out human codes with 10 human codes per category, per reference item; the
+    categories' labels and descriptions are the reference codebooks' (what codebooks_import_reference loads)."""
     corpus = json.loads((ROOT / "coding" / "reference" / "answers-2017.json").read_text())
+    codebooks = json.loads((ROOT / "surveys" / "reference" / "codebooks.json").read_text())
     out = {}
     for item_code, answers in corpus["items"].items():
         codes = sorted({c for a in answers for c in a["codes"]})
+        frame = {c["code"]: c for c in codebooks[item_code]}
+        specs = [
+            CategorySpec(
+                c, frame[c]["label"], frame[c].get("description", ""), tuple(frame[c].get("examples", ()))
+            )
+            for c in codes
+        ]
         texts = [a["text"] for a in answers]
         labels = np.array([[1 if c in a["codes"] else 0 for c in codes] for a in answers], dtype=np.int8)
         train, test = split(texts)
@@ -234,7 +260,12 @@ def reference_items(methods: list[str]) -> dict:
                 continue
             idx = train[sample_per_category(labels[train], 10, SEED)]
             result = train_with_cross_validation(
-                [texts[i] for i in idx], labels[idx], codes, classifier_id=method, seed=SEED
+                [texts[i] for i in idx],
+                labels[idx],
+                codes,
+                classifier_id=method,
+                seed=SEED,
+                codebook=codebook_for_training(specs, len(idx)),
             )  # embeds with MiniLM directly (a few hundred short answers)
             probabilities = result.classifier.predict_proba([texts[i] for i in test])
             metrics = agreement(labels[test], result.accept(probabilities), probabilities, codes)
@@ -242,6 +273,7 @@ def reference_items(methods: list[str]) -> dict:
                 "alpha_overall": metrics["alpha"],
                 "micro_f1": metrics["micro_f1"],
                 "relative_cut": result.relative_cut,
+                "codebook_texts": codebook_for_training(specs, len(idx)) is not None,
                 "train_answers": len(idx),
                 "test_answers": len(test),
                 "alpha_per_code": {c: e["alpha"] for c, e in metrics["categories"].items()},
@@ -362,7 +394,7 @@ def main() -> None:
             output["results"].append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "alpha_per_code"}), file=sys.stderr)
     output["retrain_1000"] = {
-        m: retrain_seconds(m, texts, labels, codes, train, args.repeats, stored)
+        m: retrain_seconds(m, texts, labels, codes, train, args.repeats, stored, specs)
         for m in methods
         if CLASSIFIERS[m].trained
     }

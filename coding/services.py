@@ -441,7 +441,12 @@ def _execute(run: CodingRun, attempt: int) -> None:
     from coding.classifiers import CLASSIFIERS, CategorySpec
     from coding.classifiers.features import Embedder, minilm, package_versions
     from coding.embeddings import answer_embeddings
-    from coding.training import human_only_codes, review_priority, train_with_cross_validation
+    from coding.training import (
+        codebook_for_training,
+        human_only_codes,
+        review_priority,
+        train_with_cross_validation,
+    )
 
     categories = list(
         Category.objects.filter(
@@ -451,6 +456,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
     if not categories:
         raise CodingRunRefused("the codebook has no active category")
     codes = [c.code for c in categories]
+    specs = [CategorySpec(c.code, c.label, c.description, tuple(c.examples)) for c in categories]
     # Ordered by id, so the same answers give the same order (and the same folds) every time.
     answers = list(
         Answer.objects.filter(item__edition_id=run.edition_id, item__code=run.item_code, text__isnull=False)
@@ -484,6 +490,9 @@ def _execute(run: CodingRun, attempt: int) -> None:
             )
         coded = [(aid, text) for aid, text in answers if aid in human]
         labels = np.array([[1 if c in human[aid] else 0 for c in codes] for aid, _ in coded], dtype=np.int8)
+        # With few human codes the categories' own labels, descriptions and examples are training texts too.
+        codebook = codebook_for_training(specs, len(coded))
+        metrics["codebook_texts"] = codebook.describe() if codebook else None
         result = train_with_cross_validation(
             [t for _, t in coded],
             labels,
@@ -492,6 +501,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
             seed=run.seed,
             progress=_Progress(run.pk, attempt, training_from, 80),
             embedder=embedder,
+            codebook=codebook,
         )
         probabilities = result.classifier.predict_proba(texts) if texts else np.zeros((0, len(codes)))
         thresholds = result.thresholds
@@ -501,9 +511,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
         metrics["human_only"] = sorted(flagged)
         source = CodeSource.AUTO
     else:
-        model = classifier_cls().describe(  # type: ignore[attr-defined]
-            [CategorySpec(c.code, c.label, c.description, tuple(c.examples)) for c in categories]
-        )
+        model = classifier_cls().describe(specs)  # type: ignore[attr-defined]
         probabilities = model.predict_proba(texts) if texts else np.zeros((0, len(codes)))
         thresholds = np.full(len(codes), 0.5)
         accepted = np.zeros(probabilities.shape, dtype=bool)  # suggestions are never codes

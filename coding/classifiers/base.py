@@ -43,7 +43,9 @@ class BaseClassifier:
         # None: the process-wide MiniLM session embeds on demand (the benchmark, a one-off script).
         self.embedder = embedder
 
-    def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int) -> BaseClassifier:
+    def fit(
+        self, texts: Sequence[str], labels: np.ndarray, *, seed: int, sample_weight: np.ndarray | None = None
+    ) -> BaseClassifier:
         raise NotImplementedError
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

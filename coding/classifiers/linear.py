@@ -30,15 +30,25 @@ class _PerCategoryLinear(BaseClassifier):
     def _estimator(self, seed: int) -> LogisticRegression | LinearSVC:
         raise NotImplementedError
 
-    def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int) -> _PerCategoryLinear:
+    def fit(
+        self, texts: Sequence[str], labels: np.ndarray, *, seed: int, sample_weight: np.ndarray | None = None
+    ) -> _PerCategoryLinear:
+        """`labels` 1/0 per text and category, or -1 where a text says nothing about a category (a
+        codebook text of another category, coding/training.py::CodebookTexts): left out of its model."""
         features = self._features_fit(texts)
         self.models_: list[LogisticRegression | LinearSVC | float] = []
         for column in labels.T:
-            positives = int(column.sum())
-            if positives == 0 or positives == len(column):
-                self.models_.append(float(positives / max(len(column), 1)))
+            rows = np.flatnonzero(column >= 0)
+            known = column[rows]
+            positives = int(known.sum())
+            if positives == 0 or positives == len(known):
+                self.models_.append(float(positives / max(len(known), 1)))
                 continue
-            self.models_.append(self._estimator(seed).fit(features, column))
+            whole = len(rows) == len(column)
+            weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[rows]
+            self.models_.append(
+                self._estimator(seed).fit(features if whole else features[rows], known, sample_weight=weights)
+            )
         return self
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:

@@ -3,10 +3,17 @@
 import numpy as np
 import pytest
 
-from coding.classifiers import CLASSIFIERS
+from coding.classifiers import CLASSIFIERS, CategorySpec
 from coding.classifiers.features import embeddings_available
 from coding.classifiers.linear import PlattScaling
-from coding.training import RELATIVE_CUT_GRID, decide, train_with_cross_validation, tune_relative_cut
+from coding.training import (
+    CODEBOOK_TEXT_WEIGHT,
+    RELATIVE_CUT_GRID,
+    CodebookTexts,
+    decide,
+    train_with_cross_validation,
+    tune_relative_cut,
+)
 from tests.coding.conftest import CORPUS
 
 
@@ -93,3 +100,53 @@ def test_the_training_step_records_the_relative_cut_it_applies():
     oof_codes = decide(result.oof_probabilities, result.thresholds, result.relative_cut)
     tp = int((oof_codes & labels.astype(bool)).sum())
     assert result.metrics["micro_f1"] == round(2 * tp / (oof_codes.sum() + labels.sum()), 4)
+
+
+def test_codebook_texts_are_training_data_never_scored():
+    texts, labels, codes = reference("workload_reasons", 30)
+    specs = [
+        CategorySpec(code, f"label of {code}", f"about {code}", ("an example",) if code == codes[0] else ())
+        for code in codes
+    ]
+    codebook = CodebookTexts.from_categories(specs)
+    # One text per category (label + description) and one per example; positive for its own category,
+    # negative for the others.
+    assert codebook.texts[:2] == (f"label of {codes[0]} about {codes[0]}", "an example")
+    assert len(codebook.texts) == len(codes) + 1 and codebook.weight == CODEBOOK_TEXT_WEIGHT
+    np.testing.assert_array_equal(codebook.labels[len(codes)], np.eye(len(codes), dtype=np.int8)[-1])
+    positive_only = CodebookTexts.from_categories(specs, negatives=False)
+    assert set(np.unique(positive_only.labels)) == {-1, 1}
+
+    # A category no human used learns from its codebook text alone; without it, it keeps its prior.
+    unused = np.zeros((len(texts), 1), dtype=np.int8)
+    with_text = np.hstack([labels, unused])
+    all_specs = [*specs, CategorySpec("unused", "Encrypted phones", "encryption of devices")]
+    result = train_with_cross_validation(
+        texts,
+        with_text,
+        [*codes, "unused"],
+        classifier_id="tfidf-lr",
+        seed=7,
+        codebook=CodebookTexts.from_categories(all_specs),
+    )
+    assert not isinstance(result.classifier.models_[-1], float)
+    plain = train_with_cross_validation(
+        texts, with_text, [*codes, "unused"], classifier_id="tfidf-lr", seed=7
+    )
+    assert isinstance(plain.classifier.models_[-1], float)
+    # Only the human-coded answers are scored out of fold.
+    assert result.oof_probabilities.shape == with_text.shape and result.metrics["n"] == len(texts)
+
+
+def test_a_text_labelled_minus_one_is_left_out_of_that_category_only():
+    texts, labels, _codes = reference("workload_reasons", 40)
+    extra = ["something unrelated entirely", "another unrelated text"]
+    labels_with = np.vstack([labels, np.full((2, labels.shape[1]), -1, dtype=np.int8)])
+    labels_with[-2:, 0] = 1
+    model = CLASSIFIERS["tfidf-lr"]().fit([*texts, *extra], labels_with, seed=1)
+    features = model.vectoriser_.transform(texts)
+    # Category 1 learnt from the 40 answers alone; category 0 from all 42 texts.
+    alone = model._estimator(1).fit(features, labels[:, 1])
+    np.testing.assert_allclose(model.models_[1].coef_, alone.coef_)
+    without_extra = model._estimator(1).fit(features, labels[:, 0])
+    assert not np.allclose(model.models_[0].coef_, without_extra.coef_)

@@ -252,3 +252,42 @@ def test_the_default_classifier_follows_the_number_of_human_codes(
     )
     assert len(probabilities) >= 50 and all(0 < p < 1 for p in probabilities)
     assert large.metrics["coded"] == 50 and large.metrics["cross_validation"]["micro_f1"] > 0.4
+
+
+def test_with_few_human_codes_a_run_learns_from_the_codebook_texts_too(
+    coded_item, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Each category's label + description (and examples) are training texts below
+    CODEBOOK_TEXTS_BELOW_HUMAN_CODED human-coded answers; the run records it, and its codes stay
+    reproducible."""
+    import coding.training
+    from coding.models import Category
+
+    edition, pairs = coded_item
+    code_by_human(pairs, 30)
+    categories = Category.objects.filter(codebook__edition=edition, codebook__item_code=ITEM, retired=False)
+    Category.objects.filter(pk=categories.order_by("position").first().pk).update(
+        examples=["Terabytes per case"]
+    )
+    first = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=first.pk)
+    first.refresh_from_db()
+    assert first.status == RunStatus.SUCCEEDED, first.error_message
+    # One text per category and one per example.
+    assert first.metrics["codebook_texts"] == {
+        "texts": categories.count() + 1,
+        "weight": 3.0,
+        "negatives": True,
+    }
+    with_codebook = auto_codes(edition)
+    again = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=again.pk)
+    assert with_codebook and auto_codes(edition) == with_codebook
+
+    # With enough human codes they are left out, and the probabilities are the human codes' alone.
+    monkeypatch.setattr(coding.training, "CODEBOOK_TEXTS_BELOW_HUMAN_CODED", 30)
+    plain = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=plain.pk)
+    plain.refresh_from_db()
+    assert plain.status == RunStatus.SUCCEEDED and plain.metrics["codebook_texts"] is None
+    assert auto_codes(edition) != with_codebook

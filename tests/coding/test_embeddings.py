@@ -84,15 +84,25 @@ def test_a_rerun_reads_the_stored_vectors_and_codes_the_same(
     )
     assert codes
 
-    def no_embedding(self, texts):
-        raise AssertionError(f"embedded {len(texts)} texts again")
+    # No answer is embedded again; the codebook's few texts (training data below
+    # CODEBOOK_TEXTS_BELOW_HUMAN_CODED human codes, coding/training.py) are not stored and are.
+    answer_texts = {answer.text for answer, _ in pairs}
+    original = type(minilm()).encode
+    embedded: list[str] = []
 
-    monkeypatch.setattr(type(minilm()), "encode", no_embedding)
+    def no_answer_embedding(self, texts):
+        if answer_texts & set(texts):
+            raise AssertionError(f"embedded {len(answer_texts & set(texts))} answers again")
+        embedded.extend(texts)
+        return original(self, texts)
+
+    monkeypatch.setattr(type(minilm()), "encode", no_answer_embedding)
     with django_capture_on_commit_callbacks(execute=False):
         second = services.coding_run_start(edition=edition, item_code=ITEM, classifier="tfidf-minilm-lr")
     assert services.coding_run_execute(run_id=second.pk)
     second.refresh_from_db()
     assert second.status == "succeeded", second.error_message
+    assert len(embedded) == second.metrics["codebook_texts"]["texts"]
     assert (
         sorted(
             AnswerCode.objects.filter(source=CodeSource.AUTO).values_list(
