@@ -10,8 +10,9 @@ free-text answers gets human codes and the rest automatic codes from one trained
 Two gunicorn servers on loopback share the database: one with the results cache off (every request
 aggregates in SQL: the cost of a cache miss) and one with it on. For each size, the servers get
 sequential requests, taking turns request by request (one client, so each latency is one request's own;
-side by side under the same machine load): every results page (HTML), the whole-edition API (JSON) and a
-few chart CSVs. Server CPU per request (gunicorn worker plus its PostgreSQL backend) is read beside wall
+side by side under the same machine load): every results page (HTML), every page again with a filter
+(agency_type = national: never warmed, so computed on its first request even with the cache on), the
+whole-edition API (JSON) and a few chart CSVs. Server CPU per request (gunicorn worker plus its PostgreSQL backend) is read beside wall
 time. The first request of each URL on the cached server (a miss: nothing warmed it) is reported apart
 from the warm ones. Then what a release does now: the results change and a real Celery worker warms
 them (results.warm); once the cache holds them, the first request of every URL is measured again
@@ -302,6 +303,11 @@ def _urls(state: dict[str, Any]) -> dict[str, list[str]]:
     edition = state["edition_id"]
     return {
         "page_html": [f"/staff/results/{edition}/?page={p}" for p in range(1, state["pages"] + 1)],
+        # A filter (national agencies, ~30 % of respondents): never warmed, so on every server a first
+        # request computes it; the same pages as above.
+        "page_html_filtered": [
+            f"/staff/results/{edition}/?page={p}&f_agency_type=national" for p in range(1, state["pages"] + 1)
+        ],
         "api_json": [f"/api/v1/editions/{edition}/results/"],
         "chart_csv": [f"/staff/results/{edition}/items/{code}.csv" for code in CSV_ITEMS],
     }
@@ -353,7 +359,7 @@ def _get(session: Any, url: str, kind: str, api_headers: dict[str, str]) -> floa
     response = session.get(url, headers=api_headers if kind == "api_json" else {}, timeout=300)
     body = response.content
     elapsed = (time.perf_counter() - t0) * 1000
-    if response.status_code != 200 or (kind == "page_html" and b"respondents" not in body):
+    if response.status_code != 200 or (kind.startswith("page_html") and b"respondents" not in body):
         raise RuntimeError(f"{url} answered {response.status_code}")
     return elapsed
 
