@@ -49,6 +49,8 @@ class Column:
     params: list[Any] = field(default_factory=list)
     # The SQL reads `t` (JOIN_REDACTIONS).
     redactions: bool = False
+    # The items whose answers the SQL reads (none: it reads only the response, e.g. its edition).
+    item_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -91,7 +93,7 @@ def export_source(
     items_by_code: dict[str, list[Item]] = {}
     order: list[str] = []
     for edition in editions:
-        for item in Item.objects.filter(edition=edition).order_by("position"):
+        for item in Item.objects.filter(edition=edition).select_related("edition").order_by("position"):
             if item.code not in items_by_code:
                 items_by_code[item.code] = []
                 order.append(item.code)
@@ -113,8 +115,8 @@ def export_source(
         first = items[0]
         default = first.edition.default_language if hasattr(first, "edition") else "en"
         label = _text(first.label, language, default)
-        ids = _ids([i.pk for i in items])
-        where = f"a.item_id IN ({ids})"
+        item_ids = [int(i.pk) for i in items]
+        where = f"a.item_id IN ({_ids(item_ids)})"
         qi = (
             first.type == ItemType.COUNTRY
             or code in ALWAYS_QUASI_IDENTIFIERS
@@ -129,6 +131,7 @@ def export_source(
                 Column(
                     ds.Variable(code, kind=ds.CHOICE, value_labels=labels, **base),
                     f"MAX(a.choice) FILTER (WHERE {where})",
+                    item_ids=item_ids,
                 )
             )
         elif first.type == ItemType.SELECT_MULTIPLE:
@@ -141,12 +144,13 @@ def export_source(
                     choice=choice,
                 )
                 sql = f"MAX(CASE WHEN a.choice = %s THEN 1 ELSE 0 END) FILTER (WHERE {where})"
-                columns.append(Column(variable, sql, [choice]))
+                columns.append(Column(variable, sql, [choice], item_ids=item_ids))
         elif first.type == ItemType.INTEGER:
             columns.append(
                 Column(
                     ds.Variable(code, kind=ds.INTEGER, **base),
                     f"CAST(MAX(a.number) FILTER (WHERE {where}) AS BIGINT)",
+                    item_ids=item_ids,
                 )
             )
         elif first.type == ItemType.DECIMAL:
@@ -154,6 +158,7 @@ def export_source(
                 Column(
                     ds.Variable(code, kind=ds.DECIMAL, **base),
                     f"CAST(MAX(a.number) FILTER (WHERE {where}) AS DOUBLE PRECISION)",
+                    item_ids=item_ids,
                 )
             )
         elif first.type in TEXT_TYPES:
@@ -162,7 +167,14 @@ def export_source(
             if include_text:
                 value = TEXT_VALUE[reviewed]
                 variable = ds.Variable(code, kind=ds.TEXT, **base)
-                columns.append(Column(variable, f"MAX({value}) FILTER (WHERE {where})", redactions=True))
+                columns.append(
+                    Column(
+                        variable,
+                        f"MAX({value}) FILTER (WHERE {where})",
+                        redactions=True,
+                        item_ids=item_ids,
+                    )
+                )
             if coding is not None:
                 columns.extend(_category_columns(coding, items, where, base))
     return ExportSource(
@@ -225,22 +237,38 @@ def _category_columns(
         )
         # The text answer's id; exports/anonymise turns it into 0/1 and never writes the id out.
         columns.append(
-            Column(variable, f"MAX(CAST(a.id AS TEXT)) FILTER (WHERE {where} AND a.text IS NOT NULL)")
+            Column(
+                variable,
+                f"MAX(CAST(a.id AS TEXT)) FILTER (WHERE {where} AND a.text IS NOT NULL)",
+                item_ids=[int(i.pk) for i in items],
+            )
         )
     return columns
 
 
 def _pivot(
-    source: ExportSource, columns: Sequence[Column], *, salt: str | None, aliases: bool = False
+    source: ExportSource,
+    columns: Sequence[Column],
+    *,
+    salt: str | None,
+    aliases: bool = False,
+    their_answers_only: bool = False,
 ) -> tuple[str, list[Any]]:
     """One row per response; the SQL text holds only our own integers (item and edition ids) and column
-    expressions, every value from outside is a parameter."""
+    expressions, every value from outside is a parameter.
+
+    `their_answers_only` joins only the answers of the columns' own items: the same values (every column
+    filters on its items anyway), far fewer rows to group when the columns are a few of many."""
     select = ",\n  ".join(f"{c.sql} AS c{n}" if aliases else c.sql for n, c in enumerate(columns)) or "NULL"
     params = [p for c in columns for p in c.params]
     join = f"{JOIN_REDACTIONS}\n" if any(c.redactions for c in columns) else ""
+    on = "a.response_id = r.id"
+    if their_answers_only:
+        item_ids = sorted({i for c in columns for i in c.item_ids})
+        on += f" AND a.item_id IN ({_ids(item_ids)})" if item_ids else " AND FALSE"
     sql = (
         f"SELECT\n  {select}\nFROM responses_response r\n"
-        f"LEFT JOIN responses_answer a ON a.response_id = r.id\n{join}"
+        f"LEFT JOIN responses_answer a ON {on}\n{join}"
         f"WHERE r.edition_id IN ({_ids(source.edition_ids)})\nGROUP BY r.id, r.edition_id"
     )
     if salt is not None:
@@ -256,8 +284,10 @@ def pivot_sql(source: ExportSource, *, salt: str | None) -> tuple[str, list[Any]
     return _pivot(source, source.columns, salt=salt)
 
 
-def stream(sql: str, params: Sequence[Any], *, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[Any, ...]]:
-    """Rows of `sql` through a server-side cursor (PostgreSQL), `chunk_size` at a time.
+def stream_chunks(
+    sql: str, params: Sequence[Any], *, chunk_size: int = CHUNK_SIZE
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows of `sql` through a server-side cursor (PostgreSQL), in lists of up to `chunk_size`.
 
     Deliberately not inside a transaction: the job's progress is written while rows stream and must be
     visible to the page at once (and survive if the worker dies). Outside a transaction Django declares
@@ -266,23 +296,28 @@ def stream(sql: str, params: Sequence[Any], *, chunk_size: int = CHUNK_SIZE) -> 
         if hasattr(cursor, "itersize"):
             cursor.itersize = chunk_size
         cursor.execute(sql, params)
-        while True:
-            rows = cursor.fetchmany(chunk_size)
-            if not rows:
-                return
-            yield from rows
+        while rows := cursor.fetchmany(chunk_size):
+            yield rows
 
 
-def export_rows(source: ExportSource, *, salt: str) -> Iterator[tuple[Any, ...]]:
+def stream(sql: str, params: Sequence[Any], *, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[Any, ...]]:
+    """Rows of `sql` one at a time (`stream_chunks`)."""
+    for rows in stream_chunks(sql, params, chunk_size=chunk_size):
+        yield from rows
+
+
+def export_chunks(source: ExportSource, *, salt: str) -> Iterator[list[tuple[Any, ...]]]:
     sql, params = pivot_sql(source, salt=salt)
-    return stream(sql, params)
+    return stream_chunks(sql, params)
 
 
 def quasi_identifier_counts(source: ExportSource, indexes: Sequence[int]) -> dict[tuple[Any, ...], int]:
     """Respondents per combination of the columns at `indexes`, counted in the database."""
     if not indexes:
         return {}
-    inner, params = _pivot(source, [source.columns[i] for i in indexes], salt=None, aliases=True)
+    inner, params = _pivot(
+        source, [source.columns[i] for i in indexes], salt=None, aliases=True, their_answers_only=True
+    )
     names = ", ".join(f"c{n}" for n in range(len(indexes)))
     sql = f"SELECT {names}, COUNT(*) FROM ({inner}) AS t GROUP BY {names}"  # noqa: S608 - as _pivot
     with connection.cursor() as cursor:

@@ -254,11 +254,15 @@ class _Build:
         control = self.control
         source = self.source
 
+        def chunks() -> Iterator[list[list[Any]]]:
+            done = 0
+            for raw in selectors.export_chunks(source, salt=salt):
+                yield control.transform_many(raw, first_id=done + 1)
+                done += len(raw)
+
         def rows() -> Iterator[list[Any]]:
-            for n, raw in enumerate(selectors.export_rows(source, salt=salt), start=1):
-                out = control.transform(raw)
-                out.insert(0, n)
-                yield out
+            for chunk in chunks():
+                yield from chunk
 
         return ds.Dataset(
             name=self.name,
@@ -268,6 +272,7 @@ class _Build:
             rows=rows,
             language=self.options.language,
             report=self.report,
+            chunks=chunks,
         )
 
     def free_text(self) -> ds.Dataset | None:

@@ -15,7 +15,7 @@ What it guarantees (tests/exports/test_disclosure.py):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from exports import dataset as ds
@@ -91,6 +91,18 @@ class DisclosureControl:
                     variable.value_labels[OTHER] = "Other (generalised)"
                 elif isinstance(value, str) and value.startswith(REGION_PREFIX):
                     variable.value_labels[value] = f"{value.removeprefix(REGION_PREFIX)} (UN M49)"
+
+    def transform_many(self, rows: Iterable[tuple[Any, ...]], *, first_id: int) -> list[list[Any]]:
+        """`transform` of each row, with a row id in front (first_id, first_id + 1, ...)."""
+        if not (self.plan.mapping or self.text_indexes or self.category_indexes):
+            # Nothing for transform to change: skip its per-row work.
+            return [[n, *row] for n, row in enumerate(rows, start=first_id)]
+        out = []
+        for n, row in enumerate(rows, start=first_id):
+            released = self.transform(row)
+            released.insert(0, n)
+            out.append(released)
+        return out
 
     def transform(self, row: tuple[Any, ...]) -> list[Any]:
         out = list(row)

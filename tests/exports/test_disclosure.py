@@ -290,3 +290,33 @@ def test_several_editions_of_a_series_are_aligned_by_item_code(
         column = next(name for name in rows[0] if name.split("__")[0] == only_2017[0])
         assert all(r[column] is None for r in rows if r["edition"] == 2016.0)
     assert ExportJob.objects.get(pk=job.pk).editions.count() == 2
+
+
+@pytest.mark.parametrize("lone", [0, 1])  # no lone respondent: nothing to change (the fast path)
+def test_transform_many_is_transform_with_row_ids_in_front(lone):
+    from exports import dataset as ds
+    from exports.anonymise import DisclosureControl
+
+    variables = [
+        ds.Variable("country", "Country", ds.CHOICE, item_type="country", quasi_identifier=True),
+        ds.Variable("agency_type", "Agency", ds.CHOICE, quasi_identifier=True),
+        ds.Variable("seized", "Seized", ds.INTEGER),
+    ]
+    rows = [("SE", "national", n) for n in range(5)] + [("NO", "national", 7)] * 3
+    rows += [("FJ", "national", None)] * lone
+    counts = Counter((country, agency) for country, agency, _ in rows)
+    control = DisclosureControl(variables, qi_counts=counts, qi_indexes=[0, 1], k=3, redact=False)
+    assert bool(control.plan.mapping) == bool(lone)
+    released = control.transform_many(rows, first_id=11)
+    assert released == [[n, *control.transform(row)] for n, row in enumerate(rows, start=11)]
+    assert_k_anonymous([dict(zip(["country", "agency_type"], row[1:3], strict=True)) for row in released], 3)
+
+
+def test_csv_neutralises_formulas_in_a_batch_only_where_a_value_starts_one():
+    from exports.exporters.tabular import _cell, _neutralise_formulas
+
+    batch = [[1, "=1+1", "yes", None, -3], [2, "no", "@SUM(A1)", "x", 4], [3, "=1+1", None, "-", 5]]
+    expected = [[row[0], *(_cell(v) for v in row[1:4]), row[4]] for row in batch]
+    _neutralise_formulas(batch, [1, 2, 3])
+    assert batch == expected
+    assert batch[0][1] == "'=1+1" and batch[2][3] == "'-" and batch[0][4] == -3
