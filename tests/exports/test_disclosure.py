@@ -293,7 +293,7 @@ def test_several_editions_of_a_series_are_aligned_by_item_code(
 
 
 @pytest.mark.parametrize("lone", [0, 1])  # no lone respondent: nothing to change (the fast path)
-def test_transform_many_is_transform_with_row_ids_in_front(lone):
+def test_transform_many_applies_the_plan_and_puts_row_ids_in_front(lone):
     from exports import dataset as ds
     from exports.anonymise import DisclosureControl
 
@@ -308,7 +308,11 @@ def test_transform_many_is_transform_with_row_ids_in_front(lone):
     control = DisclosureControl(variables, qi_counts=counts, qi_indexes=[0, 1], k=3, redact=False)
     assert bool(control.plan.mapping) == bool(lone)
     released = control.transform_many(rows, first_id=11)
-    assert released == [[n, *control.transform(row)] for n, row in enumerate(rows, start=11)]
+    assert [row[0] for row in released] == list(range(11, 11 + len(rows)))
+    for raw, row in zip(rows, released, strict=True):
+        assert tuple(row[1:3]) == control.plan.apply(raw[:2]) and row[3] == raw[2]
+    if lone:
+        assert tuple(released[-1][1:3]) != ("FJ", "national")
     assert_k_anonymous([dict(zip(["country", "agency_type"], row[1:3], strict=True)) for row in released], 3)
 
 
