@@ -38,6 +38,9 @@ TEXT_VALUE = {
     False: "CASE WHEN t.excluded THEN NULL ELSE COALESCE(t.reviewed, a.text) END",
 }
 JOIN_REDACTIONS = "LEFT JOIN exports_redactedtext t ON t.answer_id = a.id"
+# A fresh salt per export gives a fresh random order; the same salt, the same order (stable ids within
+# one bundle). md5 here shuffles, it protects nothing.
+ORDER_BY = "MD5(CAST({} AS TEXT) || %s)"
 
 
 @dataclass
@@ -49,8 +52,6 @@ class Column:
     params: list[Any] = field(default_factory=list)
     # The SQL reads `t` (JOIN_REDACTIONS).
     redactions: bool = False
-    # The items whose answers the SQL reads (none: it reads only the response, e.g. its edition).
-    item_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -115,8 +116,8 @@ def export_source(
         first = items[0]
         default = first.edition.default_language if hasattr(first, "edition") else "en"
         label = _text(first.label, language, default)
-        item_ids = [int(i.pk) for i in items]
-        where = f"a.item_id IN ({_ids(item_ids)})"
+        ids = _ids([i.pk for i in items])
+        where = f"a.item_id IN ({ids})"
         qi = (
             first.type == ItemType.COUNTRY
             or code in ALWAYS_QUASI_IDENTIFIERS
@@ -131,7 +132,6 @@ def export_source(
                 Column(
                     ds.Variable(code, kind=ds.CHOICE, value_labels=labels, **base),
                     f"MAX(a.choice) FILTER (WHERE {where})",
-                    item_ids=item_ids,
                 )
             )
         elif first.type == ItemType.SELECT_MULTIPLE:
@@ -144,13 +144,12 @@ def export_source(
                     choice=choice,
                 )
                 sql = f"MAX(CASE WHEN a.choice = %s THEN 1 ELSE 0 END) FILTER (WHERE {where})"
-                columns.append(Column(variable, sql, [choice], item_ids=item_ids))
+                columns.append(Column(variable, sql, [choice]))
         elif first.type == ItemType.INTEGER:
             columns.append(
                 Column(
                     ds.Variable(code, kind=ds.INTEGER, **base),
                     f"CAST(MAX(a.number) FILTER (WHERE {where}) AS BIGINT)",
-                    item_ids=item_ids,
                 )
             )
         elif first.type == ItemType.DECIMAL:
@@ -158,7 +157,6 @@ def export_source(
                 Column(
                     ds.Variable(code, kind=ds.DECIMAL, **base),
                     f"CAST(MAX(a.number) FILTER (WHERE {where}) AS DOUBLE PRECISION)",
-                    item_ids=item_ids,
                 )
             )
         elif first.type in TEXT_TYPES:
@@ -167,14 +165,7 @@ def export_source(
             if include_text:
                 value = TEXT_VALUE[reviewed]
                 variable = ds.Variable(code, kind=ds.TEXT, **base)
-                columns.append(
-                    Column(
-                        variable,
-                        f"MAX({value}) FILTER (WHERE {where})",
-                        redactions=True,
-                        item_ids=item_ids,
-                    )
-                )
+                columns.append(Column(variable, f"MAX({value}) FILTER (WHERE {where})", redactions=True))
             if coding is not None:
                 columns.extend(_category_columns(coding, items, where, base))
     return ExportSource(
@@ -237,11 +228,7 @@ def _category_columns(
         )
         # The text answer's id; exports/anonymise turns it into 0/1 and never writes the id out.
         columns.append(
-            Column(
-                variable,
-                f"MAX(CAST(a.id AS TEXT)) FILTER (WHERE {where} AND a.text IS NOT NULL)",
-                item_ids=[int(i.pk) for i in items],
-            )
+            Column(variable, f"MAX(CAST(a.id AS TEXT)) FILTER (WHERE {where} AND a.text IS NOT NULL)")
         )
     return columns
 
@@ -252,35 +239,30 @@ def _pivot(
     *,
     salt: str | None,
     aliases: bool = False,
-    their_answers_only: bool = False,
+    response_id: bool = False,
 ) -> tuple[str, list[Any]]:
     """One row per response; the SQL text holds only our own integers (item and edition ids) and column
-    expressions, every value from outside is a parameter.
-
-    `their_answers_only` joins only the answers of the columns' own items: the same values (every column
-    filters on its items anyway), far fewer rows to group when the columns are a few of many."""
-    select = ",\n  ".join(f"{c.sql} AS c{n}" if aliases else c.sql for n, c in enumerate(columns)) or "NULL"
+    expressions, every value from outside is a parameter. `response_id` selects r.id first (it never
+    leaves the database: it only orders the rows of a materialised table, see export_rows_table)."""
+    select = ",\n  ".join(f"{c.sql} AS c{n}" if aliases else c.sql for n, c in enumerate(columns))
+    select = select or ("NULL AS c0" if aliases else "NULL")
+    if response_id:
+        select = f"r.id AS response_id,\n  {select}"
     params = [p for c in columns for p in c.params]
     join = f"{JOIN_REDACTIONS}\n" if any(c.redactions for c in columns) else ""
-    on = "a.response_id = r.id"
-    if their_answers_only:
-        item_ids = sorted({i for c in columns for i in c.item_ids})
-        on += f" AND a.item_id IN ({_ids(item_ids)})" if item_ids else " AND FALSE"
     sql = (
         f"SELECT\n  {select}\nFROM responses_response r\n"
-        f"LEFT JOIN responses_answer a ON {on}\n{join}"
+        f"LEFT JOIN responses_answer a ON a.response_id = r.id\n{join}"
         f"WHERE r.edition_id IN ({_ids(source.edition_ids)})\nGROUP BY r.id, r.edition_id"
     )
     if salt is not None:
-        # A fresh salt per export gives a fresh random order; the same salt, the same order (stable ids
-        # within one bundle). md5 here shuffles, it protects nothing.
-        sql += "\nORDER BY MD5(CAST(r.id AS TEXT) || %s)"
+        sql += f"\nORDER BY {ORDER_BY.format('r.id')}"
         params.append(salt)
     return sql, params
 
 
 def pivot_sql(source: ExportSource, *, salt: str | None) -> tuple[str, list[Any]]:
-    """The SQL of one export pass (the benchmark runs the same statement through COPY)."""
+    """The SQL of the export's rows in the order of one pass (the benchmark runs it through COPY)."""
     return _pivot(source, source.columns, salt=salt)
 
 
@@ -306,22 +288,40 @@ def stream(sql: str, params: Sequence[Any], *, chunk_size: int = CHUNK_SIZE) -> 
         yield from rows
 
 
-def export_chunks(source: ExportSource, *, salt: str) -> Iterator[list[tuple[Any, ...]]]:
-    sql, params = pivot_sql(source, salt=salt)
-    return stream_chunks(sql, params)
+def export_rows_table(source: ExportSource) -> str:
+    """The export's rows, pivoted once into a temporary table of this connection; returns its name.
+
+    The counts for disclosure control and every pass over the rows read this one table, so a response
+    released while the export runs cannot reach a file without having been counted (it would form a
+    combination the k-anonymity plan never saw), and a pass only has to sort it, not pivot again.
+    `export_rows_table_drop` removes it (PostgreSQL does too, when the connection closes)."""
+    name = f"export_rows_{uuid.uuid4().hex}"
+    inner, params = _pivot(source, source.columns, salt=None, aliases=True, response_id=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} AS {inner}", params)
+    return name
 
 
-def quasi_identifier_counts(source: ExportSource, indexes: Sequence[int]) -> dict[tuple[Any, ...], int]:
-    """Respondents per combination of the columns at `indexes`, counted in the database."""
+def export_rows_table_drop(table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def export_chunks(table: str, *, width: int, salt: str) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of `export_rows_table` in the order given by `salt`, without the response id."""
+    names = ", ".join(f"c{n}" for n in range(max(width, 1)))
+    sql = f"SELECT {names} FROM {table} ORDER BY {ORDER_BY.format('response_id')}"  # noqa: S608 - our name
+    return stream_chunks(sql, [salt])
+
+
+def quasi_identifier_counts(table: str, indexes: Sequence[int]) -> dict[tuple[Any, ...], int]:
+    """Respondents per combination of the columns at `indexes` of `export_rows_table`."""
     if not indexes:
         return {}
-    inner, params = _pivot(
-        source, [source.columns[i] for i in indexes], salt=None, aliases=True, their_answers_only=True
-    )
-    names = ", ".join(f"c{n}" for n in range(len(indexes)))
-    sql = f"SELECT {names}, COUNT(*) FROM ({inner}) AS t GROUP BY {names}"  # noqa: S608 - as _pivot
+    names = ", ".join(f"c{int(i)}" for i in indexes)
+    sql = f"SELECT {names}, COUNT(*) FROM {table} GROUP BY {names}"  # noqa: S608 - our own name
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql)
         return {tuple(row[:-1]): int(row[-1]) for row in cursor.fetchall()}
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -231,8 +231,11 @@ class _Build:
             reviewed=bool(options.review),
         )
         variables = [c.variable for c in self.source.columns]
+        # Counted and written from one materialised pivot (selectors.export_rows_table); close() drops it.
+        self.table = selectors.export_rows_table(self.source)
+        self._streams: list[Iterator[Any]] = []
         qi = DisclosureControl.quasi_identifier_indexes(variables)
-        counts = selectors.quasi_identifier_counts(self.source, qi)
+        counts = selectors.quasi_identifier_counts(self.table, qi)
         # Reviewed text is final: the redactor ran before the review, and a person after it.
         self.control = DisclosureControl(
             variables, qi_counts=counts, qi_indexes=qi, k=options.k, redact=not options.review
@@ -256,11 +259,13 @@ class _Build:
     def dataset(self) -> ds.Dataset:
         salt = self.stable_salt if self.options.stable_ids else secrets.token_hex(16)
         control = self.control
-        source = self.source
+        width = len(self.source.columns)
 
         def chunks() -> Iterator[list[list[Any]]]:
+            stream = selectors.export_chunks(self.table, width=width, salt=salt)
+            self._streams.append(stream)
             done = 0
-            for raw in selectors.export_chunks(source, salt=salt):
+            for raw in stream:
                 yield control.transform_many(raw, first_id=done + 1)
                 done += len(raw)
 
@@ -307,6 +312,17 @@ class _Build:
     def progress(self, count: int) -> ds.Progress:
         return self.tracker.pass_callback(count)  # type: ignore[no-any-return]
 
+    def close(self) -> None:
+        """Close the cursors of passes left half-way (a failed write), then drop the rows' table."""
+        for stream in self._streams:
+            stream.close()  # type: ignore[attr-defined]
+        try:
+            with transaction.atomic():  # a savepoint when the caller's transaction is open (tests)
+                selectors.export_rows_table_drop(self.table)
+        except DatabaseError:
+            # The connection is gone or broken; its temporary table went with it.
+            logger.warning("export rows table %s not dropped", self.table)
+
     @property
     def report(self) -> dict[str, Any]:
         report = self.control.report(free_text=self.options.free_text)
@@ -336,6 +352,7 @@ def export_run(*, job_id: Any) -> None:
     work = job_dir / f"attempt-{attempt}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    build: _Build | None = None
     try:
         options = ExportOptions.clean(job.options)
         if options.review and _review_pending(job, attempt):
@@ -391,6 +408,9 @@ def export_run(*, job_id: Any) -> None:
             # The message of our own errors is safe; others could quote data, so keep only the type.
             error_message=str(exc)[:2000] if isinstance(exc, ExportRequestInvalid) else "",
         )
+    finally:
+        if build is not None:
+            build.close()
 
 
 def _review_pending(job: ExportJob, attempt: int) -> bool:
