@@ -261,15 +261,13 @@ class _Build:
         control = self.control
         width = len(self.source.columns)
 
-        def chunks() -> Iterator[list[list[Any]]]:
+        def chunks() -> Iterator[list[Sequence[Any]]]:
             stream = selectors.export_chunks(self.table, width=width, salt=salt)
             self._streams.append(stream)
-            done = 0
             for raw in stream:
-                yield control.transform_many(raw, first_id=done + 1)
-                done += len(raw)
+                yield control.transform_many(raw)
 
-        def rows() -> Iterator[list[Any]]:
+        def rows() -> Iterator[Sequence[Any]]:
             for chunk in chunks():
                 yield from chunk
 

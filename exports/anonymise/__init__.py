@@ -16,7 +16,7 @@ What it guarantees (tests/exports/test_disclosure.py):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -103,18 +103,22 @@ class DisclosureControl:
                 elif isinstance(value, str) and value.startswith(REGION_PREFIX):
                     variable.value_labels[value] = f"{value.removeprefix(REGION_PREFIX)} (UN M49)"
 
-    def transform_many(self, rows: Iterable[tuple[Any, ...]], *, first_id: int) -> list[list[Any]]:
-        """Raw rows as released, each with a row id in front (first_id, first_id + 1, ...): the plan
-        applied, free text redacted, coding answer ids turned into 0/1. Column by column over a batch,
-        so a row the plan leaves alone costs one dictionary lookup."""
-        out = [[n, *row] for n, row in enumerate(rows, start=first_id)]
+    def transform_many(self, rows: list[tuple[Any, ...]]) -> list[Sequence[Any]]:
+        """Raw rows, each with its row id in front (selectors.export_chunks), as released: the plan
+        applied, free text redacted, coding answer ids turned into 0/1. Column by column over a batch;
+        a row nothing changes is passed on as it came, so it costs one dictionary lookup at most."""
+        if self.text_indexes or self.category_indexes:
+            out: list[Any] = [list(row) for row in rows]
+        else:
+            out = rows
         if self._released:
             at = [i + 1 for i in self.qi_indexes]
             combo_of = itemgetter(*at) if len(at) > 1 else lambda row: (row[at[0]],)
             released_of = self._released.get
-            for row in out:
+            for n, row in enumerate(out):
                 released = released_of(combo_of(row))
                 if released is not None:
+                    row = out[n] = list(row)
                     for i, value in zip(at, released, strict=True):
                         row[i] = value
         for i in self.text_indexes:

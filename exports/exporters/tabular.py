@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -15,17 +15,18 @@ from exports.exporters.base import FORMULA_START, Exporter, counting
 WRITE_BUFFER = 1 << 20
 
 
-def _neutralise_formulas(batch: list[list[Any]], string_at: list[int]) -> None:
+def _neutralise_formulas(batch: list[Sequence[Any]], string_at: list[int]) -> None:
     """`_cell` on the string columns of a batch, in place. A column holds few distinct values (choice
-    codes), so those are checked, not every cell; cells change only in a column with a risky value."""
+    codes), so those are checked, not every cell; a row changes only if it holds a risky value."""
     for i in string_at:
         values = set(map(itemgetter(i), batch))
         values.discard(None)
         risky = {value for value in values if value.startswith(FORMULA_START)}
         if risky:
-            for row in batch:
+            for n, row in enumerate(batch):
                 if row[i] in risky:
-                    row[i] = "'" + row[i]
+                    changed = batch[n] = list(row)
+                    changed[i] = "'" + row[i]
 
 
 def _cell(value: Any) -> Any:

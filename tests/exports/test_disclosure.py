@@ -293,7 +293,7 @@ def test_several_editions_of_a_series_are_aligned_by_item_code(
 
 
 @pytest.mark.parametrize("lone", [0, 1])  # no lone respondent: nothing to change (the fast path)
-def test_transform_many_applies_the_plan_and_puts_row_ids_in_front(lone):
+def test_transform_many_applies_the_plan_and_keeps_the_row_ids(lone):
     from exports import dataset as ds
     from exports.anonymise import DisclosureControl
 
@@ -307,7 +307,7 @@ def test_transform_many_applies_the_plan_and_puts_row_ids_in_front(lone):
     counts = Counter((country, agency) for country, agency, _ in rows)
     control = DisclosureControl(variables, qi_counts=counts, qi_indexes=[0, 1], k=3, redact=False)
     assert bool(control.plan.mapping) == bool(lone)
-    released = control.transform_many(rows, first_id=11)
+    released = control.transform_many([(n, *row) for n, row in enumerate(rows, start=11)])
     assert [row[0] for row in released] == list(range(11, 11 + len(rows)))
     for raw, row in zip(rows, released, strict=True):
         assert tuple(row[1:3]) == control.plan.apply(raw[:2]) and row[3] == raw[2]
@@ -319,10 +319,10 @@ def test_transform_many_applies_the_plan_and_puts_row_ids_in_front(lone):
 def test_csv_neutralises_formulas_in_a_batch_only_where_a_value_starts_one():
     from exports.exporters.tabular import _cell, _neutralise_formulas
 
-    batch = [[1, "=1+1", "yes", None, -3], [2, "no", "@SUM(A1)", "x", 4], [3, "=1+1", None, "-", 5]]
+    batch = [(1, "=1+1", "yes", None, -3), (2, "no", "@SUM(A1)", "x", 4), (3, "=1+1", None, "-", 5)]
     expected = [[row[0], *(_cell(v) for v in row[1:4]), row[4]] for row in batch]
     _neutralise_formulas(batch, [1, 2, 3])
-    assert batch == expected
+    assert [list(row) for row in batch] == expected
     assert batch[0][1] == "'=1+1" and batch[2][3] == "'-" and batch[0][4] == -3
 
 
