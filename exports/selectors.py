@@ -1,8 +1,9 @@
 """Reads for exports: the columns of one or more editions, and the answers pivoted in SQL and streamed.
 
 The database does the heavy lifting: one GROUP BY turns Answer rows (one per chosen choice, number or text)
-into one row per response with a column per variable, in an order given by a per-export random salt, and
-a server-side cursor hands them over in chunks. Nothing holds an edition in memory.
+into one row per response with a column per variable, kept in a temporary table for the export; a pass
+sorts it in an order given by a random salt (fresh for each file unless stable ids were asked for), and a
+server-side cursor hands the rows over in chunks. Nothing holds an edition in memory.
 """
 
 from __future__ import annotations
