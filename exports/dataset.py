@@ -6,8 +6,9 @@ have been through it (exports/anonymise), in a fresh random order, with fresh ro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 # Column kinds. Choice-like kinds carry value labels; flags and categories are 0/1.
@@ -52,6 +53,7 @@ class Variable:
 
 
 Progress = Callable[[int], None]
+BATCH_SIZE = 2000
 
 
 @dataclass
@@ -62,10 +64,22 @@ class Dataset:
     title: str
     variables: list[Variable]
     count: int
-    rows: Callable[[], Iterator[list[Any]]]
+    rows: Callable[[], Iterator[Sequence[Any]]]
     language: str
     report: dict[str, Any] = field(default_factory=dict)
+    # The same rows as `rows()`, in lists, for writers that take many at once (CSV). Without it,
+    # `batches()` cuts `rows()` into lists of BATCH_SIZE.
+    chunks: Callable[[], Iterator[list[Sequence[Any]]]] | None = None
 
     @property
     def columns(self) -> list[str]:
         return [v.name for v in self.variables]
+
+    def batches(self) -> Iterator[list[Sequence[Any]]]:
+        """A fresh pass over the rows, a list of rows at a time."""
+        if self.chunks is not None:
+            yield from self.chunks()
+            return
+        rows = self.rows()
+        while batch := list(islice(rows, BATCH_SIZE)):
+            yield batch

@@ -1,8 +1,9 @@
 """Reads for exports: the columns of one or more editions, and the answers pivoted in SQL and streamed.
 
 The database does the heavy lifting: one GROUP BY turns Answer rows (one per chosen choice, number or text)
-into one row per response with a column per variable, in an order given by a per-export random salt, and
-a server-side cursor hands them over in chunks. Nothing holds an edition in memory.
+into one row per response with a column per variable, kept in a temporary table for the export; a pass
+sorts it in an order given by a random salt (fresh for each file unless stable ids were asked for), and a
+server-side cursor hands the rows over in chunks. Nothing holds an edition in memory.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ TEXT_VALUE = {
     False: "CASE WHEN t.excluded THEN NULL ELSE COALESCE(t.reviewed, a.text) END",
 }
 JOIN_REDACTIONS = "LEFT JOIN exports_redactedtext t ON t.answer_id = a.id"
+# A fresh salt per export gives a fresh random order; the same salt, the same order (stable ids within
+# one bundle). md5 here shuffles, it protects nothing.
+ORDER_BY = "MD5(CAST({} AS TEXT) || %s)"
 
 
 @dataclass
@@ -91,7 +95,7 @@ def export_source(
     items_by_code: dict[str, list[Item]] = {}
     order: list[str] = []
     for edition in editions:
-        for item in Item.objects.filter(edition=edition).order_by("position"):
+        for item in Item.objects.filter(edition=edition).select_related("edition").order_by("position"):
             if item.code not in items_by_code:
                 items_by_code[item.code] = []
                 order.append(item.code)
@@ -231,11 +235,20 @@ def _category_columns(
 
 
 def _pivot(
-    source: ExportSource, columns: Sequence[Column], *, salt: str | None, aliases: bool = False
+    source: ExportSource,
+    columns: Sequence[Column],
+    *,
+    salt: str | None,
+    aliases: bool = False,
+    response_id: bool = False,
 ) -> tuple[str, list[Any]]:
     """One row per response; the SQL text holds only our own integers (item and edition ids) and column
-    expressions, every value from outside is a parameter."""
-    select = ",\n  ".join(f"{c.sql} AS c{n}" if aliases else c.sql for n, c in enumerate(columns)) or "NULL"
+    expressions, every value from outside is a parameter. `response_id` selects r.id first (it never
+    leaves the database: it only orders the rows of a materialised table, see export_rows_table)."""
+    select = ",\n  ".join(f"{c.sql} AS c{n}" if aliases else c.sql for n, c in enumerate(columns))
+    select = select or ("NULL AS c0" if aliases else "NULL")
+    if response_id:
+        select = f"r.id AS response_id,\n  {select}"
     params = [p for c in columns for p in c.params]
     join = f"{JOIN_REDACTIONS}\n" if any(c.redactions for c in columns) else ""
     sql = (
@@ -244,20 +257,20 @@ def _pivot(
         f"WHERE r.edition_id IN ({_ids(source.edition_ids)})\nGROUP BY r.id, r.edition_id"
     )
     if salt is not None:
-        # A fresh salt per export gives a fresh random order; the same salt, the same order (stable ids
-        # within one bundle). md5 here shuffles, it protects nothing.
-        sql += "\nORDER BY MD5(CAST(r.id AS TEXT) || %s)"
+        sql += f"\nORDER BY {ORDER_BY.format('r.id')}"
         params.append(salt)
     return sql, params
 
 
 def pivot_sql(source: ExportSource, *, salt: str | None) -> tuple[str, list[Any]]:
-    """The SQL of one export pass (the benchmark runs the same statement through COPY)."""
+    """The SQL of the export's rows in the order of one pass (the benchmark runs it through COPY)."""
     return _pivot(source, source.columns, salt=salt)
 
 
-def stream(sql: str, params: Sequence[Any], *, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[Any, ...]]:
-    """Rows of `sql` through a server-side cursor (PostgreSQL), `chunk_size` at a time.
+def stream_chunks(
+    sql: str, params: Sequence[Any], *, chunk_size: int = CHUNK_SIZE
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows of `sql` through a server-side cursor (PostgreSQL), in lists of up to `chunk_size`.
 
     Deliberately not inside a transaction: the job's progress is written while rows stream and must be
     visible to the page at once (and survive if the worker dies). Outside a transaction Django declares
@@ -266,27 +279,52 @@ def stream(sql: str, params: Sequence[Any], *, chunk_size: int = CHUNK_SIZE) -> 
         if hasattr(cursor, "itersize"):
             cursor.itersize = chunk_size
         cursor.execute(sql, params)
-        while True:
-            rows = cursor.fetchmany(chunk_size)
-            if not rows:
-                return
-            yield from rows
+        while rows := cursor.fetchmany(chunk_size):
+            yield rows
 
 
-def export_rows(source: ExportSource, *, salt: str) -> Iterator[tuple[Any, ...]]:
-    sql, params = pivot_sql(source, salt=salt)
-    return stream(sql, params)
+def stream(sql: str, params: Sequence[Any], *, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[Any, ...]]:
+    """Rows of `sql` one at a time (`stream_chunks`)."""
+    for rows in stream_chunks(sql, params, chunk_size=chunk_size):
+        yield from rows
 
 
-def quasi_identifier_counts(source: ExportSource, indexes: Sequence[int]) -> dict[tuple[Any, ...], int]:
-    """Respondents per combination of the columns at `indexes`, counted in the database."""
+def export_rows_table(source: ExportSource) -> str:
+    """The export's rows, pivoted once into a temporary table of this connection; returns its name.
+
+    The counts for disclosure control and every pass over the rows read this one table, so a response
+    released while the export runs cannot reach a file without having been counted (it would form a
+    combination the k-anonymity plan never saw), and a pass only has to sort it, not pivot again.
+    `export_rows_table_drop` removes it (PostgreSQL does too, when the connection closes)."""
+    name = f"export_rows_{uuid.uuid4().hex}"
+    inner, params = _pivot(source, source.columns, salt=None, aliases=True, response_id=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} AS {inner}", params)
+    return name
+
+
+def export_rows_table_drop(table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def export_chunks(table: str, *, width: int, salt: str) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of `export_rows_table` in the order given by `salt`, each with its row id (1, 2, … in
+    that order) in front instead of the response id. One sort gives both."""
+    names = ", ".join(f"c{n}" for n in range(max(width, 1)))
+    order = ORDER_BY.format("response_id")
+    sql = f"SELECT ROW_NUMBER() OVER (ORDER BY {order}), {names} FROM {table} ORDER BY {order}"  # noqa: S608
+    return stream_chunks(sql, [salt, salt])
+
+
+def quasi_identifier_counts(table: str, indexes: Sequence[int]) -> dict[tuple[Any, ...], int]:
+    """Respondents per combination of the columns at `indexes` of `export_rows_table`."""
     if not indexes:
         return {}
-    inner, params = _pivot(source, [source.columns[i] for i in indexes], salt=None, aliases=True)
-    names = ", ".join(f"c{n}" for n in range(len(indexes)))
-    sql = f"SELECT {names}, COUNT(*) FROM ({inner}) AS t GROUP BY {names}"  # noqa: S608 - as _pivot
+    names = ", ".join(f"c{int(i)}" for i in indexes)
+    sql = f"SELECT {names}, COUNT(*) FROM {table} GROUP BY {names}"  # noqa: S608 - our own name
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql)
         return {tuple(row[:-1]): int(row[-1]) for row in cursor.fetchall()}
 
 

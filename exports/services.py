@@ -29,7 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -48,6 +48,7 @@ from surveys.models import Edition, EditionStatus
 logger = logging.getLogger(__name__)
 SIGNER_SALT = "exports.download"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # zip entries carry no real time (no timestamps in exports)
+PROGRESS_SAVE_SECONDS = 0.5
 
 
 class ExportRequestInvalid(Exception):
@@ -193,12 +194,14 @@ def _update(job_id: Any, attempt: int, **fields: Any) -> None:
 
 
 class _Tracker:
-    """Turns rows written into a percentage, saved at most once per percent (and as a heartbeat)."""
+    """Turns rows written into a percentage, saved (with the heartbeat) when it grows, but at most every
+    PROGRESS_SAVE_SECONDS: each save is a commit, and the page polls only every 1.5 s."""
 
     def __init__(self, job_id: Any, attempt: int, total: int) -> None:
         self.job_id, self.attempt, self.total = job_id, attempt, max(total, 1)
         self.done_before = 0
         self.percent = 0
+        self.saved_at = -PROGRESS_SAVE_SECONDS  # the first growth is saved at once
 
     def pass_callback(self, count: int) -> ds.Progress:
         base = self.done_before
@@ -206,8 +209,9 @@ class _Tracker:
 
         def progress(n: int) -> None:
             percent = min(99, (base + n) * 100 // self.total)
-            if percent > self.percent:
-                self.percent = percent
+            now = time.monotonic()
+            if percent > self.percent and now - self.saved_at >= PROGRESS_SAVE_SECONDS:
+                self.percent, self.saved_at = percent, now
                 _update(self.job_id, self.attempt, progress=percent, heartbeat_at=timezone.now())
 
         return progress
@@ -227,8 +231,11 @@ class _Build:
             reviewed=bool(options.review),
         )
         variables = [c.variable for c in self.source.columns]
+        # Counted and written from one materialised pivot (selectors.export_rows_table); close() drops it.
+        self.table = selectors.export_rows_table(self.source)
+        self._streams: list[Iterator[Any]] = []
         qi = DisclosureControl.quasi_identifier_indexes(variables)
-        counts = selectors.quasi_identifier_counts(self.source, qi)
+        counts = selectors.quasi_identifier_counts(self.table, qi)
         # Reviewed text is final: the redactor ran before the review, and a person after it.
         self.control = DisclosureControl(
             variables, qi_counts=counts, qi_indexes=qi, k=options.k, redact=not options.review
@@ -252,13 +259,17 @@ class _Build:
     def dataset(self) -> ds.Dataset:
         salt = self.stable_salt if self.options.stable_ids else secrets.token_hex(16)
         control = self.control
-        source = self.source
+        width = len(self.source.columns)
 
-        def rows() -> Iterator[list[Any]]:
-            for n, raw in enumerate(selectors.export_rows(source, salt=salt), start=1):
-                out = control.transform(raw)
-                out.insert(0, n)
-                yield out
+        def chunks() -> Iterator[list[Sequence[Any]]]:
+            stream = selectors.export_chunks(self.table, width=width, salt=salt)
+            self._streams.append(stream)
+            for raw in stream:
+                yield control.transform_many(raw)
+
+        def rows() -> Iterator[Sequence[Any]]:
+            for chunk in chunks():
+                yield from chunk
 
         return ds.Dataset(
             name=self.name,
@@ -268,6 +279,7 @@ class _Build:
             rows=rows,
             language=self.options.language,
             report=self.report,
+            chunks=chunks,
         )
 
     def free_text(self) -> ds.Dataset | None:
@@ -298,6 +310,17 @@ class _Build:
     def progress(self, count: int) -> ds.Progress:
         return self.tracker.pass_callback(count)  # type: ignore[no-any-return]
 
+    def close(self) -> None:
+        """Close the cursors of passes left half-way (a failed write), then drop the rows' table."""
+        for stream in self._streams:
+            stream.close()  # type: ignore[attr-defined]
+        try:
+            with transaction.atomic():  # a savepoint when the caller's transaction is open (tests)
+                selectors.export_rows_table_drop(self.table)
+        except DatabaseError:
+            # The connection is gone or broken; its temporary table went with it.
+            logger.warning("export rows table %s not dropped", self.table)
+
     @property
     def report(self) -> dict[str, Any]:
         report = self.control.report(free_text=self.options.free_text)
@@ -327,6 +350,7 @@ def export_run(*, job_id: Any) -> None:
     work = job_dir / f"attempt-{attempt}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    build: _Build | None = None
     try:
         options = ExportOptions.clean(job.options)
         if options.review and _review_pending(job, attempt):
@@ -382,6 +406,9 @@ def export_run(*, job_id: Any) -> None:
             # The message of our own errors is safe; others could quote data, so keep only the type.
             error_message=str(exc)[:2000] if isinstance(exc, ExportRequestInvalid) else "",
         )
+    finally:
+        if build is not None:
+            build.close()
 
 
 def _review_pending(job: ExportJob, attempt: int) -> bool:

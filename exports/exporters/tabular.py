@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from exports import dataset as ds
 from exports.dataset import Dataset, Progress
 from exports.exporters.base import FORMULA_START, Exporter, counting
+
+WRITE_BUFFER = 1 << 20
+
+
+def _neutralise_formulas(batch: list[Sequence[Any]], string_at: list[int]) -> None:
+    """`_cell` on the string columns of a batch, in place. A column holds few distinct values (choice
+    codes), so those are checked, not every cell; a row changes only if it holds a risky value."""
+    for i in string_at:
+        values = set(map(itemgetter(i), batch))
+        values.discard(None)
+        risky = {value for value in values if value.startswith(FORMULA_START)}
+        if risky:
+            for n, row in enumerate(batch):
+                if row[i] in risky:
+                    changed = batch[n] = list(row)
+                    changed[i] = "'" + row[i]
 
 
 def _cell(value: Any) -> Any:
@@ -28,16 +45,16 @@ class CsvExporter(Exporter):
     def write(self, dataset: Dataset, path: Path, progress: Progress) -> None:
         # Only text and choice columns can hold strings; the rest are numbers or empty.
         string_at = [i for i, v in enumerate(dataset.variables) if not v.numeric]
-        with path.open("w", newline="", encoding="utf-8") as fh:
+        with path.open("w", newline="", encoding="utf-8", buffering=WRITE_BUFFER) as fh:
             writer = csv.writer(fh)
             writer.writerow(dataset.columns)
-            writerow = writer.writerow
-            for row in counting(dataset.rows(), progress):
-                for i in string_at:
-                    value = row[i]
-                    if value is not None and value.startswith(FORMULA_START):
-                        row[i] = "'" + value
-                writerow(row)
+            done = 0
+            for batch in dataset.batches():
+                _neutralise_formulas(batch, string_at)
+                writer.writerows(batch)
+                done += len(batch)
+                progress(done)
+            progress(done)
 
 
 class CsvLongExporter(Exporter):
