@@ -157,6 +157,10 @@ class StatisticalExporter(Exporter):
         raise NotImplementedError
 
 
+SAV_CREATION_AT = 92
+SAV_FIXED_CREATION = b"01 Jan 00" + b"00:00:00"
+
+
 class SavExporter(StatisticalExporter):
     identifier = "sav"
     verbose_name = "SPSS (.sav)"
@@ -175,10 +179,12 @@ class SavExporter(StatisticalExporter):
         )
 
     def clear_timestamp(self, path: Path) -> None:
-        # System file header: creation date (9 bytes) at offset 84, time (8 bytes) at offset 93.
+        # System file header: "$FL2", product (60 bytes), five int32 (layout, case size, compression,
+        # weight index, cases), the compression bias (float64) at 84, then the creation date (9 bytes,
+        # "dd Mmm yy") at 92 and time (8 bytes, "hh:mm:ss") at 101.
         with path.open("r+b") as fh:
-            fh.seek(84)
-            fh.write(b"01 Jan 00" + b"00:00:00")
+            fh.seek(SAV_CREATION_AT)
+            fh.write(SAV_FIXED_CREATION)
 
 
 class DtaExporter(StatisticalExporter):

@@ -2,7 +2,9 @@
 survives the trip (read back with pyreadstat)."""
 
 import random
+import struct
 import tracemalloc
+from datetime import datetime
 
 import pyreadstat
 import pytest
@@ -94,3 +96,24 @@ def test_every_kind_of_column_reads_back(fmt, tmp_path):
     assert meta.variable_value_labels["country"][249] == "Country 248"
     assert meta.variable_value_labels["flag0"] == {0: "Not chosen", 1: "Chosen"}
     assert meta.column_names_to_labels["dec1"] == "Decimal 1"
+
+
+def test_the_files_say_nothing_of_when_they_were_made(tmp_path):
+    """ReadStat stamps the writing time into both headers; the exporters overwrite it with a fixed one and
+    leave every other header field as written (the .sav compression bias sits just before the date)."""
+    for fmt, (exporter_class, reader) in EXPORTERS.items():
+        path = tmp_path / f"t.{fmt}"
+        before = datetime.now().astimezone()  # ReadStat writes local time
+        exporter_class().write(table(50), path, lambda n: None)
+        after = datetime.now().astimezone()
+        head = path.read_bytes()[:4096]
+        for moment in (before, after):
+            for stamp in (moment.strftime("%H:%M"), moment.strftime("%d %b %y"), moment.strftime("%d %b %Y")):
+                assert stamp.encode() not in head, (fmt, stamp)
+        if fmt == "sav":
+            assert head[92:109] == b"01 Jan 0000:00:00"
+            assert struct.unpack("<d", head[84:92]) == (100.0,)  # the bias, untouched
+        else:
+            assert b"01 Jan 2000 00:00" in head
+        frame, _meta = reader(str(path))
+        assert len(frame) == 50
