@@ -206,6 +206,17 @@ def largest(report: dict[str, Any], source: str) -> dict[str, Any]:
     return max(sizes, key=lambda entry: entry["responses"])
 
 
+def page_p95(entry: dict[str, Any], pages: dict[str, Any]) -> dict[str, Any]:
+    """A results figure: the p95 of some page requests (bench/results.py's summary) at one size."""
+    return {
+        "measured": pages["p95_ms"],
+        "spread": {"median": pages["median_ms"], "max": pages["max_ms"]},
+        "runs": pages["requests"],
+        "responses": entry["responses"],
+        "not_target_conditions": size_note(entry["responses"]),
+    }
+
+
 def size_note(responses: int) -> str | None:
     if responses == TARGET_RESPONSES:
         return None
@@ -426,14 +437,7 @@ def build_figures(report: dict[str, Any]) -> list[dict[str, Any]]:
 
         def results_p95(mode: str = mode) -> dict[str, Any]:
             entry = largest(report, "results.sizes")
-            page = entry[mode]["page_html"]["all"]
-            return {
-                "measured": page["p95_ms"],
-                "spread": {"median": page["median_ms"], "max": page["max_ms"]},
-                "runs": page["requests"],
-                "responses": entry["responses"],
-                "not_target_conditions": size_note(entry["responses"]),
-            }
+            return page_p95(entry, entry[mode]["page_html"]["all"])
 
         f.add(f"results page p95 ({label})", source=f"results.sizes[-1].{mode}.page_html.all.p95_ms",
               unit="ms", target=("<=", 300), read=results_p95)  # fmt: skip
@@ -441,14 +445,7 @@ def build_figures(report: dict[str, Any]) -> list[dict[str, Any]]:
     def filtered_first_p95() -> dict[str, Any]:
         # A filtered view is never warmed: its first request computes every figure under the filter.
         entry = largest(report, "results.sizes")
-        first = entry["cached"]["page_html_filtered"]["first"]
-        return {
-            "measured": first["p95_ms"],
-            "spread": {"median": first["median_ms"], "max": first["max_ms"]},
-            "runs": first["requests"],
-            "responses": entry["responses"],
-            "not_target_conditions": size_note(entry["responses"]),
-        }
+        return page_p95(entry, entry["cached"]["page_html_filtered"]["first"])
 
     f.add("results page p95, first view with a filter (computed)",
           source="results.sizes[-1].cached.page_html_filtered.first.p95_ms", unit="ms", target=("<=", 300),
@@ -457,15 +454,9 @@ def build_figures(report: dict[str, Any]) -> list[dict[str, Any]]:
     def warmed_p95() -> dict[str, Any]:
         # What an analyst meets first after a release: the worker has warmed the cache (results.warm).
         entry = largest(report, "results.sizes")
-        first = entry["after_warm_up"]["page_html"]["first"]
         warm_up = entry["after_warm_up"]["warm_up"]
-        return {
-            "measured": first["p95_ms"],
-            "spread": {"median": first["median_ms"], "max": first["max_ms"]},
-            "runs": first["requests"],
-            "responses": entry["responses"],
-            "warm_up_seconds": warm_up["seconds"],
-            "not_target_conditions": size_note(entry["responses"]),
+        return page_p95(entry, entry["after_warm_up"]["page_html"]["first"]) | {
+            "warm_up_seconds": warm_up["seconds"]
         }
 
     f.add("results page p95, first view after a release (warmed)",

@@ -182,16 +182,12 @@ class AutoCoding(models.Model):
         return f"{self.answer_id} by run {self.run_id}"
 
 
-class FinalCoding(models.Model):
-    """An answer that has final codes, and whether they are people's or a trained model's: kept by
-    coding/finals.py::final_codes_refresh from the codes, never written otherwise. Anonymous side."""
+class _KeptFinal(models.Model):
+    """What both tables of kept final codes carry besides the answer: copies of the answer's item and
+    response, so counts read one index (and filters join by response), and the codes' source. Copied from
+    the answer row itself, so no database check (a deferred check per row at commit doubled the time of
+    an item's refresh)."""
 
-    answer = models.OneToOneField(
-        "responses.Answer", primary_key=True, on_delete=models.CASCADE, related_name="+"
-    )
-    # Copies of the answer's item and response, so counts read one index (and filters join by response).
-    # Copied from the answer row itself, so no database check (a deferred check per row at commit doubled
-    # the time of an item's refresh).
     item = models.ForeignKey(
         "surveys.Item", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
@@ -201,13 +197,25 @@ class FinalCoding(models.Model):
     source = models.CharField(max_length=8)
 
     class Meta:
+        abstract = True
+
+
+class FinalCoding(_KeptFinal):
+    """An answer that has final codes, and whether they are people's or a trained model's: kept by
+    coding/finals.py::final_codes_refresh from the codes, never written otherwise. Anonymous side."""
+
+    answer = models.OneToOneField(
+        "responses.Answer", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
         indexes = [models.Index(fields=["item", "source"], include=["response"], name="final_coding_item")]
 
     def __str__(self) -> str:
         return f"{self.answer_id} ({self.source})"
 
 
-class FinalCode(models.Model):
+class FinalCode(_KeptFinal):
     """One final category of an answer (coding/finals.py). Anonymous side: random key, no time."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -215,14 +223,6 @@ class FinalCode(models.Model):
     answer = models.ForeignKey("responses.Answer", on_delete=models.CASCADE, related_name="+", db_index=False)
     # Only an unused category is ever deleted (coding.services.category_remove): no index for that.
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+", db_index=False)
-    # Copies of the answer's (FinalCoding above).
-    item = models.ForeignKey(
-        "surveys.Item", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
-    )
-    response = models.ForeignKey(
-        "responses.Response", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
-    )
-    source = models.CharField(max_length=8)
 
     class Meta:
         indexes = [
