@@ -5,6 +5,7 @@ Vectors are cached in /tmp/q-cache (derived from the NHS data: never written int
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -137,3 +138,31 @@ def evaluate(make_model, features_of, texts, labels, codes, train, test, *, fold
         "probabilities": probabilities,
         "thresholds": thresholds,
     }
+
+
+def report_fine_tuned(result, *, full, texts, labels, codes, probs, vectors, fit_idx, val_idx, test):
+    """The end of a fine-tuning run (finetune.py, finetune_top.py): unless trained on everything, thresholds
+    from the validation fold and one score on the test answers; then the probabilities and vectors saved
+    for combine.py and the result printed."""
+    if not full:
+        vp = probs[val_idx]
+        th = tune_thresholds(vp, labels[val_idx])
+        held = agreement(labels[test], probs[test] >= th, probs[test], codes)
+        result.update(
+            {
+                "val_micro": agreement(labels[val_idx], vp >= th, vp, codes)["micro_f1"],
+                "test_micro": held["micro_f1"],
+                "test_macro": held["macro_f1"],
+                "test_alpha": held["alpha"],
+                "share_err_est": held["share_error_estimated_pp"],
+            }
+        )
+    np.savez(
+        CACHE / f"{result['name']}.npz",
+        texts=np.array(texts, dtype=object),
+        probs=probs,
+        vectors=vectors,
+        fit_idx=fit_idx,
+        val_idx=val_idx,
+    )
+    print(json.dumps(result))

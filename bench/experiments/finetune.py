@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import torch
-from common import CACHE, SEED, data
+from common import SEED, data, report_fine_tuned
 from transformers import AutoModel, AutoTokenizer
 
 from coding.training import agreement, grouped_folds, tune_thresholds
@@ -151,28 +151,18 @@ def main():
         "predict_texts_per_s": round(encode_rate, 1),
         "epochs": log,
     }
-    if not a.full:
-        vp = all_probs[val_idx]
-        th = tune_thresholds(vp, labels[val_idx])
-        held = agreement(labels[test], all_probs[test] >= th, all_probs[test], codes)
-        result.update(
-            {
-                "val_micro": agreement(labels[val_idx], vp >= th, vp, codes)["micro_f1"],
-                "test_micro": held["micro_f1"],
-                "test_macro": held["macro_f1"],
-                "test_alpha": held["alpha"],
-                "share_err_est": held["share_error_estimated_pp"],
-            }
-        )
-    np.savez(
-        CACHE / f"{a.name}.npz",
-        texts=np.array(texts, dtype=object),
+    report_fine_tuned(
+        result,
+        full=a.full,
+        texts=texts,
+        labels=labels,
+        codes=codes,
         probs=all_probs,
         vectors=all_vectors,
         fit_idx=fit_idx,
         val_idx=val_idx,
+        test=test,
     )
-    print(json.dumps(result))
 
 
 if __name__ == "__main__":
