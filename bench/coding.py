@@ -236,12 +236,12 @@ def retrain_seconds(method, texts, labels, codes, train, repeats, stored, specs)
     }
 
 
-def reference_items(methods: list[str]) -> dict:
-    """Alpha against held-out human codes with 10 human codes per category, per reference item; the
-    categories' labels and descriptions are the reference codebooks' (what codebooks_import_reference loads)."""
+def reference_corpus():
+    """Per reference item: (item code, texts, labels, codes, category specs, train and test indices).
+    The synthetic answers with their human codes, the categories' labels and descriptions from the
+    reference codebooks (what codebooks_import_reference loads), split by text as the NHS data is."""
     corpus = json.loads((ROOT / "coding" / "reference" / "answers-2017.json").read_text())
     codebooks = json.loads((ROOT / "surveys" / "reference" / "codebooks.json").read_text())
-    out = {}
     for item_code, answers in corpus["items"].items():
         codes = sorted({c for a in answers for c in a["codes"]})
         frame = {c["code"]: c for c in codebooks[item_code]}
@@ -254,6 +254,13 @@ def reference_items(methods: list[str]) -> dict:
         texts = [a["text"] for a in answers]
         labels = np.array([[1 if c in a["codes"] else 0 for c in codes] for a in answers], dtype=np.int8)
         train, test = split(texts)
+        yield item_code, texts, labels, codes, specs, train, test
+
+
+def reference_items(methods: list[str]) -> dict:
+    """Alpha against held-out human codes with 10 human codes per category, per reference item."""
+    out = {}
+    for item_code, texts, labels, codes, specs, train, test in reference_corpus():
         per_method = {}
         for method in methods:
             if not CLASSIFIERS[method].trained:

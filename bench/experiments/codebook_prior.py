@@ -23,11 +23,10 @@ import json
 import statistics
 import sys
 
-import numpy as np
-from common import ROOT, SEED, cached_vectors, data
+from common import SEED, cached_vectors, data
 from scipy import sparse
 
-from bench.coding import sample_per_category, split
+from bench.coding import reference_corpus, sample_per_category
 from coding.classifiers import CLASSIFIERS, CategorySpec, default_trained
 from coding.classifiers.features import StoredEmbeddings, minilm
 from coding.classifiers.linear import TfidfMiniLMLogistic
@@ -106,21 +105,8 @@ def score(texts, labels, codes, train, test, per_category, seed, name, specs, em
 
 
 def reference(variants, sizes, samples, embedder):
-    corpus = json.loads((ROOT / "coding" / "reference" / "answers-2017.json").read_text())
-    codebooks = json.loads((ROOT / "surveys" / "reference" / "codebooks.json").read_text())
     out = {}
-    for item_code, answers in corpus["items"].items():
-        codes = sorted({c for a in answers for c in a["codes"]})
-        frame = {c["code"]: c for c in codebooks[item_code]}
-        specs = [
-            CategorySpec(
-                c, frame[c]["label"], frame[c].get("description", ""), tuple(frame[c].get("examples", ()))
-            )
-            for c in codes
-        ]
-        texts = [a["text"] for a in answers]
-        labels = np.array([[1 if c in a["codes"] else 0 for c in codes] for a in answers], dtype=np.int8)
-        train, test = split(texts)
+    for item_code, texts, labels, codes, specs, train, test in reference_corpus():
         for size in sizes:
             for name in variants:
                 runs = [
