@@ -3,14 +3,16 @@
 Disclosure rule for tables and charts (docs/anonymity.md, DESIGN "Disclosure control"): a cell of 1 to 9
 respondents (RESULTS_MIN_CELL = 10) or a denominator under 10 is not shown; countries under it are folded
 into "other"; when a single cell of a single-choice item is hidden, the next smallest non-zero cell is
-hidden too, so it cannot be derived from the total. Zero cells are shown: they describe no one.
+hidden too, so it cannot be derived from the total. Zero cells are shown: they describe no one. A number
+item's minimum and maximum are single respondents' values: they are shown, and bound the default histogram
+edges, only rounded (outwards, for the edges) to two significant digits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from itertools import pairwise
 from typing import Any
 
@@ -164,7 +166,17 @@ def _quartiles(answers: QuerySet[Answer], n: int) -> Quartiles:
     return _quantile(answers, n, 0.25), _quantile(answers, n, 0.5), _quantile(answers, n, 0.75)
 
 
+def _outward_2sig(value: Decimal, rounding: str) -> Decimal:
+    """`value` rounded to two significant digits towards `rounding` (ROUND_FLOOR or ROUND_CEILING)."""
+    if value == 0:
+        return value
+    return value.quantize(Decimal(1).scaleb(value.adjusted() - 1), rounding=rounding).normalize()
+
+
 def default_bins(lo: Decimal, hi: Decimal, count: int = 5) -> list[Decimal]:
+    """`count` equal bins from lo to hi, both first rounded outwards to two significant digits: an edge
+    must not show a single respondent's exact value (the extremes are shown rounded, too)."""
+    lo, hi = _outward_2sig(Decimal(lo), ROUND_FLOOR), _outward_2sig(Decimal(hi), ROUND_CEILING)
     if lo == hi:
         return [lo, hi + 1]
     width = (hi - lo) / count

@@ -96,6 +96,15 @@ def test_numbers_have_quartiles_sums_bins_and_rounded_extremes(edition):
     assert rescued["suppressed"] == ["bin0"]
 
 
+def test_default_bins_do_not_show_a_single_respondents_exact_value(edition):
+    release(edition, [{"children_rescued": value} for value in range(1013, 1053)])
+    rescued = edition_results(edition=edition)["items"]["children_rescued"]["summary"]
+    edges = [rescued["bins"][0]["from"]] + [b["to"] for b in rescued["bins"]]
+    assert (edges[0], edges[-1]) == (1000, 1100)  # 1013 and 1052 rounded outwards, as min and max are
+    assert (rescued["min"], rescued["max"]) == (1000, 1100)
+    assert rescued["count"] == 40
+
+
 def test_a_grid_row_is_an_item_with_its_own_counts(edition):
     release(edition, people(20, access_family="common") + people(15, access_family="very_common"))
     family = edition_results(edition=edition)["items"]["access_family"]
