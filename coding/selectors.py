@@ -25,7 +25,10 @@ from coding.models import (
     FinalCoding,
     HumanCoding,
     ReviewItem,
+    RunKind,
+    RunStatus,
 )
+from coding.training import ALPHA_HUMAN_ONLY, CODEBOOK_TEXTS_BELOW_HUMAN_CODED
 from responses.models import Answer
 from surveys.models import Item
 
@@ -294,6 +297,53 @@ def coding_progress(*, edition_id: int, item_code: str) -> dict[str, int]:
 
 def coding_runs(*, edition_id: int, item_code: str) -> QuerySet[CodingRun]:
     return CodingRun.objects.filter(edition_id=edition_id, item_code=item_code).order_by("-queued_at")
+
+
+def latest_trained_run_report(*, edition_id: int, item_code: str) -> dict[str, Any] | None:
+    """What the item's latest succeeded trained run learnt from and how well it agreed with the human
+    codes out of fold, per category (the run's own metrics), for the coding screen; None before one."""
+    run = (
+        CodingRun.objects.filter(
+            edition_id=edition_id, item_code=item_code, kind=RunKind.TRAINED, status=RunStatus.SUCCEEDED
+        )
+        .order_by("-finished_at")
+        .first()
+    )
+    if run is None or "cross_validation" not in run.metrics:
+        return None
+    metrics = run.metrics
+    cv = metrics["cross_validation"]
+    thresholds = cv.get("thresholds", {})
+    shares = metrics.get("estimated_shares", {})
+    flagged = set(metrics.get("human_only", []))
+    labels = dict(
+        Category.objects.filter(codebook__edition_id=edition_id, codebook__item_code=item_code).values_list(
+            "code", "label"
+        )
+    )
+    return {
+        "run": run,
+        "human_coded": metrics.get("human_coded"),
+        "codebook_texts": metrics.get("codebook_texts"),
+        "codebook_texts_below": CODEBOOK_TEXTS_BELOW_HUMAN_CODED,
+        "folds": cv.get("folds"),
+        "relative_cut": cv.get("relative_cut"),
+        "alpha": cv.get("alpha"),
+        "micro_f1": cv.get("micro_f1"),
+        "macro_f1": cv.get("macro_f1"),
+        "alpha_bar": ALPHA_HUMAN_ONLY,
+        "categories": [
+            {
+                "code": code,
+                "label": labels.get(code, code),
+                **entry,
+                "threshold": thresholds.get(code),
+                "estimated_share": shares.get(code),
+                "human_only": code in flagged,
+            }
+            for code, entry in cv.get("categories", {}).items()
+        ],
+    }
 
 
 def category_of(*, edition_id: int, item_code: str, code: str) -> Category | None:

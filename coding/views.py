@@ -89,6 +89,7 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
             "progress": selectors.coding_progress(edition_id=edition_id, item_code=item_code),
             "agreement": selectors.coder_agreement(edition_id=edition_id, item_code=item_code),
             "runs": selectors.coding_runs(edition_id=edition_id, item_code=item_code)[:5],
+            "model_report": selectors.latest_trained_run_report(edition_id=edition_id, item_code=item_code),
             "counts": selectors.item_category_counts(edition_id=edition_id, item_code=item_code),
         },
     )

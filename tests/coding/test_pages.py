@@ -64,3 +64,31 @@ def test_the_codebook_page_adds_and_retires(client, analyst_ann, coded_item):
     client.post(url, {"action": "remove", "code": "other"})
     assert "other" not in {c["code"] for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
     assert "not a code" in client.get(url).content.decode()
+
+
+def test_the_screen_reports_the_latest_trained_model_per_category(
+    client, analyst_ann, coded_item, django_capture_on_commit_callbacks
+):
+    edition, pairs = coded_item
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    client = login_with_mfa(client, analyst_ann)
+    assert b'id="model-report"' not in client.get(url).content  # no trained run yet
+    for answer, codes in pairs[:50]:
+        services.answer_codes_set(answer_id=answer.pk, codes=codes, coder="A")
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.coding_run_start(edition=edition, item_code=ITEM, classifier="tfidf-lr")
+    assert services.coding_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    cv = run.metrics["cross_validation"]
+    page = client.get(url)
+    report = page.context["model_report"]
+    assert report["run"].pk == run.pk and report["human_coded"] == 50
+    rows = {row["code"]: row for row in report["categories"]}
+    assert rows["more_data"]["precision"] == cv["categories"]["more_data"]["precision"]
+    assert rows["more_data"]["threshold"] == cv["thresholds"]["more_data"]
+    assert {code for code, row in rows.items() if row["human_only"]} == set(run.metrics["human_only"])
+    body = page.content.decode()
+    texts = run.metrics["codebook_texts"]["texts"]
+    assert 'id="model-report"' in body and "Learnt from 50 human-coded answers and " in body
+    support = cv["categories"]["more_data"]["support"]
+    assert f"{texts} codebook texts" in body and f"<td>{support}</td>" in body
