@@ -18,7 +18,7 @@ items their labels alone; `--retrain-repeats` times each variant's training step
 
 Usage: python bench/experiments/codebook_prior.py [--part reference|nhs|both|none] [--variants base,neg-1,...]
        [--sizes 5,10,20,all] [--samples 5] [--no-descriptions] [--retrain-repeats 2]
-Variant names: see variant(); e.g. neg-3 (the product below 2,000 human-coded answers), neg-3+thr-shrink-20,
+Variant names: see variant(); e.g. neg-3 (the product below 2,000 human-coded answers), neg-3+thr-percode,
 neg-3+sim-minilm-3, sim-labelmatch-1 (no codebook texts, label-match's probability as features)."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from common import SEED, Clock, cached_vectors, data
 from scipy import sparse
-from thresholds import one_threshold, shrunk
+from thresholds import one_threshold, per_code, shrunk
 
 from bench.coding import reference_corpus, sample_per_category
 from coding.classifiers import CLASSIFIERS, CategorySpec, default_trained
@@ -46,7 +46,9 @@ DEFAULT_VARIANTS = "base,neg-1,pos-1,neg-0.5,pos-0.5,neg-3,pos-3"
 
 
 C_GRID = (16.0, 1.0, 4.0, 64.0)  # "C-cv": chosen by the grouped CV; ties go to the first (the product's 16)
-THRESHOLD_RULES = {"one": one_threshold, **{f"shrink-{lam}": shrunk(lam) for lam in (5, 20, 100)}}
+# "percode": the product's rule before 2026-12-06; since then the product shrinks by 20 (= "shrink-20").
+THRESHOLD_RULES = {"percode": per_code, "one": one_threshold}
+THRESHOLD_RULES.update({f"shrink-{lam}": shrunk(lam) for lam in (5, 20, 100)})
 
 
 class ExperimentLogistic(TfidfMiniLMLogistic):
@@ -109,7 +111,7 @@ class Variant:
     c: float | str | None = None  # None: the product's classifier; "cv": chosen from C_GRID
     similarity: tuple[str, float] | None = None
     proto_scale: float = 0.0
-    threshold_rule: str | None = None  # None: the product's (per-code thresholds + cut)
+    threshold_rule: str | None = None  # None: the product's (coding.training.shrink_thresholds + cut)
 
     def classifier(self, specs, c):
         """The classifier id to train (None: the product's), registering a configured ExperimentLogistic."""
@@ -127,7 +129,7 @@ def variant(name: str, specs: list[CategorySpec]) -> Variant:
     """A variant name: base or {neg|pos}-WEIGHT (the codebook texts; left out: base), then any of
     +sim-KIND-SCALE (the zero-shot similarity feature, KIND minilm or labelmatch), +simdesc-KIND-SCALE (the
     same, only when some category has a description), +proto-SCALE (prototype columns), +C-VALUE or +C-cv,
-    +thr-one or +thr-shrink-LAM (the threshold rule)."""
+    +thr-percode, +thr-one or +thr-shrink-LAM (the threshold rule)."""
     parts = name.split("+")
     texts_part = parts.pop(0) if re.fullmatch(r"base|(neg|pos)-[\d.]+", parts[0]) else "base"
     codebook = None
