@@ -22,6 +22,13 @@ THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
 # Candidate relative cuts (`decide`); 0 keeps every category over its threshold. On the NHS benchmark
 # cross-validation chose 0.35 and it raised held-out micro-F1 by 0.018 (docs/performance.md, "Coding").
 RELATIVE_CUT_GRID = np.round(np.arange(0.0, 0.801, 0.05), 2)
+# Each category's threshold is shrunk towards one shared threshold by its number of human positives n:
+# (n t_k + THRESHOLD_SHRINKAGE t) / (n + THRESHOLD_SHRINKAGE) (`shrink_thresholds`). A threshold tuned
+# on ten positives mostly fits their noise; with hundreds the category's own threshold stays. Measured
+# with 5-20 codes per category (docs/performance.md, "Few-shot: the thresholds"): 20 raised alpha on the
+# reference items (mean of 10 samples) and micro- and macro-F1 on the NHS benchmark; 5 gained less, 100
+# and the shared threshold alone cost offender_professions.
+THRESHOLD_SHRINKAGE = 20.0
 # The codebook's own texts are training data below this many human-coded answers, each weighing as much
 # as CODEBOOK_TEXT_WEIGHT answers. Measured (docs/performance.md, "The codebook as training data"): with
 # 5-80 codes per category they raised alpha on the reference items and micro-F1 on the NHS benchmark (up to
@@ -55,6 +62,12 @@ def f1(tp: int, fp: int, fn: int) -> float:
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
 
 
+def micro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """F1 over every (answer, category) pair of two boolean arrays."""
+    tp = int((predicted & truth).sum())
+    return f1(tp, int((predicted & ~truth).sum()), int((~predicted & truth).sum()))
+
+
 def tune_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per category, the threshold that maximises F1 on out-of-fold probabilities (0.5 if no positive)."""
     thresholds = np.full(labels.shape[1], 0.5)
@@ -76,6 +89,30 @@ def tune_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray
     return thresholds
 
 
+def tune_shared_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The one threshold for every category that, with the best relative cut, maximises micro-F1 on
+    out-of-fold probabilities (ties go to the lowest)."""
+    truth = labels.astype(bool)
+    best = (-1.0, 0.5)
+    for threshold in THRESHOLD_GRID:
+        for cut in RELATIVE_CUT_GRID:
+            predicted = decide(probabilities, np.full(labels.shape[1], threshold), float(cut))
+            score = micro_f1(truth, predicted)
+            if score > best[0] + 1e-12:
+                best = (score, float(threshold))
+    return best[1]
+
+
+def shrink_thresholds(
+    probabilities: np.ndarray, labels: np.ndarray, shrinkage: float = THRESHOLD_SHRINKAGE
+) -> np.ndarray:
+    """Per-category thresholds (`tune_thresholds`) shrunk towards the shared one by support (see
+    THRESHOLD_SHRINKAGE); a category without positives gets the shared one."""
+    support = labels.astype(bool).sum(axis=0)
+    shared = tune_shared_threshold(probabilities, labels)
+    return (support * tune_thresholds(probabilities, labels) + shrinkage * shared) / (support + shrinkage)
+
+
 def decide(probabilities: np.ndarray, thresholds: np.ndarray, relative_cut: float = 0.0) -> np.ndarray:
     """The automatic codes: a category is given when its probability reaches its threshold and is at
     least `relative_cut` times the answer's most probable category's. Per-category thresholds alone
@@ -95,9 +132,7 @@ def tune_relative_cut(probabilities: np.ndarray, labels: np.ndarray, thresholds:
     truth = labels.astype(bool)
     best = (-1.0, 0.0)
     for cut in RELATIVE_CUT_GRID:
-        predicted = decide(probabilities, thresholds, float(cut))
-        tp = int((predicted & truth).sum())
-        score = f1(tp, int((predicted & ~truth).sum()), int((~predicted & truth).sum()))
+        score = micro_f1(truth, decide(probabilities, thresholds, float(cut)))
         if score > best[0] + 1e-12:
             best = (score, float(cut))
     return best[1]
@@ -251,10 +286,11 @@ def train_with_cross_validation(
     embedder: Embedder | None = None,
     codebook: CodebookTexts | None = None,
 ) -> TrainResult:
-    """Out-of-fold probabilities → thresholds per category and the relative cut → agreement with the
-    human codes; then the final model on all human-coded answers. `progress` gets fractions in [0, 1];
-    `embedder` gives the sentence vectors (the coding job passes the stored ones, so no fold embeds a
-    text again). `codebook`: extra training texts from the categories' own descriptions.
+    """Out-of-fold probabilities → thresholds per category (shrunk towards a shared one) and the
+    relative cut → agreement with the human codes; then the final model on all human-coded answers.
+    `progress` gets fractions in [0, 1]; `embedder` gives the sentence vectors (the coding job passes the
+    stored ones, so no fold embeds a text again). `codebook`: extra training texts from the categories'
+    own descriptions.
 
     A classifier with `calibrated_by_cross_validation` gives out-of-fold scores instead; its sigmoids are
     fitted on them (the final model gets them through `calibrate`), and thresholds and agreement are
@@ -276,12 +312,13 @@ def train_with_cross_validation(
     final = _fit(classifier_cls, embedder, texts, labels, seed, codebook)
     if calibrated:
         oof = final.calibrate(oof, labels).calibrated(oof)
-    thresholds = tune_thresholds(oof, labels)
+    thresholds = shrink_thresholds(oof, labels)
     relative_cut = tune_relative_cut(oof, labels, thresholds)
     metrics = agreement(labels, decide(oof, thresholds, relative_cut), oof, codes)
     metrics["folds"] = folds
     metrics["thresholds"] = {code: float(t) for code, t in zip(codes, thresholds, strict=True)}
     metrics["relative_cut"] = relative_cut
+    metrics["threshold_shrinkage"] = THRESHOLD_SHRINKAGE
     report(1.0)
     return TrainResult(
         classifier=final,

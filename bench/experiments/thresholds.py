@@ -1,9 +1,10 @@
 """How well do threshold rules generalise? (issue #5) Per-code thresholds tuned on out-of-fold
 probabilities are scored on those same answers (in-sample); here each rule is chosen on four folds'
 out-of-fold probabilities and scored on the fifth ("threshold-CV"), then chosen on all of them and
-scored once on the held-out answers. Rules: the product's (per-code F1 thresholds, then the relative
-cut), one threshold for every code tuned jointly with the cut for micro-F1, and per-code thresholds
-shrunk towards that one by support (n t_k + lam t) / (n + lam).
+scored once on the held-out answers. Rules: per-code F1 thresholds, then the relative cut (the product
+before 2026-12-06), one threshold for every code tuned jointly with the cut for micro-F1, and per-code
+thresholds shrunk towards that one by support (n t_k + lam t) / (n + lam) (the product since, lam 20:
+coding.training.shrink_thresholds).
 
 Usage: python bench/experiments/thresholds.py NAME [NAME ...]  (/tmp/q-cache/NAME.npz with oof,
 probabilities, train, test: svm-*.npz from linear_variants.py, first-*/stack-*.npz from stacking.py)"""
@@ -17,44 +18,37 @@ import numpy as np
 from common import CACHE, SEED, data
 
 from coding.training import (
-    RELATIVE_CUT_GRID,
-    THRESHOLD_GRID,
     agreement,
     decide,
     grouped_folds,
+    micro_f1,
+    shrink_thresholds,
     tune_relative_cut,
+    tune_shared_threshold,
     tune_thresholds,
 )
 
 
-def micro_f1(y, predicted):
-    tp = (y & predicted).sum()
-    return 2 * tp / max(predicted.sum() + y.sum(), 1)
-
-
 def one_threshold(p, y):
     """The single threshold and relative cut that maximise micro-F1 together."""
-    pairs = [(t, r) for t in THRESHOLD_GRID for r in RELATIVE_CUT_GRID]
-    t, r = max(pairs, key=lambda q: micro_f1(y, decide(p, np.full(y.shape[1], q[0]), q[1])))
-    return np.full(y.shape[1], t), float(r)
+    th = np.full(y.shape[1], tune_shared_threshold(p, y))
+    return th, tune_relative_cut(p, y, th)
 
 
-def product(p, y):
+def per_code(p, y):
     th = tune_thresholds(p, y)
     return th, tune_relative_cut(p, y, th)
 
 
 def shrunk(lam):
     def rule(p, y):
-        common_th, _ = one_threshold(p, y)
-        n = y.sum(axis=0)
-        th = (n * tune_thresholds(p, y) + lam * common_th) / (n + lam)
+        th = shrink_thresholds(p, y, lam)
         return th, tune_relative_cut(p, y, th)
 
     return rule
 
 
-RULES = {"per-code + cut (product)": product, "one threshold + cut": one_threshold}
+RULES = {"per-code + cut (product before 2026-12-06)": per_code, "one threshold + cut": one_threshold}
 RULES.update({f"shrunk, lam={lam}": shrunk(lam) for lam in (100, 300, 1000)})
 
 

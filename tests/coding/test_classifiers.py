@@ -9,10 +9,14 @@ from coding.classifiers.linear import PlattScaling
 from coding.training import (
     CODEBOOK_TEXT_WEIGHT,
     RELATIVE_CUT_GRID,
+    THRESHOLD_SHRINKAGE,
     CodebookTexts,
     decide,
+    shrink_thresholds,
     train_with_cross_validation,
     tune_relative_cut,
+    tune_shared_threshold,
+    tune_thresholds,
 )
 from tests.coding.conftest import CORPUS
 
@@ -100,6 +104,33 @@ def test_the_training_step_records_the_relative_cut_it_applies():
     oof_codes = decide(result.oof_probabilities, result.thresholds, result.relative_cut)
     tp = int((oof_codes & labels.astype(bool)).sum())
     assert result.metrics["micro_f1"] == round(2 * tp / (oof_codes.sum() + labels.sum()), 4)
+
+
+def test_a_rare_categorys_threshold_is_shrunk_towards_the_shared_one_a_frequent_one_keeps_its_own():
+    rng = np.random.default_rng(3)
+    # Category 0: 40 positives over 0.55, 60 negatives under 0.45. Category 1: 2 positives at 0.92-0.93
+    # and three negatives at 0.6-0.8, so its own best threshold (over 0.8) fits those two answers.
+    frequent = np.concatenate([rng.uniform(0.55, 0.95, 40), rng.uniform(0.05, 0.45, 60)])
+    rare = np.concatenate([[0.92, 0.93, 0.6, 0.7, 0.8], rng.uniform(0.05, 0.3, 95)])
+    probabilities = np.column_stack([frequent, rare])
+    labels = np.zeros((100, 2), dtype=np.int8)
+    labels[:40, 0] = labels[:2, 1] = 1
+    own, shared = tune_thresholds(probabilities, labels), tune_shared_threshold(probabilities, labels)
+    assert 0.8 < own[1] <= 0.92 and shared < 0.6
+    shrunk = shrink_thresholds(probabilities, labels)
+    support = np.array([40, 2])
+    expected = (support * own + THRESHOLD_SHRINKAGE * shared) / (support + THRESHOLD_SHRINKAGE)
+    np.testing.assert_allclose(shrunk, expected)
+    assert abs(shrunk[1] - shared) < abs(shrunk[1] - own[1])  # two positives: mostly the shared one
+    np.testing.assert_allclose(shrink_thresholds(probabilities, labels, 0.0), own)
+
+
+def test_the_training_step_applies_the_shrunk_thresholds():
+    texts, labels, codes = reference("workload_reasons", 80)
+    result = train_with_cross_validation(texts, labels, codes, classifier_id="tfidf-lr", seed=7)
+    np.testing.assert_array_equal(result.thresholds, shrink_thresholds(result.oof_probabilities, labels))
+    assert result.metrics["threshold_shrinkage"] == THRESHOLD_SHRINKAGE
+    assert result.metrics["thresholds"] == dict(zip(codes, result.thresholds.tolist(), strict=True))
 
 
 def test_codebook_texts_are_training_data_never_scored():
