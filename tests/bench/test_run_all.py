@@ -99,3 +99,14 @@ def test_a_figure_measured_below_the_target_size_is_not_judged() -> None:
     assert page["measured"] == 20.0 and page["responses"] == 10_000
     assert page["met"] is None and "10,000" in page["note"]
     assert by_name(run_all.build_figures(report))["complete 2017 submissions through the API"]["error"]
+
+
+def test_reference_alpha_is_the_median_of_the_draws_with_their_spread() -> None:
+    draws = [0.6, 0.9, 0.85, 0.79, 0.81]
+    row = {"alpha_median": 0.81, "alpha_mean": 0.79, "alpha_samples": draws, "alpha_overall": 0.6,
+           "test_answers": 19}  # fmt: skip
+    coding = {"reference_items_10_per_category": {"trends": {run_all.default_trained(0): row}}}
+    figures = by_name(run_all.build_figures({"coding": {"result": coding}}))
+    alpha = figures["coding alpha against held-out human codes, 10 per category: trends"]
+    assert (alpha["measured"], alpha["runs"], alpha["met"]) == (0.81, 5, True)
+    assert alpha["spread"] == {"min": 0.6, "max": 0.9, "mean": 0.79}
