@@ -7,10 +7,11 @@ Variants (--variant NAME):
 - product: the product's features and SVM (reproduces CV 0.7173 / held-out 0.7195 at all answers).
 - vocab:KEY=VALUE;...: the product with TF-IDF parameters overridden through the FeatureUnion's
   set_params, e.g. "vocab:chars__max_features=None" or "vocab:words__ngram_range=(1,3)".
-- nbsvm[:binary][:raw][:beta=B][:alpha=A]: NBSVM (Wang & Manning 2012): per code, the n-gram features
+- nbsvm[:binary][:raw][:beta=B][:alpha=A][:concat]: NBSVM (Wang & Manning 2012): per code, the n-gram features
   scaled by the log-count ratio of that code's training positives and negatives (binarised features
   with :binary), each text's n-gram block re-normalised to the product's norm unless :raw; the MiniLM
-  block appended unscaled; beta < 1 interpolates the n-gram weights towards their mean magnitude.
+  block appended unscaled; beta < 1 interpolates the n-gram weights towards their mean magnitude;
+  :concat keeps the product's n-gram block beside the scaled one.
 - percodeC: per code, C of 0.03-1 chosen on its out-of-fold F1 (nested: for each fold, chosen on the
   other folds' out-of-fold scores).
 - chain[:w=W][:orders=M]: classifier chains, codes in order of frequency (then M-1 seeded random orders,
@@ -71,12 +72,17 @@ class NbSvm(PerCategorySvm):
     """Per code, the n-gram columns scaled by r = log((p/|p|1)/(q/|q|1)), p and q the smoothed feature
     sums over the positives and negatives; the last `tail` columns (MiniLM) unscaled."""
 
-    def __init__(self, c=0.1, *, binary=False, renorm=True, beta=1.0, alpha=1.0, tail=DIMENSIONS):
+    def __init__(
+        self, c=0.1, *, binary=False, renorm=True, beta=1.0, alpha=1.0, tail=DIMENSIONS, concat=False
+    ):
         super().__init__(c)
         self.binary, self.renorm, self.beta, self.alpha, self.tail = binary, renorm, beta, alpha, tail
+        self.concat = concat  # the product's n-gram block kept beside the scaled one (one SVM, not two)
 
     def _split(self, x):
         words, dense = x[:, : -self.tail], x[:, -self.tail :]
+        if self.concat:
+            dense = sparse.hstack([words, dense], format="csr")
         if self.binary:
             words = words.copy()
             words.data[:] = 1.0
@@ -328,6 +334,7 @@ def main():
             beta=opts.get("beta", 1.0),
             alpha=opts.get("alpha", 1.0),
             tail=DIMENSIONS * len(blocks),
+            concat=bool(opts.get("concat")),
         )
     elif name == "chain":
         frequency = list(np.argsort(-labels[train].sum(axis=0), kind="stable"))
