@@ -21,6 +21,8 @@ Variants (--variant NAME):
 - ridge[:a=A]: least squares on +-1 targets (all codes in one fit) instead of the SVM.
 - rbf[:n=N][:gamma=G][:w=W]: a Nystroem RBF map of the MiniLM vectors (N landmarks from the training
   answers) as an extra block of weight W.
+- transductive: the product with its TF-IDF fitted on the training and test texts together (the
+  coding job has all the item's answers, coded or not), labels of the test answers unused.
 - sentences[:w=W][:max]: the answer's sentences embedded one by one (MiniLM, cached), their mean (or
   max with :max) as an extra block of weight W beside the whole-answer vector.
 
@@ -49,14 +51,14 @@ C_GRID = (0.03, 0.05, 0.1, 0.2, 0.4, 1.0)
 DIMENSIONS = 384  # the MiniLM block, always the last columns
 
 
-def text_features(texts, overrides, blocks):
-    """features_of for fold_scores: the product's TF-IDF (parameters overridden) fitted on fit_idx,
-    then the dense blocks."""
+def text_features(texts, overrides, blocks, vocabulary_idx=None):
+    """features_of for fold_scores: the product's TF-IDF (parameters overridden) fitted on fit_idx (or
+    on vocabulary_idx, texts whose labels are not used), then the dense blocks."""
     from coding.classifiers.features import tfidf_features
 
     def features_of(fit_idx, idx_list):
         vec = tfidf_features().set_params(**overrides)
-        vec.fit([texts[i] for i in fit_idx])
+        vec.fit([texts[i] for i in (fit_idx if vocabulary_idx is None else vocabulary_idx)])
         return [
             sparse.hstack(
                 [vec.transform([texts[i] for i in idx]), *(sparse.csr_matrix(b[idx]) for b in blocks)],
@@ -317,7 +319,9 @@ def main():
     if name == "rbf":
         rbf = rbf_block(blocks[0], train, int(opts.get("n", 500)), opts.get("gamma", 1.0))
         blocks.append(rbf * opts.get("w", 1.0))
-    features_of = text_features(texts, overrides, blocks)
+    # The coding job has every answer of the item when it trains: TF-IDF fitted on all of them (labels unused).
+    everything = np.concatenate([train, test]) if name == "transductive" else None
+    features_of = text_features(texts, overrides, blocks, everything)
     head = {
         "variant": a.variant,
         "train": len(train),
