@@ -368,6 +368,16 @@ def test_an_analyst_codes_answers_runs_auto_coding_and_downloads_a_redacted_expo
             str(cv["micro_f1"]),
         ]
     )
+    # Per category, the run's cross-validated precision and recall (and the human-only flags).
+    report = page.locator("#model-report tbody tr")
+    expect(report).to_have_count(len(cv["categories"]))
+    more_data = cv["categories"]["more_data"]
+    expect(page.locator("#model-report tbody tr", has_text="(more_data)").locator("td").nth(1)).to_have_text(
+        str(more_data["precision"] if more_data["precision"] is not None else "—")
+    )
+    expect(page.locator("#model-report tbody tr", has_text="human coding only")).to_have_count(
+        len(run.metrics["human_only"])
+    )
     shot(page, "auto-coding-metrics")
     page.select_option("select[name=filter]", "automatic")
     page.get_by_role("button", name="Apply").click()
