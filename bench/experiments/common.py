@@ -21,6 +21,7 @@ from coding.training import (  # noqa: E402
     agreement,
     decide,
     grouped_folds,
+    shrink_thresholds,
     tune_relative_cut,
     tune_thresholds,
 )
@@ -29,8 +30,13 @@ from coding.training import (  # noqa: E402
 CACHE = Path("/tmp/q-cache")  # noqa: S108
 
 
-def data():
+def data(split_seed=0):
+    """The protocol's answers and train/test split; split_seed > 0: another grouped 80/20 split (fold 0 of
+    grouped_folds with that seed as the test answers), a robustness check only."""
     texts, labels, codes = load(DEFAULT_DATA)
+    if split_seed:
+        fold = grouped_folds(texts, folds=5, seed=split_seed)
+        return texts, labels, codes, np.flatnonzero(fold != 0), np.flatnonzero(fold == 0)
     train, test = split(texts)
     return texts, labels, codes, train, test
 
@@ -86,11 +92,18 @@ def fold_scores(make_model, features_of, labels, fit_idx, fold_of, predict_idx, 
     return oof, predicted, (cv_clock, fit_clock, predict_clock)
 
 
+def product_rule(oof, y_oof):
+    """The product's decision rule (coding.training.train_with_cross_validation): per-code thresholds
+    shrunk towards one shared threshold by support, then the relative cut, chosen on out-of-fold
+    probabilities. Returns (thresholds, cut)."""
+    thresholds = shrink_thresholds(oof, y_oof)
+    return thresholds, tune_relative_cut(oof, y_oof, thresholds)
+
+
 def decide_and_score(oof, y_oof, probabilities, y_test, codes):
-    """The product's decision rule (per-code thresholds, then the relative cut) chosen on out-of-fold
-    probabilities, scored once on the held-out answers."""
-    thresholds = tune_thresholds(oof, y_oof)
-    cut = tune_relative_cut(oof, y_oof, thresholds)
+    """The product's decision rule (product_rule) chosen on out-of-fold probabilities, scored once on the
+    held-out answers."""
+    thresholds, cut = product_rule(oof, y_oof)
     cv = agreement(y_oof, decide(oof, thresholds, cut), oof, codes)
     held = agreement(y_test, decide(probabilities, thresholds, cut), probabilities, codes)
     return {

@@ -1,7 +1,7 @@
 """Stacked binary relevance (issue #5, label correlation): a second level per code whose inputs include
 the first-level (TF-IDF + vector blocks, per-code SVM) scores of ALL codes, so that overlapping codes can
-use each other; then the product's decision rule (per-code thresholds and the relative cut) on the
-second level's out-of-fold probabilities. Second levels: logistic regression over the standardised
+use each other; then the product's decision rule (common.product_rule: shrunk thresholds and the relative
+cut) on the second level's out-of-fold probabilities. Second levels: logistic regression over the standardised
 scores (--C2), and the first level's SVM over its own features plus the weighted scores (--with-features).
 
 Two ways to get the second level's out-of-fold probabilities:
@@ -33,41 +33,33 @@ from coding.classifiers.linear import PlattScaling
 from coding.training import grouped_folds
 
 
-def first_level(texts, labels, train, test, blocks, tag, c=0.1):
-    """Outer out-of-fold SVM scores of the training answers, the final model's test scores, per outer
-    fold the inner out-of-fold scores of the other folds' answers, and the CPU seconds of each (cached)."""
+def first_level(texts, labels, train, test, blocks, tag, c=0.1, *, make_model=None, inner=True):
+    """Outer out-of-fold scores of the training answers (`make_model`, default the product's SVM), the final
+    model's test scores, per outer fold the inner out-of-fold scores of the other folds' answers (unless
+    not `inner`: None), and the CPU seconds of each (cached in /tmp/q-cache/l1-TAG.npz)."""
+    make_model = make_model or (lambda: PerCategorySvm(c))
     path = CACHE / f"l1-{tag}.npz"
-    if path.exists():
-        d = np.load(path)
-        inner = [d[f"inner{f}"] for f in range(5)]
-        return (
-            d["oof"],
-            d["test"],
-            inner,
-            {k: round(float(d[k]), 1) for k in ("cv_cpu", "fit_cpu", "inner_cpu")},
-        )
     fold_of = grouped_folds([texts[i] for i in train], folds=5, seed=SEED)
     features_of = block_features(texts, blocks)
-    oof, scores, (cv_clock, fit_clock, _) = fold_scores(
-        lambda: PerCategorySvm(c), features_of, labels, train, fold_of, test
-    )
-    inner = []
-    with Clock() as inner_clock:
-        for f in range(5):
-            rest = fold_of != f
-            model = lambda: PerCategorySvm(c)  # noqa: E731
-            inner.append(fold_scores(model, features_of, labels, train[rest], fold_of[rest], None)[0])
-    np.savez(
-        path,
-        oof=oof,
-        test=scores,
-        cv_cpu=cv_clock.cpu,
-        fit_cpu=fit_clock.cpu,
-        inner_cpu=inner_clock.cpu,
-        **{f"inner{f}": inner[f] for f in range(5)},
-    )
-    cpu = {"cv_cpu": cv_clock.cpu, "fit_cpu": fit_clock.cpu, "inner_cpu": inner_clock.cpu}
-    return oof, scores, inner, {k: round(v, 1) for k, v in cpu.items()}
+    stored = dict(np.load(path)) if path.exists() else {}
+    if not stored:
+        oof, scores, (cv_clock, fit_clock, _) = fold_scores(
+            make_model, features_of, labels, train, fold_of, test
+        )
+        stored = {"oof": oof, "test": scores, "cv_cpu": cv_clock.cpu, "fit_cpu": fit_clock.cpu}
+        np.savez(path, **stored)
+    if inner and "inner0" not in stored:
+        with Clock() as inner_clock:
+            for f in range(5):
+                rest = fold_of != f
+                stored[f"inner{f}"] = fold_scores(
+                    make_model, features_of, labels, train[rest], fold_of[rest], None
+                )[0]
+        stored["inner_cpu"] = inner_clock.cpu
+        np.savez(path, **stored)
+    inner_scores = [stored[f"inner{f}"] for f in range(5)] if "inner0" in stored else None
+    cpu = {k: round(float(stored[k]), 1) for k in ("cv_cpu", "fit_cpu", "inner_cpu") if k in stored}
+    return stored["oof"], stored["test"], inner_scores, cpu
 
 
 class Meta:
@@ -102,6 +94,20 @@ def svm_on_features_and_scores(features_of, labels, fit_idx, fit_scores, predict
     x_fit = sparse.hstack([x_fit, weight * scaler.transform(fit_scores)], format="csr")
     x_pred = sparse.hstack([x_pred, weight * scaler.transform(predict_scores)], format="csr")
     return PerCategorySvm(0.1).fit(x_fit, labels[fit_idx]).decision_function(x_pred)
+
+
+def second_level_oof(features_of, labels, train, fold_of, fit_scores, oof1, weight):
+    """Out-of-fold scores of svm_on_features_and_scores: for fold f, fitted on the other folds with
+    fit_scores(f) as their first-level scores (nested: the inner out-of-fold ones; leaky: the outer ones),
+    applied to fold f with its outer out-of-fold first-level scores."""
+    oof2 = np.zeros((len(train), labels.shape[1]))
+    with Clock() as clock:
+        for f in range(5):
+            rest, here = fold_of != f, fold_of == f
+            oof2[here] = svm_on_features_and_scores(
+                features_of, labels, train[rest], fit_scores(f), train[here], oof1[here], weight
+            )
+    return oof2, clock
 
 
 def main():
@@ -162,13 +168,7 @@ def main():
         with Clock() as final_clock:
             final = svm_on_features_and_scores(features_of, labels, train, oof1, test, test1, weight)
         for name, fit_scores in (("leaky", lambda f: oof1[fold_of != f]), ("nested", lambda f: inner1[f])):
-            oof2 = np.zeros(y.shape)
-            with Clock() as clock:
-                for f in range(5):
-                    rest, here = fold_of != f, fold_of == f
-                    oof2[here] = svm_on_features_and_scores(
-                        features_of, labels, train[rest], fit_scores(f), train[here], oof1[here], weight
-                    )
+            oof2, clock = second_level_oof(features_of, labels, train, fold_of, fit_scores, oof1, weight)
             platt = PlattScaling().fit(oof2, y)
             np.savez(
                 CACHE / f"stack-svm-{tag}-w{weight}-{name}.npz",
