@@ -113,6 +113,13 @@ def shrink_thresholds(
     return (support * tune_thresholds(probabilities, labels) + shrinkage * shared) / (support + shrinkage)
 
 
+def tune_decision_rule(probabilities: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The decision rule a training step chooses on out-of-fold probabilities: per-category thresholds
+    shrunk towards the shared one (`shrink_thresholds`), then the relative cut (`tune_relative_cut`)."""
+    thresholds = shrink_thresholds(probabilities, labels)
+    return thresholds, tune_relative_cut(probabilities, labels, thresholds)
+
+
 def decide(probabilities: np.ndarray, thresholds: np.ndarray, relative_cut: float = 0.0) -> np.ndarray:
     """The automatic codes: a category is given when its probability reaches its threshold and is at
     least `relative_cut` times the answer's most probable category's. Per-category thresholds alone
@@ -312,8 +319,7 @@ def train_with_cross_validation(
     final = _fit(classifier_cls, embedder, texts, labels, seed, codebook)
     if calibrated:
         oof = final.calibrate(oof, labels).calibrated(oof)
-    thresholds = shrink_thresholds(oof, labels)
-    relative_cut = tune_relative_cut(oof, labels, thresholds)
+    thresholds, relative_cut = tune_decision_rule(oof, labels)
     metrics = agreement(labels, decide(oof, thresholds, relative_cut), oof, codes)
     metrics["folds"] = folds
     metrics["thresholds"] = {code: float(t) for code, t in zip(codes, thresholds, strict=True)}

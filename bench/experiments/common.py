@@ -21,8 +21,7 @@ from coding.training import (  # noqa: E402
     agreement,
     decide,
     grouped_folds,
-    shrink_thresholds,
-    tune_relative_cut,
+    tune_decision_rule,
     tune_thresholds,
 )
 
@@ -92,12 +91,8 @@ def fold_scores(make_model, features_of, labels, fit_idx, fold_of, predict_idx, 
     return oof, predicted, (cv_clock, fit_clock, predict_clock)
 
 
-def product_rule(oof, y_oof):
-    """The product's decision rule (coding.training.train_with_cross_validation): per-code thresholds
-    shrunk towards one shared threshold by support, then the relative cut, chosen on out-of-fold
-    probabilities. Returns (thresholds, cut)."""
-    thresholds = shrink_thresholds(oof, y_oof)
-    return thresholds, tune_relative_cut(oof, y_oof, thresholds)
+# The product's decision rule (shrunk thresholds, then the relative cut), from its one place.
+product_rule = tune_decision_rule
 
 
 def decide_and_score(oof, y_oof, probabilities, y_test, codes):
