@@ -297,6 +297,7 @@ def reference_items(methods: list[str], samples: int = REFERENCE_SAMPLES) -> dic
                 "alpha_overall": first["alpha"],
                 "micro_f1": first["micro_f1"],
                 "relative_cut": first_result.relative_cut,
+                "max_codes": first_result.max_codes,
                 "codebook_texts": with_codebook,
                 "train_answers": train_answers,
                 "test_answers": len(test),

@@ -328,6 +328,7 @@ def latest_trained_run_report(*, edition_id: int, item_code: str) -> dict[str, A
         "codebook_texts_below": CODEBOOK_TEXTS_BELOW_HUMAN_CODED,
         "folds": cv.get("folds"),
         "relative_cut": cv.get("relative_cut"),
+        "max_codes": cv.get("max_codes"),
         "alpha": cv.get("alpha"),
         "micro_f1": cv.get("micro_f1"),
         "macro_f1": cv.get("macro_f1"),

@@ -89,6 +89,15 @@ def tune_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray
     return thresholds
 
 
+def max_codes_coded(labels: np.ndarray) -> int:
+    """The most categories any one human-coded answer carries: the cap on automatic codes per answer.
+    With few human codes the thresholds let a weak third category through beside two clear ones, which
+    the coders never gave one answer. Measured (docs/performance.md, "At most as many codes as the coders
+    gave"): alpha rose on the three reference items with 10 codes per category; on the NHS benchmark,
+    where coders gave up to 8, nothing changed."""
+    return int(labels.astype(bool).sum(axis=1).max(initial=0))
+
+
 def tune_shared_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """The one threshold for every category that, with the best relative cut, maximises micro-F1 on
     out-of-fold probabilities (ties go to the lowest)."""
@@ -113,24 +122,40 @@ def shrink_thresholds(
     return (support * tune_thresholds(probabilities, labels) + shrinkage * shared) / (support + shrinkage)
 
 
-def tune_decision_rule(probabilities: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+def tune_decision_rule(probabilities: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float, int]:
     """The decision rule a training step chooses on out-of-fold probabilities: per-category thresholds
-    shrunk towards the shared one (`shrink_thresholds`), then the relative cut (`tune_relative_cut`)."""
+    shrunk towards the shared one (`shrink_thresholds`), then the relative cut (`tune_relative_cut`), and
+    at most as many codes per answer as the coders gave (`max_codes_coded`); all three go to `decide`.
+    The cap is not part of the tuning: tuned under the cap, the cut came out lower and cost
+    offender_professions 0.02 alpha (docs/performance.md)."""
     thresholds = shrink_thresholds(probabilities, labels)
-    return thresholds, tune_relative_cut(probabilities, labels, thresholds)
+    return thresholds, tune_relative_cut(probabilities, labels, thresholds), max_codes_coded(labels)
 
 
-def decide(probabilities: np.ndarray, thresholds: np.ndarray, relative_cut: float = 0.0) -> np.ndarray:
+def decide(
+    probabilities: np.ndarray,
+    thresholds: np.ndarray,
+    relative_cut: float = 0.0,
+    max_codes: int | None = None,
+) -> np.ndarray:
     """The automatic codes: a category is given when its probability reaches its threshold and is at
-    least `relative_cut` times the answer's most probable category's. Per-category thresholds alone
-    over-code (each is tuned for its own F1, blind to the answer's other categories): a weak second
-    code beside a clear first one was mostly wrong on the NHS benchmark."""
+    least `relative_cut` times the answer's most probable category's, and then only the `max_codes` most
+    probable of those. Per-category thresholds alone over-code (each is tuned for its own F1, blind to the
+    answer's other categories): a weak second code beside a clear first one was mostly wrong on the NHS
+    benchmark."""
     if probabilities.size == 0:
         return np.zeros(probabilities.shape, dtype=bool)
     passed = probabilities >= thresholds[None, :]
-    if relative_cut <= 0:
-        return passed
-    return passed & (probabilities >= relative_cut * probabilities.max(axis=1, keepdims=True))
+    if relative_cut > 0:
+        passed &= probabilities >= relative_cut * probabilities.max(axis=1, keepdims=True)
+    if max_codes is not None:
+        over = passed.sum(axis=1) > max_codes
+        if over.any():
+            # Rank the passing categories of those answers, most probable first (ties by column order).
+            passing = np.where(passed[over], probabilities[over], -np.inf)
+            rank = np.argsort(np.argsort(-passing, axis=1, kind="stable"), axis=1, kind="stable")
+            passed[over] &= rank < max_codes
+    return passed
 
 
 def tune_relative_cut(probabilities: np.ndarray, labels: np.ndarray, thresholds: np.ndarray) -> float:
@@ -275,10 +300,11 @@ class TrainResult:
     metrics: dict[str, Any]
     oof_probabilities: np.ndarray = field(repr=False)
     relative_cut: float = 0.0
+    max_codes: int | None = None
 
     def accept(self, probabilities: np.ndarray) -> np.ndarray:
-        """Which categories each answer gets automatically (thresholds and the relative cut)."""
-        return decide(probabilities, self.thresholds, self.relative_cut)
+        """Which categories each answer gets automatically (thresholds, relative cut, codes per answer)."""
+        return decide(probabilities, self.thresholds, self.relative_cut, self.max_codes)
 
 
 def train_with_cross_validation(
@@ -319,12 +345,13 @@ def train_with_cross_validation(
     final = _fit(classifier_cls, embedder, texts, labels, seed, codebook)
     if calibrated:
         oof = final.calibrate(oof, labels).calibrated(oof)
-    thresholds, relative_cut = tune_decision_rule(oof, labels)
-    metrics = agreement(labels, decide(oof, thresholds, relative_cut), oof, codes)
+    thresholds, relative_cut, max_codes = tune_decision_rule(oof, labels)
+    metrics = agreement(labels, decide(oof, thresholds, relative_cut, max_codes), oof, codes)
     metrics["folds"] = folds
     metrics["thresholds"] = {code: float(t) for code, t in zip(codes, thresholds, strict=True)}
     metrics["relative_cut"] = relative_cut
     metrics["threshold_shrinkage"] = THRESHOLD_SHRINKAGE
+    metrics["max_codes"] = max_codes
     report(1.0)
     return TrainResult(
         classifier=final,
@@ -332,6 +359,7 @@ def train_with_cross_validation(
         metrics=metrics,
         oof_probabilities=oof,
         relative_cut=relative_cut,
+        max_codes=max_codes,
     )
 
 

@@ -91,16 +91,16 @@ def fold_scores(make_model, features_of, labels, fit_idx, fold_of, predict_idx, 
     return oof, predicted, (cv_clock, fit_clock, predict_clock)
 
 
-# The product's decision rule (shrunk thresholds, then the relative cut), from its one place.
+# The product's decision rule (codes per answer, shrunk thresholds, the relative cut), from its one place.
 product_rule = tune_decision_rule
 
 
 def decide_and_score(oof, y_oof, probabilities, y_test, codes):
     """The product's decision rule (product_rule) chosen on out-of-fold probabilities, scored once on the
     held-out answers."""
-    thresholds, cut = product_rule(oof, y_oof)
-    cv = agreement(y_oof, decide(oof, thresholds, cut), oof, codes)
-    held = agreement(y_test, decide(probabilities, thresholds, cut), probabilities, codes)
+    thresholds, cut, max_codes = product_rule(oof, y_oof)
+    cv = agreement(y_oof, decide(oof, thresholds, cut, max_codes), oof, codes)
+    held = agreement(y_test, decide(probabilities, thresholds, cut, max_codes), probabilities, codes)
     return {
         "cut": cut,
         "cv_micro": cv["micro_f1"],

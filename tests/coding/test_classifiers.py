@@ -12,6 +12,7 @@ from coding.training import (
     THRESHOLD_SHRINKAGE,
     CodebookTexts,
     decide,
+    max_codes_coded,
     shrink_thresholds,
     train_with_cross_validation,
     tune_relative_cut,
@@ -91,17 +92,42 @@ def test_the_relative_cut_is_chosen_on_out_of_fold_probabilities_and_zero_when_i
     assert tune_relative_cut(probabilities, both, thresholds) == 0.0
 
 
-def test_the_training_step_records_the_relative_cut_it_applies():
+def test_no_answer_gets_more_codes_than_the_cap_and_the_cap_takes_the_most_probable_passing_ones():
+    thresholds = np.array([0.3, 0.3, 0.3, 0.95])
+    probabilities = np.array(
+        [
+            [0.9, 0.5, 0.6, 0.1],  # three pass: the weakest (0.5) goes
+            [0.9, 0.5, 0.1, 0.1],  # two pass: both stay
+            [0.4, 0.5, 0.6, 0.9],  # 0.9 is under its own threshold, so it takes no place: 0.6 and 0.5 stay
+        ]
+    )
+    np.testing.assert_array_equal(
+        decide(probabilities, thresholds, max_codes=2),
+        [[True, False, True, False], [True, True, False, False], [False, True, True, False]],
+    )
+    np.testing.assert_array_equal(
+        decide(probabilities, thresholds, max_codes=None), probabilities >= thresholds
+    )
+    assert max_codes_coded(np.array([[1, 0, 1, 0], [1, 0, 0, 0]])) == 2
+    assert max_codes_coded(np.zeros((0, 4))) == 0
+
+
+def test_the_training_step_records_the_relative_cut_and_the_cap_it_applies():
     texts, labels, codes = reference("workload_reasons", 80)
     result = train_with_cross_validation(texts, labels, codes, classifier_id="tfidf-lr", seed=7)
     assert result.metrics["relative_cut"] == result.relative_cut
     assert result.relative_cut in RELATIVE_CUT_GRID
+    # The reference answers carry one or two codes each: no automatic answer gets three.
+    assert result.max_codes == result.metrics["max_codes"] == labels.sum(axis=1).max() == 2
+    everything = np.full((3, len(codes)), 0.99)
+    assert result.accept(everything).sum(axis=1).tolist() == [2, 2, 2]
     probabilities = result.classifier.predict_proba(texts[:20])
     np.testing.assert_array_equal(
-        result.accept(probabilities), decide(probabilities, result.thresholds, result.relative_cut)
+        result.accept(probabilities),
+        decide(probabilities, result.thresholds, result.relative_cut, result.max_codes),
     )
     # The agreement report counts the codes the rule gives, on the out-of-fold probabilities.
-    oof_codes = decide(result.oof_probabilities, result.thresholds, result.relative_cut)
+    oof_codes = decide(result.oof_probabilities, result.thresholds, result.relative_cut, result.max_codes)
     tp = int((oof_codes & labels.astype(bool)).sum())
     assert result.metrics["micro_f1"] == round(2 * tp / (oof_codes.sum() + labels.sum()), 4)
 

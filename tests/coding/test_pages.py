@@ -92,3 +92,6 @@ def test_the_screen_reports_the_latest_trained_model_per_category(
     assert 'id="model-report"' in body and "Learnt from 50 human-coded answers and " in body
     support = cv["categories"]["more_data"]["support"]
     assert f"{texts} codebook texts" in body and f"<td>{support}</td>" in body
+    # The reference answers carry at most two codes: the run caps automatic codes per answer there.
+    assert report["max_codes"] == cv["max_codes"] == 2
+    assert "No answer gets more than 2 automatic codes, the most any human-coded answer carries." in body
