@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.access import role_required
@@ -107,7 +108,13 @@ def answer_code(request: HttpRequest, edition_id: int, item_code: str, answer_id
         )
     except services.CodesInvalid as exc:
         messages.error(request, str(exc))
-    return redirect(request.POST.get("next") or "coding:item", edition_id=edition_id, item_code=item_code)
+    # `next` keeps the coder's page, filter and search; only a URL of this site is followed.
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
+    return redirect("coding:item", edition_id=edition_id, item_code=item_code)
 
 
 @staff_required

@@ -92,3 +92,15 @@ def test_the_screen_reports_the_latest_trained_model_per_category(
     assert 'id="model-report"' in body and "Learnt from 50 human-coded answers and " in body
     support = cv["categories"]["more_data"]["support"]
     assert f"{texts} codebook texts" in body and f"<td>{support}</td>" in body
+
+
+def test_saving_codes_does_not_redirect_off_site(client, analyst_ann, coded_item):
+    edition, pairs = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    answer = pairs[0][0]
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/answers/{answer.pk}/codes/"
+    off_site = client.post(url, {"codes": ["more_data"], "next": "https://evil.example.com/phish"})
+    assert off_site.status_code == 302
+    assert off_site["Location"] == f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    same_site = client.post(url, {"codes": ["more_data"], "next": f"/staff/coding/editions/{edition.pk}/"})
+    assert same_site["Location"] == f"/staff/coding/editions/{edition.pk}/"
