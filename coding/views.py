@@ -15,6 +15,7 @@ from accounts.access import role_required
 from accounts.models import Role
 from coding import selectors, services
 from coding.models import Category, Codebook
+from responses.models import Answer
 from surveys.models import Edition
 
 staff_required = role_required(Role.ANALYST, Role.ADMINISTRATOR)
@@ -100,6 +101,10 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
 @require_POST
 def answer_code(request: HttpRequest, edition_id: int, item_code: str, answer_id: uuid.UUID) -> HttpResponse:
     _codebook(edition_id, item_code)
+    # The answer must be a free-text answer of this item: 404, not a 500 or another item's answer coded.
+    get_object_or_404(
+        Answer, pk=answer_id, item__edition_id=edition_id, item__code=item_code, text__isnull=False
+    )
     try:
         services.answer_codes_set(
             answer_id=answer_id,

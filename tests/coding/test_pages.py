@@ -104,3 +104,17 @@ def test_saving_codes_does_not_redirect_off_site(client, analyst_ann, coded_item
     assert off_site["Location"] == f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
     same_site = client.post(url, {"codes": ["more_data"], "next": f"/staff/coding/editions/{edition.pk}/"})
     assert same_site["Location"] == f"/staff/coding/editions/{edition.pk}/"
+
+
+def test_codes_for_an_answer_not_of_this_item_are_404_and_change_nothing(client, analyst_ann, coded_item):
+    from tests.coding.conftest import add_answers
+
+    edition, _ = coded_item
+    (other,) = add_answers(edition, "trends", ["An answer to another item"])
+    client = login_with_mfa(client, analyst_ann)
+    base = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/answers"
+    unknown = client.post(f"{base}/00000000-0000-0000-0000-000000000000/codes/", {"codes": []})
+    assert unknown.status_code == 404
+    elsewhere = client.post(f"{base}/{other.pk}/codes/", {"codes": []})
+    assert elsewhere.status_code == 404
+    assert other.pk not in selectors.final_codes(edition_id=edition.pk, item_code="trends")
