@@ -92,8 +92,20 @@ def test_numbers_have_quartiles_sums_bins_and_rounded_extremes(edition):
     assert (summary["count"], summary["sum"], summary["median"]) == (40, 820, 20.5)
     assert (summary["q1"], summary["q3"]) == (10.75, 30.25)
     assert (summary["min"], summary["max"]) == (1, 40)
-    assert [b["count"] for b in summary["bins"]] == [None, 10, 21]  # 1..9 is under ten
-    assert rescued["suppressed"] == ["bin0"]
+    # 1..9 is under ten; alone it would be 40 minus the rest, so the next smallest bin is hidden with it.
+    assert [b["count"] for b in summary["bins"]] == [None, None, 21]
+    assert rescued["suppressed"] == ["bin0", "bin1"]
+
+
+def test_a_single_small_bin_cannot_be_recovered_from_the_count(edition):
+    # The demo's 2017 children_rescued showed bins 315, 75, 29, 11 and one hidden of n = 435: 5 people.
+    release(edition, [{"children_rescued": v} for v in [1] * 30 + [15] * 12 + [25] * 11 + [35] * 3])
+    rescued = edition_results(edition=edition, bins={"children_rescued": [0, 10, 20, 30, 40]})["items"][
+        "children_rescued"
+    ]
+    counts = [b["count"] for b in rescued["summary"]["bins"]]
+    assert counts == [30, 12, None, None]
+    assert rescued["suppressed"] == ["bin2", "bin3"]
 
 
 def test_default_bins_do_not_show_a_single_respondents_exact_value(edition):
