@@ -164,7 +164,11 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                         ],
                     )
             elif action == "carry":
-                target = get_object_or_404(Edition, pk=request.POST.get("to_edition"))
+                try:
+                    to_edition = int(request.POST.get("to_edition", ""))
+                except ValueError:  # a missing or garbled choice: 404, not a 500 from the lookup
+                    raise Http404 from None
+                target = get_object_or_404(Edition, pk=to_edition)
                 services.codebook_carry_forward(codebook=book, to_edition=target)
                 messages.success(request, f"Codebook carried to {target}.")
         except services.CodebookInvalid as exc:

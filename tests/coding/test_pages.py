@@ -118,3 +118,12 @@ def test_codes_for_an_answer_not_of_this_item_are_404_and_change_nothing(client,
     elsewhere = client.post(f"{base}/{other.pk}/codes/", {"codes": []})
     assert elsewhere.status_code == 404
     assert other.pk not in selectors.final_codes(edition_id=edition.pk, item_code="trends")
+
+
+@pytest.mark.parametrize("to_edition", ["", "abc", "1.5", "²"])
+def test_carrying_a_codebook_to_no_edition_is_refused_not_a_500(client, analyst_ann, coded_item, to_edition):
+    edition, _ = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    response = client.post(url, {"action": "carry", "to_edition": to_edition})
+    assert response.status_code == 404
