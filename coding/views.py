@@ -66,10 +66,13 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
     items = []
     for answer in page:
         codes = rows[answer.pk]
+        mine = {c["code"] for c in codes if c["source"] == "human" and c["mine"]}
         items.append(
             {
                 "answer": answer,
-                "mine": {c["code"] for c in codes if c["source"] == "human" and c["mine"]},
+                "mine": mine,
+                # Shown ticked so that saving keeps them (or unticking removes them); never offered anew.
+                "retired_mine": [c for c in categories if c["retired"] and c["code"] in mine],
                 "auto": [c for c in codes if c["source"] == "auto"],
                 "suggestions": [c for c in codes if c["source"] == "suggestion"],
             }

@@ -127,3 +127,34 @@ def test_carrying_a_codebook_to_no_edition_is_refused_not_a_500(client, analyst_
     url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
     response = client.post(url, {"action": "carry", "to_edition": to_edition})
     assert response.status_code == 404
+
+
+def test_re_saving_an_answer_keeps_the_coders_code_of_a_retired_category(client, analyst_ann, coded_item):
+    import re
+
+    from coding.models import Category
+
+    edition, pairs = coded_item
+    answer = pairs[0][0]
+    me = services.coder_label(user_id=analyst_ann.pk)
+    services.answer_codes_set(answer_id=answer.pk, codes=["more_data", "more_cases"], coder=me)
+    retired = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code="more_cases")
+    assert services.category_remove(category=retired) == "retired"
+
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    body = client.get(screen, {"q": answer.text[:60], "view": "table"}).content.decode()
+    form = body[body.index(f"/answers/{answer.pk}/codes/") :]
+    form = form[: form.index("</form>")]
+    # What the browser sends back: the boxes shown ticked, plus the one the coder adds now.
+    ticked = re.findall(r'name="codes" value="([a-z_]+)"[^>]*\bchecked\b', form)
+    assert "more_cases" in ticked and "retired" in form
+    client.post(f"{screen}answers/{answer.pk}/codes/", {"codes": [*ticked, "technology"]})
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[answer.pk] == {
+        "more_data",
+        "more_cases",
+        "technology",
+    }
+    # Retired is still retired: nobody can give it to an answer that did not have it.
+    with pytest.raises(services.CodesInvalid, match="retired"):
+        services.answer_codes_set(answer_id=pairs[1][0].pk, codes=["more_cases"], coder=me)
