@@ -109,3 +109,10 @@ def test_an_oversized_json_upload_is_refused_before_parsing(db, settings):
     settings.IMPORT_MAX_BYTES = 1000
     with pytest.raises(DefinitionInvalid, match="larger than"):
         services.definition_from_upload(fileobj=io.BytesIO(b" " * 2000), filename="big.json")
+
+
+def test_a_json_upload_nested_too_deep_is_refused_not_a_500(db):
+    upload = io.BytesIO(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(DefinitionInvalid, match="Not valid JSON"):
+        services.definition_from_upload(fileobj=upload, filename="deep.json")
+
