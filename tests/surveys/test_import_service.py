@@ -116,3 +116,11 @@ def test_a_json_upload_nested_too_deep_is_refused_not_a_500(db):
     with pytest.raises(DefinitionInvalid, match="Not valid JSON"):
         services.definition_from_upload(fileobj=upload, filename="deep.json")
 
+
+def test_a_lone_surrogate_in_a_definition_text_is_refused_where_it_is(draft_2017, series):
+    exported = json.dumps(edition_definition(draft_2017))
+    # JSON's \ud800 escape decodes to a lone surrogate, which PostgreSQL's JSON and text refuse.
+    payload = exported.replace('"label": {"en": "', '"label": {"en": "\\ud800', 1).encode()
+    with pytest.raises(DefinitionInvalid) as refused:
+        services.definition_from_upload(fileobj=io.BytesIO(payload), filename="x.json")
+    assert any("surrogate" in e.message for e in refused.value.errors)
