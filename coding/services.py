@@ -210,6 +210,8 @@ def category_update(
         [{"code": category.code, "label": label, "description": description, "examples": list(examples)}],
         where=category.codebook.item_code,
     )
+    # A new label must not give the code another meaning than it has in the series' other editions.
+    _check_series_meaning(category.codebook.edition, category.codebook.item_code, [data])
     category.label, category.description, category.examples = (
         data["label"],
         data["description"],
