@@ -153,6 +153,16 @@ def codebooks_of_edition(*, edition_id: int) -> QuerySet[Codebook]:
     return Codebook.objects.filter(edition_id=edition_id).annotate(n_categories=Count("categories"))
 
 
+# The coding screen's and the API's filters of an item's answers (item_answers), with their names.
+ITEM_ANSWER_FILTERS = {
+    "": "All",
+    "uncoded": "Uncoded by me",
+    "automatic": "Automatic",
+    "low_confidence": "Low confidence",
+    "disagreement": "Disagreement",
+}
+
+
 def item_answers(
     *,
     edition_id: int,

@@ -19,13 +19,7 @@ from responses.models import Answer
 from surveys.models import Edition
 
 staff_required = role_required(Role.ANALYST, Role.ADMINISTRATOR)
-FILTERS = {
-    "": "All",
-    "uncoded": "Uncoded by me",
-    "automatic": "Automatic",
-    "low_confidence": "Low confidence",
-    "disagreement": "Disagreement",
-}
+FILTERS = selectors.ITEM_ANSWER_FILTERS
 
 
 def _codebook(edition_id: int, item_code: str) -> Codebook:
