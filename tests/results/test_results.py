@@ -222,3 +222,12 @@ def test_the_results_page_draws_each_figure_with_its_data_table(edition, staff_c
 def test_results_pages_are_for_staff(edition, client, officer_alice):
     client.force_login(officer_alice)
     assert client.get(f"/staff/results/{edition.pk}/").status_code == 403
+
+
+@pytest.mark.parametrize("edges", ["0,1e999999999", "-1e31,0,100", "0,1E-999999999,100"])
+def test_bins_beyond_what_an_answer_can_hold_are_no_server_error(edition, analyst_ann, edges):
+    release(edition, people(12, children_rescued=5))
+    client = api_client_for(analyst_ann)
+    response = client.get(f"/api/v1/editions/{edition.pk}/results/?bins_children_rescued={edges}")
+    assert response.status_code == 200
+    assert response.json()["items"]["children_rescued"]["summary"]["count"] == 12
