@@ -158,3 +158,17 @@ def test_re_saving_an_answer_keeps_the_coders_code_of_a_retired_category(client,
     # Retired is still retired: nobody can give it to an answer that did not have it.
     with pytest.raises(services.CodesInvalid, match="retired"):
         services.answer_codes_set(answer_id=pairs[1][0].pk, codes=["more_cases"], coder=me)
+
+
+def test_a_search_with_a_nul_character_is_no_server_error(client, analyst_ann, coded_item):
+    from tests.conftest import api_client_for
+
+    edition, pairs = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    word = pairs[0][0].text.split()[0]
+    page = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/", {"q": f"{word}\x00"})
+    assert page.status_code == 200 and page.context["page"].paginator.count >= 1
+    api = api_client_for(analyst_ann).get(
+        f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/", {"q": f"{word}\x00"}
+    )
+    assert api.status_code == 200 and api.json()["count"] >= 1
