@@ -278,6 +278,8 @@ def edition_delete_draft(*, edition: Edition, actor: User | None = None) -> None
     if edition.status != EditionStatus.DRAFT:
         raise LifecycleError("Only a draft can be deleted.")
     target = str(edition)
+    # Items first: they PROTECT their choice lists, so the edition's cascade alone is refused.
+    Item.objects.filter(edition=edition).delete()
     edition.delete()
     audit_record(actor=actor, action="edition.deleted", target=target)
 
