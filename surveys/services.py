@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -36,6 +37,10 @@ def series_get_or_create(*, slug: str, title: str | None = None) -> Series:
         slug=slug, defaults={"title": title or slug.replace("-", " ").title()}
     )
     return series
+
+
+# An edition label names export files and download attachments: no "/", "\\", quotes or line breaks.
+EDITION_LABEL = re.compile(r"\w[\w .-]*")
 
 
 def definition_from_upload(*, fileobj: IO[bytes], filename: str) -> dict[str, Any]:
@@ -156,6 +161,17 @@ def edition_import_definition(
     if not label or len(label) > 32:
         raise DefinitionInvalid(
             [DefinitionError("The edition label must be 1 to 32 characters.", None, None)]
+        )
+    if not EDITION_LABEL.fullmatch(label):
+        raise DefinitionInvalid(
+            [
+                DefinitionError(
+                    "The edition label may hold letters, digits, spaces, '.', '-' and '_' only, "
+                    "starting with a letter or digit (it names export files and downloads).",
+                    None,
+                    None,
+                )
+            ]
         )
     if Edition.objects.filter(series=series, label=label).exists():
         raise DefinitionInvalid(
