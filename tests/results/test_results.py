@@ -231,3 +231,20 @@ def test_bins_beyond_what_an_answer_can_hold_are_no_server_error(edition, analys
     response = client.get(f"/api/v1/editions/{edition.pk}/results/?bins_children_rescued={edges}")
     assert response.status_code == 200
     assert response.json()["items"]["children_rescued"]["summary"]["count"] == 12
+
+
+def test_a_cell_hidden_with_a_small_one_is_not_labelled_under_ten(edition, staff_client):
+    import re
+
+    release(
+        edition,
+        people(40, workload_change="increased")
+        + people(12, workload_change="unchanged")
+        + people(3, workload_change="decreased"),
+    )
+    page = staff_client.get(f"/staff/results/{edition.pk}/?page=2").content.decode()
+    figure = page[page.index('id="fig-workload_change"') :]
+    rows = dict(re.findall(r'<th scope="row">([^<]+)</th>\s*<td class="num">(.*?)</td>', figure[:3000], re.S))
+    # 12 people said "unchanged": hidden (else 3 = 55 - 40 - 12), but it is not "fewer than 10".
+    unchanged = next(v for k, v in rows.items() if k.strip().lower().startswith("unchanged"))
+    assert "&lt; 10" not in unchanged and "not shown" in unchanged
