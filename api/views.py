@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
@@ -80,12 +81,14 @@ class EditionListView(APIView):
         upload = form.validated_data["file"]
         try:
             definition = services.definition_from_upload(fileobj=upload, filename=upload.name)
-            edition = services.edition_import_definition(
-                series=services.series_get_or_create(slug=form.validated_data["series"]),
-                label=form.validated_data["label"],
-                definition=definition,
-                actor=request.user,
-            )
+            # All or nothing, as on the import page: a new series is kept only with its edition.
+            with transaction.atomic():
+                edition = services.edition_import_definition(
+                    series=services.series_get_or_create(slug=form.validated_data["series"]),
+                    label=form.validated_data["label"],
+                    definition=definition,
+                    actor=request.user,
+                )
         except DefinitionInvalid as exc:
             return Response(_errors_payload(exc), status=status.HTTP_400_BAD_REQUEST)
         return Response(EditionSerializer(edition).data, status=status.HTTP_201_CREATED)

@@ -88,18 +88,29 @@ class ItemAnswersView(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
-        responses=CodedAnswerSerializer(many=True),
+        responses={
+            200: CodedAnswerSerializer(many=True),
+            400: inline_serializer("AnswerFilterError", {"detail": serializers.CharField()}),
+        },
         summary="Free-text answers of an item with their codes (paginated; filter=uncoded|automatic|"
         "low_confidence|disagreement, q=search)",
     )
     def get(self, request: Request, edition_id: int, item_code: str) -> Response:
         edition = get_object_or_404(Edition, pk=edition_id)
         coder = services.coder_label(user_id=request.user.pk)
+        answer_filter = request.query_params.get("filter", "")
+        if answer_filter not in selectors.ITEM_ANSWER_FILTERS:
+            # Refused, not ignored: a mistyped filter must not list every answer as if filtered.
+            known = ", ".join(f for f in selectors.ITEM_ANSWER_FILTERS if f)
+            return Response(
+                {"detail": f"unknown filter {answer_filter!r}; known: {known}"},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         qs = selectors.item_answers(
             edition_id=edition.pk,
             item_code=item_code,
             coder=coder,
-            filter=request.query_params.get("filter", ""),
+            filter=answer_filter,
             search=request.query_params.get("q", ""),
         ).only("id", "text")
         paginator = AnswerPagination()

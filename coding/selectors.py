@@ -153,6 +153,16 @@ def codebooks_of_edition(*, edition_id: int) -> QuerySet[Codebook]:
     return Codebook.objects.filter(edition_id=edition_id).annotate(n_categories=Count("categories"))
 
 
+# The coding screen's and the API's filters of an item's answers (item_answers), with their names.
+ITEM_ANSWER_FILTERS = {
+    "": "All",
+    "uncoded": "Uncoded by me",
+    "automatic": "Automatic",
+    "low_confidence": "Low confidence",
+    "disagreement": "Disagreement",
+}
+
+
 def item_answers(
     *,
     edition_id: int,
@@ -165,6 +175,8 @@ def item_answers(
     automatic (auto-coded, no human code), low confidence (in the review queue, most useful first) and
     disagreement (two coders differ, not yet adjudicated)."""
     qs = Answer.objects.filter(item__edition_id=edition_id, item__code=item_code, text__isnull=False)
+    # No stored text holds NUL (Item.clean_answer refuses it) and PostgreSQL refuses it in a query.
+    search = search.replace("\x00", "")
     if search:
         qs = qs.filter(text__icontains=search)
     human = HumanCoding.objects.filter(answer_id=OuterRef("pk"))

@@ -210,6 +210,8 @@ def category_update(
         [{"code": category.code, "label": label, "description": description, "examples": list(examples)}],
         where=category.codebook.item_code,
     )
+    # A new label must not give the code another meaning than it has in the series' other editions.
+    _check_series_meaning(category.codebook.edition, category.codebook.item_code, [data])
     category.label, category.description, category.examples = (
         data["label"],
         data["description"],
@@ -283,7 +285,14 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
     unknown = [c for c in wanted if c not in categories]
     if unknown:
         raise CodesInvalid(f"not in the codebook: {', '.join(unknown)}")
-    retired = [c for c in wanted if categories[c].retired]
+    # A retired category cannot be given anew, but a coder re-saving an answer keeps the retired codes
+    # they gave before (retiring keeps history and old figures).
+    had = set(
+        AnswerCode.objects.filter(
+            answer_id=answer.pk, source=CodeSource.HUMAN, coder=coder, category__retired=True
+        ).values_list("category__code", flat=True)
+    )
+    retired = [c for c in wanted if categories[c].retired and c not in had]
     if retired:
         raise CodesInvalid(f"retired categories cannot be given: {', '.join(retired)}")
     HumanCoding.objects.get_or_create(answer_id=answer.pk, coder=coder)

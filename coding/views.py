@@ -8,22 +8,18 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.access import role_required
 from accounts.models import Role
 from coding import selectors, services
 from coding.models import Category, Codebook
+from responses.models import Answer
 from surveys.models import Edition
 
 staff_required = role_required(Role.ANALYST, Role.ADMINISTRATOR)
-FILTERS = {
-    "": "All",
-    "uncoded": "Uncoded by me",
-    "automatic": "Automatic",
-    "low_confidence": "Low confidence",
-    "disagreement": "Disagreement",
-}
+FILTERS = selectors.ITEM_ANSWER_FILTERS
 
 
 def _codebook(edition_id: int, item_code: str) -> Codebook:
@@ -64,10 +60,13 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
     items = []
     for answer in page:
         codes = rows[answer.pk]
+        mine = {c["code"] for c in codes if c["source"] == "human" and c["mine"]}
         items.append(
             {
                 "answer": answer,
-                "mine": {c["code"] for c in codes if c["source"] == "human" and c["mine"]},
+                "mine": mine,
+                # Shown ticked so that saving keeps them (or unticking removes them); never offered anew.
+                "retired_mine": [c for c in categories if c["retired"] and c["code"] in mine],
                 "auto": [c for c in codes if c["source"] == "auto"],
                 "suggestions": [c for c in codes if c["source"] == "suggestion"],
             }
@@ -99,6 +98,10 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
 @require_POST
 def answer_code(request: HttpRequest, edition_id: int, item_code: str, answer_id: uuid.UUID) -> HttpResponse:
     _codebook(edition_id, item_code)
+    # The answer must be a free-text answer of this item: 404, not a 500 or another item's answer coded.
+    get_object_or_404(
+        Answer, pk=answer_id, item__edition_id=edition_id, item__code=item_code, text__isnull=False
+    )
     try:
         services.answer_codes_set(
             answer_id=answer_id,
@@ -107,7 +110,13 @@ def answer_code(request: HttpRequest, edition_id: int, item_code: str, answer_id
         )
     except services.CodesInvalid as exc:
         messages.error(request, str(exc))
-    return redirect(request.POST.get("next") or "coding:item", edition_id=edition_id, item_code=item_code)
+    # `next` keeps the coder's page, filter and search; only a URL of this site is followed.
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
+    return redirect("coding:item", edition_id=edition_id, item_code=item_code)
 
 
 @staff_required
@@ -152,7 +161,11 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                         ],
                     )
             elif action == "carry":
-                target = get_object_or_404(Edition, pk=request.POST.get("to_edition"))
+                try:
+                    to_edition = int(request.POST.get("to_edition", ""))
+                except ValueError:  # a missing or garbled choice: 404, not a 500 from the lookup
+                    raise Http404 from None
+                target = get_object_or_404(Edition, pk=to_edition)
                 services.codebook_carry_forward(codebook=book, to_edition=target)
                 messages.success(request, f"Codebook carried to {target}.")
         except services.CodebookInvalid as exc:

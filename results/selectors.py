@@ -208,12 +208,14 @@ def _number_result(
     n = stats["n"]
     if n < min_cell():
         return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
-    histogram = []
-    for i, (lo, hi) in enumerate(pairwise(edges)):
-        k = stats[f"b{i}"]
-        histogram.append(
-            {"from": _num(lo), "to": _num(hi), "count": k if k >= min_cell() or k == 0 else None}
-        )
+    # The bins split the respondents as a single choice does: one hidden bin would be n minus the rest.
+    shown, _hidden = _hide_small(
+        {f"bin{i}": stats[f"b{i}"] for i in range(len(edges) - 1)}, single_choice=True
+    )
+    histogram = [
+        {"from": _num(lo), "to": _num(hi), "count": shown.get(f"bin{i}")}
+        for i, (lo, hi) in enumerate(pairwise(edges))
+    ]
     if stats.get("quartiles"):
         q1, median, q3 = (Decimal(str(q)) for q in stats["quartiles"])
     else:

@@ -112,6 +112,15 @@ def language_name(code: str) -> str:
     return str(lang.name) if lang is not None else code
 
 
+def _has_lone_surrogate(text: str) -> bool:
+    """JSON's \\ud800 escapes decode to lone surrogates, which PostgreSQL's text and JSON refuse."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 @dataclass(frozen=True)
 class DefinitionError:
     """One problem in a definition.
@@ -301,6 +310,9 @@ class _Validator:
             if "\x00" in text:  # PostgreSQL cannot store NUL in text or JSON
                 self.error(f"The {language!r} text contains a NUL character.", element, field, pointer)
                 continue
+            if _has_lone_surrogate(text):
+                self.error(f"The {language!r} text contains a lone surrogate.", element, field, pointer)
+                continue
             if language not in self.languages:
                 self.error(f"Language {language!r} is not declared in 'languages'.", element, field, pointer)
                 continue
@@ -340,6 +352,9 @@ class _Validator:
         text: str = value.strip()
         if "\x00" in text:
             self.error("Contains a NUL character.", element, field, pointer)
+            return ""
+        if _has_lone_surrogate(text):
+            self.error("Contains a lone surrogate.", element, field, pointer)
             return ""
         if len(text) > max_length:
             self.error(f"Longer than {max_length:,} characters.", element, field, pointer)

@@ -79,6 +79,14 @@ class ItemSpec:
             raise ValidationError("Expected text.", code="type")
         if "\x00" in raw:
             raise ValidationError("Text must not contain NUL characters.", code="invalid")
+        try:
+            # JSON's \ud800 escapes decode to lone surrogates, which PostgreSQL cannot store: the
+            # sealed answer would make the pool's release fail for every respondent of the edition.
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                "Text must be valid Unicode (no lone surrogates).", code="invalid"
+            ) from None
         text = raw.strip()
         limit = TEXT_MAX_LENGTH[self.type]
         if len(text) > limit:

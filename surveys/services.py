@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -38,6 +39,10 @@ def series_get_or_create(*, slug: str, title: str | None = None) -> Series:
     return series
 
 
+# An edition label names export files and download attachments: no "/", "\\", quotes or line breaks.
+EDITION_LABEL = re.compile(r"\w[\w .-]*")
+
+
 def definition_from_upload(*, fileobj: IO[bytes], filename: str) -> dict[str, Any]:
     """Read an uploaded questionnaire (XLSForm .xlsx or the project's JSON) into a normalised definition."""
     max_bytes: int = settings.IMPORT_MAX_BYTES
@@ -52,6 +57,10 @@ def definition_from_upload(*, fileobj: IO[bytes], filename: str) -> dict[str, An
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DefinitionInvalid([DefinitionError(f"Not valid JSON: {exc}", None, None)]) from None
+        except RecursionError:  # json's own limit on nesting, which is not a JSONDecodeError
+            raise DefinitionInvalid(
+                [DefinitionError("Not valid JSON: nested too deeply.", None, None)]
+            ) from None
         return validate_definition(data)
     if name.endswith(".xlsx"):
         return xlsform_to_definition(fileobj, max_bytes=max_bytes)
@@ -152,6 +161,17 @@ def edition_import_definition(
     if not label or len(label) > 32:
         raise DefinitionInvalid(
             [DefinitionError("The edition label must be 1 to 32 characters.", None, None)]
+        )
+    if not EDITION_LABEL.fullmatch(label):
+        raise DefinitionInvalid(
+            [
+                DefinitionError(
+                    "The edition label may hold letters, digits, spaces, '.', '-' and '_' only, "
+                    "starting with a letter or digit (it names export files and downloads).",
+                    None,
+                    None,
+                )
+            ]
         )
     if Edition.objects.filter(series=series, label=label).exists():
         raise DefinitionInvalid(
@@ -274,6 +294,8 @@ def edition_delete_draft(*, edition: Edition, actor: User | None = None) -> None
     if edition.status != EditionStatus.DRAFT:
         raise LifecycleError("Only a draft can be deleted.")
     target = str(edition)
+    # Items first: they PROTECT their choice lists, so the edition's cascade alone is refused.
+    Item.objects.filter(edition=edition).delete()
     edition.delete()
     audit_record(actor=actor, action="edition.deleted", target=target)
 

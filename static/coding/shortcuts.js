@@ -1,10 +1,20 @@
 // Keyboard shortcuts on the coding screen's one-answer view: 1-9 toggle a category, Enter saves.
 // A static file, not inline, so that the Content-Security-Policy can refuse every inline script.
 document.addEventListener("keydown", function (event) {
+  // Ctrl/Alt/Meta with a digit belongs to the browser (switch tab), not to the coding form.
+  if (event.ctrlKey || event.altKey || event.metaKey) return;
   if (event.target.matches("input[type=search], input[type=text], textarea, select")) return;
   var form = document.querySelector("[data-coding-form]");
   if (!form) return;
   var box = form.querySelector('input[data-key="' + event.key + '"]');
-  if (box) { box.checked = !box.checked; event.preventDefault(); }
-  else if (event.key === "Enter") { form.requestSubmit(); event.preventDefault(); }
+  if (box) { box.checked = !box.checked; event.preventDefault(); return; }
+  if (event.key !== "Enter") return;
+  // Enter on a link, a button or another form's control does what that element does (Next, Apply,
+  // Run auto-coding); it saves only from the page itself or from one of this form's boxes.
+  var target = event.target;
+  var onPage = !target.matches("a[href], button, input, select, textarea, summary, [contenteditable]");
+  if (onPage || (form.contains(target) && target.matches("input[type=checkbox]"))) {
+    form.requestSubmit();
+    event.preventDefault();
+  }
 });

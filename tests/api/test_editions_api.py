@@ -113,3 +113,11 @@ def test_the_openapi_schema_and_docs_are_served(client, db):
         "/api/v1/editions/{edition_id}/open/",
     } <= set(paths)
     assert client.get("/api/v1/docs/").status_code == 200
+
+
+def test_a_refused_import_leaves_no_new_series_behind(admin_ada):
+    from surveys.models import Series
+
+    response = upload(api_client_for(admin_ada), series="brand-new-series", label="2017/pilot")
+    assert response.status_code == 400
+    assert not Series.objects.filter(slug="brand-new-series").exists()

@@ -114,3 +114,14 @@ def test_stats_are_totals_for_administrators_only(
     assert stats.json() == {"submitted": 1, "submitted_with_ballot": 0, "ballots_issued": 0, "released": 0}
     assert api_client_for(officer_alice).get(f"/api/v1/editions/{open_2017.pk}/stats/").status_code == 403
     assert api_client_for(analyst_ann).get(f"/api/v1/editions/{open_2017.pk}/stats/").status_code == 403
+
+
+@pytest.mark.parametrize("path", ["responses", "anonymous-responses"])
+def test_a_body_nested_too_deep_to_parse_is_a_400_not_a_500(officer_alice, open_2017, path):
+    from rest_framework.test import APIClient
+
+    client = api_client_for(officer_alice) if path == "responses" else APIClient()
+    body = '{"answers": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = client.post(f"/api/v1/editions/{open_2017.pk}/{path}/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "JSON parse error" in response.json()["detail"]

@@ -88,3 +88,14 @@ def test_a_run_is_started_with_202_and_followed(coded_item, analyst_ann, django_
 def test_a_run_without_a_codebook_is_refused(open_2017, analyst_ann):
     response = api_client_for(analyst_ann).post(f"/api/v1/editions/{open_2017.pk}/items/trends/coding-runs/")
     assert response.status_code == 400 and "no codebook" in response.json()["detail"]
+
+
+def test_an_unknown_filter_is_a_400_not_every_answer(coded_item, analyst_ann):
+    edition, pairs = coded_item
+    code_by_human(pairs, 3, coder=services.coder_label(user_id=analyst_ann.pk))
+    # A typo ("uncode") used to list all 80 answers as if they were the 77 uncoded ones.
+    typo = api_client_for(analyst_ann).get(
+        f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/?filter=uncode"
+    )
+    assert typo.status_code == 400
+    assert "uncoded" in typo.json()["detail"]

@@ -103,3 +103,20 @@ def test_a_codebook_is_carried_to_the_next_edition(open_2017, series):
     codes = [c.code for c in carried.categories.all()]
     assert "more_cases" not in codes and "more_data" in codes
     assert carried.source == "carried from 2017"
+
+
+def test_editing_a_label_keeps_a_code_meaning_the_same_across_the_series(open_2017, series):
+    services.codebooks_import_reference(edition=open_2017)
+    draft_2016 = import_reference(series, "2016")
+    services.codebooks_import_reference(edition=draft_2016)
+    assert Category.objects.filter(
+        codebook__edition=draft_2016, codebook__item_code="workload_reasons", code="more_data"
+    ).exists()
+    category = Category.objects.get(
+        codebook__edition=open_2017, codebook__item_code="workload_reasons", code="more_data"
+    )
+    with pytest.raises(services.CodebookInvalid, match="means 'More data"):
+        services.category_update(category=category, label="Less data")
+    category.refresh_from_db()
+    assert category.label.startswith("More data")
+    services.category_update(category=category, label=category.label.upper(), description="Reworded")

@@ -95,3 +95,83 @@ def test_the_screen_reports_the_latest_trained_model_per_category(
     # The reference answers carry at most two codes: the run caps automatic codes per answer there.
     assert report["max_codes"] == cv["max_codes"] == 2
     assert "No answer gets more than 2 automatic codes, the most any human-coded answer carries." in body
+
+
+def test_saving_codes_does_not_redirect_off_site(client, analyst_ann, coded_item):
+    edition, pairs = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    answer = pairs[0][0]
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/answers/{answer.pk}/codes/"
+    off_site = client.post(url, {"codes": ["more_data"], "next": "https://evil.example.com/phish"})
+    assert off_site.status_code == 302
+    assert off_site["Location"] == f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    same_site = client.post(url, {"codes": ["more_data"], "next": f"/staff/coding/editions/{edition.pk}/"})
+    assert same_site["Location"] == f"/staff/coding/editions/{edition.pk}/"
+
+
+def test_codes_for_an_answer_not_of_this_item_are_404_and_change_nothing(client, analyst_ann, coded_item):
+    from tests.coding.conftest import add_answers
+
+    edition, _ = coded_item
+    (other,) = add_answers(edition, "trends", ["An answer to another item"])
+    client = login_with_mfa(client, analyst_ann)
+    base = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/answers"
+    unknown = client.post(f"{base}/00000000-0000-0000-0000-000000000000/codes/", {"codes": []})
+    assert unknown.status_code == 404
+    elsewhere = client.post(f"{base}/{other.pk}/codes/", {"codes": []})
+    assert elsewhere.status_code == 404
+    assert other.pk not in selectors.final_codes(edition_id=edition.pk, item_code="trends")
+
+
+@pytest.mark.parametrize("to_edition", ["", "abc", "1.5", "²"])
+def test_carrying_a_codebook_to_no_edition_is_refused_not_a_500(client, analyst_ann, coded_item, to_edition):
+    edition, _ = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    response = client.post(url, {"action": "carry", "to_edition": to_edition})
+    assert response.status_code == 404
+
+
+def test_re_saving_an_answer_keeps_the_coders_code_of_a_retired_category(client, analyst_ann, coded_item):
+    import re
+
+    from coding.models import Category
+
+    edition, pairs = coded_item
+    answer = pairs[0][0]
+    me = services.coder_label(user_id=analyst_ann.pk)
+    services.answer_codes_set(answer_id=answer.pk, codes=["more_data", "more_cases"], coder=me)
+    retired = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code="more_cases")
+    assert services.category_remove(category=retired) == "retired"
+
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    body = client.get(screen, {"q": answer.text[:60], "view": "table"}).content.decode()
+    form = body[body.index(f"/answers/{answer.pk}/codes/") :]
+    form = form[: form.index("</form>")]
+    # What the browser sends back: the boxes shown ticked, plus the one the coder adds now.
+    ticked = re.findall(r'name="codes" value="([a-z_]+)"[^>]*\bchecked\b', form)
+    assert "more_cases" in ticked and "retired" in form
+    client.post(f"{screen}answers/{answer.pk}/codes/", {"codes": [*ticked, "technology"]})
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[answer.pk] == {
+        "more_data",
+        "more_cases",
+        "technology",
+    }
+    # Retired is still retired: nobody can give it to an answer that did not have it.
+    with pytest.raises(services.CodesInvalid, match="retired"):
+        services.answer_codes_set(answer_id=pairs[1][0].pk, codes=["more_cases"], coder=me)
+
+
+def test_a_search_with_a_nul_character_is_no_server_error(client, analyst_ann, coded_item):
+    from tests.conftest import api_client_for
+
+    edition, pairs = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    word = pairs[0][0].text.split()[0]
+    page = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/", {"q": f"{word}\x00"})
+    assert page.status_code == 200 and page.context["page"].paginator.count >= 1
+    api = api_client_for(analyst_ann).get(
+        f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/", {"q": f"{word}\x00"}
+    )
+    assert api.status_code == 200 and api.json()["count"] >= 1

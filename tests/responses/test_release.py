@@ -138,3 +138,19 @@ def test_closing_the_edition_releases_it_through_a_real_worker(celery_worker, se
     assert not StagedSubmission.objects.exists()
     assert Response.objects.filter(edition=edition).count() == 5
     assert ReceiptDigest.objects.filter(edition=edition).count() == 5
+
+
+def test_a_text_with_a_lone_surrogate_is_refused_and_cannot_block_the_release(
+    open_2017, officers, worker_keys
+):
+    from surveys.questionnaire import AnswersInvalid
+
+    first, second, third = officers(3)
+    submit_all(open_2017, [first, second])
+    # JSON's "\ud800" escape decodes to a lone surrogate, which PostgreSQL cannot store: accepted, it
+    # would sit sealed in the pool and make every release of the edition fail.
+    with pytest.raises(AnswersInvalid) as refused:
+        submit_all(open_2017, [third], answers={**BASE_ANSWERS, "workload_reasons": "More data \ud800"})
+    assert set(refused.value.errors) == {"workload_reasons"}
+    assert services.pool_release(edition_id=open_2017.pk) == 2
+    assert not StagedSubmission.objects.exists()

@@ -92,8 +92,20 @@ def test_numbers_have_quartiles_sums_bins_and_rounded_extremes(edition):
     assert (summary["count"], summary["sum"], summary["median"]) == (40, 820, 20.5)
     assert (summary["q1"], summary["q3"]) == (10.75, 30.25)
     assert (summary["min"], summary["max"]) == (1, 40)
-    assert [b["count"] for b in summary["bins"]] == [None, 10, 21]  # 1..9 is under ten
-    assert rescued["suppressed"] == ["bin0"]
+    # 1..9 is under ten; alone it would be 40 minus the rest, so the next smallest bin is hidden with it.
+    assert [b["count"] for b in summary["bins"]] == [None, None, 21]
+    assert rescued["suppressed"] == ["bin0", "bin1"]
+
+
+def test_a_single_small_bin_cannot_be_recovered_from_the_count(edition):
+    # The demo's 2017 children_rescued showed bins 315, 75, 29, 11 and one hidden of n = 435: 5 people.
+    release(edition, [{"children_rescued": v} for v in [1] * 30 + [15] * 12 + [25] * 11 + [35] * 3])
+    rescued = edition_results(edition=edition, bins={"children_rescued": [0, 10, 20, 30, 40]})["items"][
+        "children_rescued"
+    ]
+    counts = [b["count"] for b in rescued["summary"]["bins"]]
+    assert counts == [30, 12, None, None]
+    assert rescued["suppressed"] == ["bin2", "bin3"]
 
 
 def test_default_bins_do_not_show_a_single_respondents_exact_value(edition):
@@ -210,3 +222,29 @@ def test_the_results_page_draws_each_figure_with_its_data_table(edition, staff_c
 def test_results_pages_are_for_staff(edition, client, officer_alice):
     client.force_login(officer_alice)
     assert client.get(f"/staff/results/{edition.pk}/").status_code == 403
+
+
+@pytest.mark.parametrize("edges", ["0,1e999999999", "-1e31,0,100", "0,1E-999999999,100"])
+def test_bins_beyond_what_an_answer_can_hold_are_no_server_error(edition, analyst_ann, edges):
+    release(edition, people(12, children_rescued=5))
+    client = api_client_for(analyst_ann)
+    response = client.get(f"/api/v1/editions/{edition.pk}/results/?bins_children_rescued={edges}")
+    assert response.status_code == 200
+    assert response.json()["items"]["children_rescued"]["summary"]["count"] == 12
+
+
+def test_a_cell_hidden_with_a_small_one_is_not_labelled_under_ten(edition, staff_client):
+    import re
+
+    release(
+        edition,
+        people(40, workload_change="increased")
+        + people(12, workload_change="unchanged")
+        + people(3, workload_change="decreased"),
+    )
+    page = staff_client.get(f"/staff/results/{edition.pk}/?page=2").content.decode()
+    figure = page[page.index('id="fig-workload_change"') :]
+    rows = dict(re.findall(r'<th scope="row">([^<]+)</th>\s*<td class="num">(.*?)</td>', figure[:3000], re.S))
+    # 12 people said "unchanged": hidden (else 3 = 55 - 40 - 12), but it is not "fewer than 10".
+    unchanged = next(v for k, v in rows.items() if k.strip().lower().startswith("unchanged"))
+    assert "&lt; 10" not in unchanged and "not shown" in unchanged

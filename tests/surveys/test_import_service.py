@@ -109,3 +109,35 @@ def test_an_oversized_json_upload_is_refused_before_parsing(db, settings):
     settings.IMPORT_MAX_BYTES = 1000
     with pytest.raises(DefinitionInvalid, match="larger than"):
         services.definition_from_upload(fileobj=io.BytesIO(b" " * 2000), filename="big.json")
+
+
+def test_a_json_upload_nested_too_deep_is_refused_not_a_500(db):
+    upload = io.BytesIO(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(DefinitionInvalid, match="Not valid JSON"):
+        services.definition_from_upload(fileobj=upload, filename="deep.json")
+
+
+def test_a_lone_surrogate_in_a_definition_text_is_refused_where_it_is(draft_2017, series):
+    exported = json.dumps(edition_definition(draft_2017))
+    # JSON's \ud800 escape decodes to a lone surrogate, which PostgreSQL's JSON and text refuse.
+    payload = exported.replace('"label": {"en": "', '"label": {"en": "\\ud800', 1).encode()
+    with pytest.raises(DefinitionInvalid) as refused:
+        services.definition_from_upload(fileobj=io.BytesIO(payload), filename="x.json")
+    assert any("surrogate" in e.message for e in refused.value.errors)
+
+
+@pytest.mark.parametrize("label", ["../../etc", "2018/pilot", "2018\\pilot", '2018"', "2018\r\nX-Header: 1"])
+def test_an_edition_label_that_cannot_name_a_file_is_refused(draft_2017, series, label):
+    # The label names the export files and downloads: with a "/" every export of the edition failed.
+    with pytest.raises(DefinitionInvalid, match="edition label"):
+        services.edition_import_definition(
+            series=series, label=label, definition=edition_definition(draft_2017)
+        )
+    assert not Edition.objects.filter(label=label.strip()).exists()
+
+
+def test_an_edition_label_may_have_words_digits_dots_dashes_and_spaces(draft_2017, series):
+    edition = services.edition_import_definition(
+        series=series, label="2018.1 pilot-sv", definition=edition_definition(draft_2017)
+    )
+    assert edition.label == "2018.1 pilot-sv"

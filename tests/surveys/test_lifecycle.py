@@ -127,3 +127,16 @@ def test_the_periodic_job_closes_only_editions_past_their_closing_time(series):
 def test_the_database_refuses_an_open_edition_without_a_snapshot(draft_2017):
     with pytest.raises(IntegrityError), transaction.atomic():
         Edition.objects.filter(pk=draft_2017.pk).update(status=EditionStatus.OPEN)
+
+
+def test_a_draft_with_choice_lists_and_a_codebook_can_be_deleted(series, open_2017):
+    from coding import services as coding_services
+    from surveys.models import ChoiceList, Edition
+
+    draft = import_reference(series, "2016")
+    assert ChoiceList.objects.filter(edition=draft).exists()  # items point at these (PROTECT)
+    book = coding_services.codebooks_import_reference(edition=open_2017)[0]
+    coding_services.codebook_carry_forward(codebook=book, to_edition=draft)
+    services.edition_delete_draft(edition=draft)
+    assert not Edition.objects.filter(pk=draft.pk).exists()
+    assert not Item.objects.filter(edition_id=draft.pk).exists()
