@@ -41,6 +41,15 @@ class CodedAnswerSerializer(serializers.Serializer):
 
 class CodesInSerializer(serializers.Serializer):
     codes = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=True)
+    adjudicate = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Settle a disagreement: the codes become the answer's final codes (two or more coders).",
+    )
+
+
+class CodesOutSerializer(serializers.Serializer):
+    codes = serializers.ListField(child=serializers.CharField())
 
 
 class RunInSerializer(serializers.Serializer):
@@ -136,21 +145,26 @@ class AnswerCodesView(APIView):
     @extend_schema(
         request=CodesInSerializer,
         responses={
-            200: CodesInSerializer,
+            200: CodesOutSerializer,
             400: inline_serializer("CodesError", {"detail": serializers.CharField()}),
         },
-        summary="Set your human codes on an answer (replaces yours; [] = no category applies)",
+        summary="Set your human codes on an answer (replaces yours; [] = no category applies), or adjudicate",
     )
     def put(self, request: Request, answer_id: uuid.UUID) -> Response:
         get_object_or_404(Answer, pk=answer_id, text__isnull=False)
         form = CodesInSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         try:
-            codes = services.answer_codes_set(
-                answer_id=answer_id,
-                codes=form.validated_data["codes"],
-                coder=services.coder_label(user_id=request.user.pk),
-            )
+            if form.validated_data["adjudicate"]:
+                codes = services.answer_codes_adjudicate(
+                    answer_id=answer_id, codes=form.validated_data["codes"]
+                )
+            else:
+                codes = services.answer_codes_set(
+                    answer_id=answer_id,
+                    codes=form.validated_data["codes"],
+                    coder=services.coder_label(user_id=request.user.pk),
+                )
         except services.CodesInvalid as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response({"codes": codes})

@@ -223,6 +223,33 @@ def codes_for_answers(
     return out
 
 
+def coders_codes(answer_ids: list[uuid.UUID], *, coder: str) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """For settling disagreements: each person's codes on these answers ([] = none applies), the
+    caller's first and marked "you"; the adjudicated set apart. Coders stay unnamed."""
+    by_answer: dict[uuid.UUID, dict[str, list[str]]] = defaultdict(dict)
+    for answer_id, who in (
+        HumanCoding.objects.filter(answer_id__in=answer_ids)
+        .exclude(coder=ADJUDICATED)
+        .values_list("answer_id", "coder")
+    ):
+        by_answer[answer_id][who] = []
+    for answer_id, who, code in (
+        AnswerCode.objects.filter(answer_id__in=answer_ids, source=CodeSource.HUMAN)
+        .exclude(coder=ADJUDICATED)
+        .order_by("category__position", "category__code")
+        .values_list("answer_id", "coder", "category__code")
+    ):
+        if who in by_answer[answer_id]:
+            by_answer[answer_id][who].append(code)
+    return {
+        answer_id: sorted(
+            ({"you": who == coder, "codes": codes} for who, codes in coders.items()),
+            key=lambda c: not c["you"],
+        )
+        for answer_id, coders in by_answer.items()
+    }
+
+
 def disagreement_answer_ids(*, edition_id: int, item_code: str) -> list[uuid.UUID]:
     sets = _coder_sets(edition_id=edition_id, item_code=item_code)
     return [

@@ -22,7 +22,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from coding.finals import final_codes_refresh
+from coding.finals import ADJUDICATED, final_codes_refresh
 from coding.models import (
     AnswerCode,
     AutoCoding,
@@ -307,6 +307,17 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
     final_codes_refresh(item_id=answer.item_id, answer_ids=[answer.pk])
     results_invalidate(edition_id=answer.item.edition_id)
     return wanted
+
+
+@transaction.atomic
+def answer_codes_adjudicate(*, answer_id: uuid.UUID, codes: Sequence[str]) -> list[str]:
+    """Settle what the coders of an answer disagree on: the adjudicated set becomes its final codes
+    (coding/finals.py) and the answer leaves the disagreement filter; the coders' own codes stay, so
+    their agreement is still measured. Only an answer two or more people coded can be adjudicated."""
+    coders = HumanCoding.objects.filter(answer_id=answer_id).exclude(coder=ADJUDICATED).count()
+    if coders < 2:
+        raise CodesInvalid("only an answer coded by two or more coders can be adjudicated")
+    return answer_codes_set(answer_id=answer_id, codes=codes, coder=ADJUDICATED)
 
 
 @transaction.atomic

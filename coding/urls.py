@@ -13,4 +13,9 @@ urlpatterns = [
         views.answer_code,
         name="answer_code",
     ),
+    path(
+        "editions/<int:edition_id>/items/<slug:item_code>/answers/<uuid:answer_id>/adjudicate/",
+        views.answer_adjudicate,
+        name="answer_adjudicate",
+    ),
 ]

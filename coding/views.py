@@ -57,10 +57,14 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
     page = Paginator(answers, 50 if view == "table" else 1).get_page(request.GET.get("page"))
     rows = selectors.codes_for_answers([a.pk for a in page], coder=coder)
     categories = selectors.codebook_for(edition_id=edition_id, item_code=item_code)
+    settling = (
+        selectors.coders_codes([a.pk for a in page], coder=coder) if current_filter == "disagreement" else {}
+    )
     items = []
     for answer in page:
         codes = rows[answer.pk]
         mine = {c["code"] for c in codes if c["source"] == "human" and c["mine"]}
+        coders = settling.get(answer.pk, [])
         items.append(
             {
                 "answer": answer,
@@ -69,6 +73,10 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
                 "retired_mine": [c for c in categories if c["retired"] and c["code"] in mine],
                 "auto": [c for c in codes if c["source"] == "auto"],
                 "suggestions": [c for c in codes if c["source"] == "suggestion"],
+                # Under the disagreement filter only: what each coder gave, and the codes all of them gave
+                # (ticked to start the adjudicated set).
+                "coders": coders,
+                "agreed": set.intersection(*(set(c["codes"]) for c in coders)) if coders else set(),
             }
         )
     return render(
@@ -94,14 +102,18 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
     )
 
 
-@staff_required
-@require_POST
-def answer_code(request: HttpRequest, edition_id: int, item_code: str, answer_id: uuid.UUID) -> HttpResponse:
+def _answer_of_item(edition_id: int, item_code: str, answer_id: uuid.UUID) -> None:
     _codebook(edition_id, item_code)
     # The answer must be a free-text answer of this item: 404, not a 500 or another item's answer coded.
     get_object_or_404(
         Answer, pk=answer_id, item__edition_id=edition_id, item__code=item_code, text__isnull=False
     )
+
+
+@staff_required
+@require_POST
+def answer_code(request: HttpRequest, edition_id: int, item_code: str, answer_id: uuid.UUID) -> HttpResponse:
+    _answer_of_item(edition_id, item_code, answer_id)
     try:
         services.answer_codes_set(
             answer_id=answer_id,
@@ -110,6 +122,24 @@ def answer_code(request: HttpRequest, edition_id: int, item_code: str, answer_id
         )
     except services.CodesInvalid as exc:
         messages.error(request, str(exc))
+    return _back(request, edition_id, item_code)
+
+
+@staff_required
+@require_POST
+def answer_adjudicate(
+    request: HttpRequest, edition_id: int, item_code: str, answer_id: uuid.UUID
+) -> HttpResponse:
+    _answer_of_item(edition_id, item_code, answer_id)
+    try:
+        services.answer_codes_adjudicate(answer_id=answer_id, codes=request.POST.getlist("codes"))
+        messages.success(request, "Adjudicated: these are now the answer's final codes.")
+    except services.CodesInvalid as exc:
+        messages.error(request, str(exc))
+    return _back(request, edition_id, item_code)
+
+
+def _back(request: HttpRequest, edition_id: int, item_code: str) -> HttpResponse:
     # `next` keeps the coder's page, filter and search; only a URL of this site is followed.
     back = request.POST.get("next", "")
     if back and url_has_allowed_host_and_scheme(

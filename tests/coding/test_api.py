@@ -99,3 +99,26 @@ def test_an_unknown_filter_is_a_400_not_every_answer(coded_item, analyst_ann):
     )
     assert typo.status_code == 400
     assert "uncoded" in typo.json()["detail"]
+
+
+def test_put_with_adjudicate_settles_a_disagreement_and_is_refused_for_a_single_coder(
+    coded_item, analyst_ann
+):
+    edition, pairs = coded_item
+    (disputed, _), (single, _) = pairs[0], pairs[1]
+    services.answer_codes_set(answer_id=disputed.pk, codes=["more_data", "more_cases"], coder="A")
+    services.answer_codes_set(answer_id=disputed.pk, codes=["more_data"], coder="B")
+    services.answer_codes_set(answer_id=single.pk, codes=["more_data"], coder="A")
+    client = api_client_for(analyst_ann)
+    settled = client.put(
+        f"/api/v1/answers/{disputed.pk}/codes/", {"codes": ["more_cases"], "adjudicate": True}, format="json"
+    )
+    assert settled.status_code == 200 and settled.json() == {"codes": ["more_cases"]}
+    finals = selectors.final_codes(edition_id=edition.pk, item_code=ITEM)
+    assert finals[disputed.pk] == {"more_cases"} and finals[single.pk] == {"more_data"}
+    assert selectors.disagreement_answer_ids(edition_id=edition.pk, item_code=ITEM) == []
+    refused = client.put(
+        f"/api/v1/answers/{single.pk}/codes/", {"codes": ["technology"], "adjudicate": True}, format="json"
+    )
+    assert refused.status_code == 400 and "two or more coders" in refused.json()["detail"]
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[single.pk] == {"more_data"}

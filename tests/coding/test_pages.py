@@ -175,3 +175,47 @@ def test_a_search_with_a_nul_character_is_no_server_error(client, analyst_ann, c
         f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/", {"q": f"{word}\x00"}
     )
     assert api.status_code == 200 and api.json()["count"] >= 1
+
+
+def test_the_disagreement_filter_shows_each_coders_codes_and_adjudication_settles_them(
+    client, analyst_ann, coded_item
+):
+    edition, pairs = coded_item
+    (disputed, _), (agreed, _) = pairs[0], pairs[1]
+    me = services.coder_label(user_id=analyst_ann.pk)
+    services.answer_codes_set(answer_id=disputed.pk, codes=["more_data", "more_cases"], coder=me)
+    services.answer_codes_set(answer_id=disputed.pk, codes=["more_data"], coder="B")
+    for coder in (me, "B"):
+        services.answer_codes_set(answer_id=agreed.pk, codes=["technology"], coder=coder)
+    # Before adjudication the final codes are those every coder gave.
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[disputed.pk] == {"more_data"}
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    # Coding blind: outside the disagreement filter nobody sees another coder's codes.
+    assert "Another coder" not in client.get(screen, {"view": "table"}).content.decode()
+    page = client.get(screen, {"filter": "disagreement", "view": "table"})
+    [row] = page.context["items"]
+    assert row["answer"].pk == disputed.pk
+    assert row["coders"] == [
+        {"you": True, "codes": ["more_data", "more_cases"]},
+        {"you": False, "codes": ["more_data"]},
+    ]
+    body = page.content.decode()
+    form = body[body.index(f"/answers/{disputed.pk}/adjudicate/") :]
+    form = form[: form.index("</form>")]
+    assert "Another coder: <code>more_data</code>" in form
+    assert 'value="more_data" checked' in form and 'value="more_cases" checked' not in form
+    client.post(f"{screen}answers/{disputed.pk}/adjudicate/", {"codes": ["more_data", "technology"]})
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[disputed.pk] == {
+        "more_data",
+        "technology",
+    }
+    assert client.get(screen, {"filter": "disagreement"}).context["items"] == []
+    # The coders' own codes stay: their agreement is still measured on both answers.
+    assert selectors.coder_agreement(edition_id=edition.pk, item_code=ITEM)["units"] == 2
+    # An answer one person coded cannot be adjudicated: refused, nothing changed.
+    single = pairs[2][0]
+    services.answer_codes_set(answer_id=single.pk, codes=["more_cases"], coder=me)
+    refused = client.post(f"{screen}answers/{single.pk}/adjudicate/", {"codes": ["technology"]}, follow=True)
+    assert "two or more coders" in refused.content.decode()
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[single.pk] == {"more_cases"}
