@@ -141,7 +141,8 @@ def item_csv(request: HttpRequest, edition_id: int, item_code: str) -> HttpRespo
 def compare(request: HttpRequest, edition_id: int, previous_id: int) -> HttpResponse:
     edition = _released_edition(edition_id)
     previous = _released_edition(previous_id)
-    if previous.series_id != edition.series_id:
+    # Only another edition of the same series: an edition beside itself is no comparison.
+    if previous.series_id != edition.series_id or previous.pk == edition.pk:
         raise Http404
     return render(
         request,

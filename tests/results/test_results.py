@@ -5,7 +5,7 @@ import pytest
 from responses.services import responses_write_released
 from results.selectors import OTHER, SUPPRESSED_ALL, ResultFilter, edition_results, editions_compare
 from surveys import services as survey_services
-from tests.conftest import api_client_for, import_reference
+from tests.conftest import api_client_for, import_reference, login_with_mfa
 
 
 def release(edition, answer_sets):
@@ -127,6 +127,19 @@ def test_uncoded_free_text_reports_only_how_many_answered(edition):
     release(edition, people(12, workload_change="increased", workload_reasons="More data"))
     reasons = edition_results(edition=edition)["items"]["workload_reasons"]
     assert reasons["n"] == 12 and reasons["counts"] == {}
+
+
+def test_an_edition_is_compared_with_another_of_its_series_never_with_itself(
+    series, edition, client, analyst_ann
+):
+    earlier = survey_services.edition_open(
+        edition=import_reference(series, "2016"), closes_at=edition.closes_at
+    )
+    release(earlier, people(12, better_equipped="yes"))
+    release(edition, people(12, better_equipped="yes"))
+    client = login_with_mfa(client, analyst_ann)
+    assert client.get(f"/staff/results/{edition.pk}/compare/{earlier.pk}/").status_code == 200
+    assert client.get(f"/staff/results/{edition.pk}/compare/{edition.pk}/").status_code == 404
 
 
 def test_year_over_year_puts_shared_items_side_by_side(series, edition):
