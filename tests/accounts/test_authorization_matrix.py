@@ -24,7 +24,8 @@ from knox.models import AuthToken
 
 from accounts.models import AgencyDomain, AgencyProvider, SsoVettingRule
 from accounts.services import api_token_create, invitations_issue
-from tests.conftest import login_with_mfa
+from surveys import services as survey_services
+from tests.conftest import import_reference, login_with_mfa
 
 MATRIX = Path(__file__).resolve().parents[2] / "docs" / "authorization.md"
 ROLES = ["anonymous", "pending", "officer", "analyst", "administrator"]
@@ -91,7 +92,10 @@ def objects(open_2017, pending_pete, admin_ada, analyst_ann):
     api_token_create(user=analyst_ann)
     return {
         "edition_id": open_2017.pk,
-        "previous_id": open_2017.pk,
+        # Another edition of the series: an edition is never compared with itself (404).
+        "previous_id": survey_services.edition_open(
+            edition=import_reference(open_2017.series, "2016"), closes_at=open_2017.closes_at
+        ).pk,
         "item_code": "workload_reasons",
         "profile_id": pending_pete.officer_profile.pk,
         "domain_id": AgencyDomain.objects.create(pattern="police.example").pk,
