@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -25,6 +26,9 @@ from surveys.definition import DefinitionError, DefinitionInvalid, iter_items, v
 from surveys.models import Choice, ChoiceList, Edition, EditionStatus, Group, Item, Series
 from surveys.selectors import edition_definition
 from surveys.xlsform import xlsform_to_definition
+
+# The label names files (the definition download, every export file), so it must be safe as one.
+EDITION_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 
 
 class LifecycleError(Exception):
@@ -149,9 +153,16 @@ def edition_import_definition(
     """Create a draft edition from a definition. All or nothing: a bad definition leaves no trace."""
     definition = validate_definition(definition)
     label = label.strip()
-    if not label or len(label) > 32:
+    if not EDITION_LABEL.fullmatch(label):
         raise DefinitionInvalid(
-            [DefinitionError("The edition label must be 1 to 32 characters.", None, None)]
+            [
+                DefinitionError(
+                    "The edition label must be 1 to 32 letters, digits, '.', '-' or '_', starting with "
+                    "a letter or digit (e.g. 2017 or 2017-pilot).",
+                    None,
+                    None,
+                )
+            ]
         )
     if Edition.objects.filter(series=series, label=label).exists():
         raise DefinitionInvalid(
