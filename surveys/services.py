@@ -56,6 +56,10 @@ def definition_from_upload(*, fileobj: IO[bytes], filename: str) -> dict[str, An
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DefinitionInvalid([DefinitionError(f"Not valid JSON: {exc}", None, None)]) from None
+        except RecursionError:
+            raise DefinitionInvalid(
+                [DefinitionError("Not valid JSON: nested too deeply to be a questionnaire.", None, None)]
+            ) from None
         return validate_definition(data)
     if name.endswith(".xlsx"):
         return xlsform_to_definition(fileobj, max_bytes=max_bytes)

@@ -115,6 +115,8 @@ def test_a_label_that_cannot_name_a_file_is_refused(series, label):
     [
         ("form.csv", b"type,name\n", "Upload an XLSForm"),
         ("form.json", b"{not json", "Not valid JSON"),
+        # 5,000 levels (35 kB) exhausted the JSON decoder's recursion: a 500 on the import page.
+        ("form.json", b'{"a":' * 5000 + b"1" + b"}" * 5000, "nested too deeply"),
         ("form.xlsx", b"plain text pretending", None),
     ],
 )
