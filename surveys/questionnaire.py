@@ -80,6 +80,10 @@ class ItemSpec:
             raise ValidationError("Expected text.", code="type")
         if "\x00" in raw:
             raise ValidationError("Text must not contain NUL characters.", code="invalid")
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, as "\ud800" in JSON gives: PostgreSQL cannot store it
+            raise ValidationError("Text must be valid Unicode.", code="invalid") from None
         text = raw.strip()
         limit = TEXT_MAX_LENGTH[self.type]
         if len(text) > limit:

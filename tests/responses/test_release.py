@@ -85,6 +85,19 @@ def test_a_number_too_large_to_store_is_refused_at_submission_not_at_release(
     assert Answer.objects.get().number == Decimal("1e29")
 
 
+def test_text_that_is_not_valid_unicode_is_refused_at_submission_not_at_release(
+    open_2017, officers, worker_keys
+):
+    # "\ud800" in a JSON string is a lone surrogate: sealed fine, then the release failed encoding it.
+    alice, bob = officers(2)
+    with pytest.raises(AnswersInvalid):
+        services.response_submit(
+            edition=open_2017, officer=alice, answers={**BASE_ANSWERS, "workload_reasons": "a \ud800 b"}
+        )
+    services.response_submit(edition=open_2017, officer=bob, answers=BASE_ANSWERS)
+    assert services.pool_release(edition_id=open_2017.pk) == 1
+
+
 def test_a_second_release_finds_nothing_to_do(open_2017, officers, worker_keys):
     submit_all(open_2017, officers(2))
     assert services.pool_release(edition_id=open_2017.pk) == 2

@@ -97,6 +97,7 @@ def test_a_constraint_on_another_answer_is_applied(questionnaire):
         ("trends", 42),
         ("trends", "x" * 20_001),
         ("trends", "nul\x00byte"),
+        ("trends", "lone \ud800 surrogate"),  # JSON can carry it; UTF-8 (and PostgreSQL) cannot
     ],
 )
 def test_wrong_values_are_refused_by_the_item(questionnaire, code, raw):
