@@ -141,6 +141,20 @@ class Participation(models.Model):
         return f"{self.user_id}/{self.edition_id}: {self.status}"
 
 
+class DeletedOfficer(models.Model):
+    """What outlives a deleted officer account, so that signing up again with the same address cannot
+    overturn a rejection or answer an edition a second time: a keyed digest of the address (never the
+    address), whether an administrator rejected it, and its Participation status per edition. No time."""
+
+    email_digest = models.CharField(max_length=64, unique=True)
+    rejected = models.BooleanField(default=False)
+    # edition id (as text) → "ballot_issued" or "submitted"
+    participations = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"deleted officer {self.email_digest[:12]}"
+
+
 class AgencyDomain(models.Model):
     """An allowlisted agency e-mail domain: a verified address there vets an officer on its own.
 

@@ -4,6 +4,8 @@ Each function that changes state writes its audit row and defers e-mails until t
 commits. Nothing here reads or writes the anonymous side.
 """
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -26,6 +28,7 @@ from accounts.models import (
     AgencyDomain,
     AgencyProvider,
     AuditEvent,
+    DeletedOfficer,
     Invitation,
     OfficerProfile,
     Participation,
@@ -80,11 +83,12 @@ def user_create(
     group, _ = Group.objects.get_or_create(name=role.value)
     user.groups.add(group)
     if role == Role.OFFICER:
-        OfficerProfile.objects.create(
+        profile = OfficerProfile.objects.create(
             user=user,
             vetting_status=VettingStatus.VETTED if vetted else VettingStatus.PENDING,
             vetted_via=VettedVia.COMMAND if vetted else "",
         )
+        _deleted_officer_restore(profile, rejection=False)
     # allauth wants a verified address record before it lets the person log in.
     EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
     audit_record(
@@ -153,7 +157,55 @@ def officer_signup(
         user=user, defaults={"agency": agency, "country": country, "job_title": job_title}
     )
     audit_record(actor=user, action="officer.signed_up", target=user.email, details={"via": via})
+    _deleted_officer_restore(profile)
     return profile
+
+
+def deleted_officer_digest(email: str) -> str:
+    """Keyed, so that the table cannot be checked against a list of addresses without SECRET_KEY."""
+    key = hashlib.sha256(f"deleted-officer:{settings.SECRET_KEY}".encode()).digest()
+    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def _deleted_officer_keep(user: User, profile: OfficerProfile | None) -> None:
+    """Before an officer account goes: remember its rejection and the editions it answered or holds a
+    ballot for, under each of its addresses (signing up again must not undo either)."""
+    kept = {
+        str(edition_id): status
+        for edition_id, status in Participation.objects.filter(
+            user=user, status__in=[ParticipationStatus.SUBMITTED, ParticipationStatus.BALLOT_ISSUED]
+        ).values_list("edition_id", "status")
+    }
+    rejected = profile is not None and profile.vetting_status == VettingStatus.REJECTED
+    if not kept and not rejected:
+        return
+    addresses = {user.email, *EmailAddress.objects.filter(user=user).values_list("email", flat=True)}
+    for digest in {deleted_officer_digest(a) for a in addresses if a}:
+        record, _ = DeletedOfficer.objects.select_for_update().get_or_create(email_digest=digest)
+        record.rejected = record.rejected or rejected
+        record.participations = {**record.participations, **kept}
+        record.save()
+
+
+def _deleted_officer_restore(profile: OfficerProfile, *, rejection: bool = True) -> None:
+    """A new officer account at the address of a deleted one takes over its answers and (unless an
+    administrator created it, which is a decision of its own) its rejection."""
+    record = DeletedOfficer.objects.filter(email_digest=deleted_officer_digest(profile.user.email)).first()
+    if record is None:
+        return
+    if rejection and record.rejected and profile.vetting_status != VettingStatus.REJECTED:
+        profile.vetting_status = VettingStatus.REJECTED
+        profile.vetted_via = VettedVia.REVIEW
+        profile.rejection_reason = "An earlier account with this address was not accepted."
+        profile.save(update_fields=["vetting_status", "vetted_via", "rejection_reason"])
+    existing = set(
+        Edition.objects.filter(pk__in=[int(k) for k in record.participations]).values_list("pk", flat=True)
+    )
+    for edition_id, status in record.participations.items():
+        if int(edition_id) in existing:
+            Participation.objects.update_or_create(
+                user=profile.user, edition_id=int(edition_id), defaults={"status": status}
+            )
 
 
 @transaction.atomic
@@ -354,6 +406,8 @@ def user_delete(*, user: User, actor: User) -> None:
     is_staff_member = bool({Role.ADMINISTRATOR.value, Role.ANALYST.value} & set(roles))
     label = user.email if is_staff_member else deleted_user_label(user.pk)
     by_self = actor.pk == user.pk
+    if Role.OFFICER.value in roles:
+        _deleted_officer_keep(user, OfficerProfile.objects.filter(user=user).first())
     if not is_staff_member:
         AuditEvent.objects.filter(actor_email=user.email).update(actor_email=label)
         AuditEvent.objects.filter(target=user.email).update(target=label)

@@ -86,8 +86,9 @@ def _empty_pages_html(edition: Edition, pages: list[PageView], language: str) ->
 @require_http_methods(["GET", "POST"])
 @vetted_officer_required
 def questionnaire(request: HttpRequest, edition_id: int) -> HttpResponse:
+    # A closed edition is still found, so that answers sent after the close are told why they were not taken.
     edition = get_object_or_404(
-        Edition.objects.select_related("series"), pk=edition_id, status=EditionStatus.OPEN
+        Edition.objects.select_related("series").exclude(status=EditionStatus.DRAFT), pk=edition_id
     )
     if not edition.is_accepting_answers():
         return render(request, "responses/not_open.html", {"edition": edition}, status=403)

@@ -17,7 +17,13 @@ from typing import Any
 
 import pycountry
 
-from surveys.expressions import Expression, ExpressionError, numeric_bounds, parse
+from surveys.expressions import (
+    Expression,
+    ExpressionError,
+    has_computed_regex_pattern,
+    numeric_bounds,
+    parse,
+)
 
 FORMAT = "vetted-survey/1"
 
@@ -879,10 +885,21 @@ class _Validator:
         if not source:
             return None
         try:
-            return parse(source)
+            expression = parse(source)
         except ExpressionError as exc:
             self.error(f"Invalid expression: {exc}", code, field, f"{pointer}/{field}")
             return None
+        if has_computed_regex_pattern(expression):
+            # Checked once here, never at submission: a pattern built from answers could fail or run
+            # for minutes on the server when an officer submits.
+            self.error(
+                "The pattern of regex() must be a quoted text, e.g. regex(., '^[0-9]+$').",
+                code,
+                field,
+                f"{pointer}/{field}",
+            )
+            return None
+        return expression
 
     def check_references(self, expression: Expression, code: str, field: str, element: _Element) -> None:
         pointer = f"{element.pointer}/{field}"

@@ -44,6 +44,7 @@ __all__ = [
     "MAX_SOURCE_LENGTH",
     "Expression",
     "ExpressionError",
+    "has_computed_regex_pattern",
     "numeric_bounds",
     "parse",
 ]
@@ -409,6 +410,19 @@ def parse(source: str) -> Expression:
         ):
             uses_current = True
     return Expression(source, frozenset(references), uses_current, root)
+
+
+def has_computed_regex_pattern(expr: Expression) -> bool:
+    """Whether a regex() takes its pattern from anything but a string literal (e.g. from an answer).
+
+    Such a pattern is only known at evaluation time: it can be invalid then, and a respondent who writes
+    it can make the server run a catastrophically backtracking expression."""
+    return any(
+        isinstance(node, _Call)
+        and node.name == "regex"
+        and not (isinstance(node.args[1], _Literal) and isinstance(node.args[1].value, str))
+        for node in _walk(expr._root)
+    )
 
 
 def numeric_bounds(expr: Expression) -> tuple[Decimal | None, Decimal | None]:

@@ -18,11 +18,12 @@ from typing import Any
 import pycountry
 from django.core.exceptions import ValidationError
 
-from surveys.definition import iter_items
+from surveys.definition import BOUND_MAX_INTEGER_DIGITS, iter_items
 from surveys.expressions import Expression, parse
 
 INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,30}")
 TEXT_MAX_LENGTH = {"text": 2_000, "long_text": 20_000}
+STORABLE_LIMIT = Decimal(10) ** BOUND_MAX_INTEGER_DIGITS
 SINGLE_CHOICE_TYPES = frozenset({"select_one", "yes_no", "country"})
 CHOICE_TYPES = SINGLE_CHOICE_TYPES | {"select_multiple"}
 Answer = str | list[str] | int | Decimal | None
@@ -142,6 +143,12 @@ class ItemSpec:
         return value
 
     def _check_bounds(self, value: int | Decimal) -> int | Decimal:
+        # What an answer column holds (numeric(40, 10)): a larger number would fail the whole release.
+        if abs(value) >= STORABLE_LIMIT:
+            raise ValidationError(
+                f"At most {BOUND_MAX_INTEGER_DIGITS} digits before the decimal point, please.",
+                code="max_value",
+            )
         if self.min is not None and value < self.min:
             raise ValidationError(
                 f"The smallest allowed value is {self.min.normalize():f}.", code="min_value"

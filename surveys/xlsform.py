@@ -53,6 +53,9 @@ MAX_COMPRESSION_RATIO = 100
 RATIO_CHECK_MIN_BYTES = 1_000_000
 MAX_ZIP_ENTRIES = 1_000
 MAX_SHEET_ROWS = 20_000
+# Cells read from one sheet, empty ones included: openpyxl gives each row up to its last cell, so one
+# styled cell in column XFD makes a row 16,384 cells wide, and reading those one by one took minutes.
+MAX_SHEET_CELLS = 2_000_000
 
 SURVEY = "survey"
 CHOICES = "choices"
@@ -241,6 +244,23 @@ def _cell_text(value: Any) -> str | None:
     return text if isinstance(text, str) else str(text)
 
 
+def _bounded_rows(worksheet: Any, sheet: str, errors: _Errors) -> Iterator[tuple[Any, ...]]:
+    """The sheet's rows of values; stops with an error once they span more than MAX_SHEET_CELLS cells."""
+    worksheet.reset_dimensions()  # read-only mode trusts the stored dimensions, which can be wrong
+    scanned = 0
+    for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
+        scanned += len(values)
+        if scanned > MAX_SHEET_CELLS:
+            errors.add(
+                f"The sheet spans more than {MAX_SHEET_CELLS:,} cells (empty ones included, up to the "
+                "last used or formatted column of each row); delete the unused rows and columns.",
+                sheet=sheet,
+                row=number,
+            )
+            return
+        yield values
+
+
 def _read_sheet(
     worksheet: Any,
     kind: str,
@@ -251,8 +271,7 @@ def _read_sheet(
     language_of: Callable[[str, str, str], str | None],
 ) -> _Sheet:
     name = str(worksheet.title)
-    worksheet.reset_dimensions()  # read-only mode trusts the stored dimensions, which can be wrong
-    rows_iter: Iterator[tuple[Any, ...]] = worksheet.iter_rows(values_only=True)
+    rows_iter = _bounded_rows(worksheet, kind, errors)
     header_cells = [_cell_text(value) for value in next(rows_iter, ())]
     raw_headers = [RE_WHITESPACE.sub(" ", header) if header else None for header in header_cells]
     use_double_colon = any("::" in header for header in raw_headers if header)
@@ -289,6 +308,8 @@ def _read_sheet(
     for number, values in enumerate(rows_iter, start=2):
         cells: dict[str, str] = {}
         for index, value in enumerate(values):
+            if value is None:
+                continue
             text = _cell_text(value)
             if text is None:
                 continue
@@ -691,9 +712,8 @@ class _Importer:
             return False
         for lowered, actual in by_name.items():
             if lowered in UNSUPPORTED_SHEETS:
-                sheet = self.workbook[actual]
-                sheet.reset_dimensions()
-                if any(_cell_text(v) for row in sheet.iter_rows(values_only=True) for v in row):
+                rows = _bounded_rows(self.workbook[actual], actual, self.errors)
+                if any(_cell_text(v) for row in rows for v in row if v is not None):
                     self.errors.add(
                         f"The {actual!r} sheet is not supported "
                         "(an XLSForm feature outside this importer's subset).",

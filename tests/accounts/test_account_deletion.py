@@ -2,12 +2,31 @@
 reveals an answer: the anonymous side has nothing that points at an account."""
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.apps import apps
 
-from accounts.models import AuditEvent, Participation, ParticipationStatus, Role, User
-from accounts.services import RoleChangeRefused, user_create, user_delete
+from accounts.models import (
+    AuditEvent,
+    DeletedOfficer,
+    OfficerProfile,
+    Participation,
+    ParticipationStatus,
+    Role,
+    User,
+    VettingStatus,
+)
+from accounts.services import (
+    RoleChangeRefused,
+    agency_domain_add,
+    officer_signup,
+    officer_vet_by_email_domain,
+    officer_vetting_approve,
+    officer_vetting_reject,
+    user_create,
+    user_delete,
+)
 from responses.models import Response
-from responses.services import pool_keys_replenish, pool_release, response_submit
+from responses.services import AlreadySubmitted, pool_keys_replenish, pool_release, response_submit
 from tests.conftest import login_with_mfa
 from tests.responses.conftest import BASE_ANSWERS
 
@@ -83,3 +102,49 @@ def test_the_last_administrator_cannot_delete_their_account(client, admin_ada):
     response = login_with_mfa(client, admin_ada).post("/profile/delete/", {"confirm": "DELETE"})
     assert response.status_code == 200 and "last administrator" in response.content.decode()
     assert User.objects.filter(pk=admin_ada.pk).exists()
+
+
+def sign_up_again(email: str) -> User:
+    """The sign-up form's path (accounts/adapters.py): a new user, then officer_signup."""
+    user = User.objects.create_user(email=email, password="another-password-123")
+    officer_signup(user=user, agency="Kent Police", country="GB")
+    EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)  # confirmed
+    return user
+
+
+def test_signing_up_again_does_not_answer_an_edition_twice(officer_alice, admin_ada, answered):
+    user_delete(user=officer_alice, actor=officer_alice)
+    again = sign_up_again("Alice@police.example")
+    officer_vetting_approve(profile=again.officer_profile, actor=admin_ada)
+
+    assert Participation.objects.get(user=again, edition=answered).status == ParticipationStatus.SUBMITTED
+    with pytest.raises(AlreadySubmitted):
+        response_submit(edition=answered, officer=again, answers=BASE_ANSWERS)
+    # An account an administrator creates at the address keeps the answer too.
+    user_delete(user=again, actor=admin_ada)
+    created = user_create(email="alice@police.example", role=Role.OFFICER, vetted=True, actor=admin_ada)
+    assert Participation.objects.get(user=created, edition=answered).status == ParticipationStatus.SUBMITTED
+
+
+def test_signing_up_again_does_not_overturn_a_rejection(pending_pete, admin_ada):
+    officer_vetting_reject(profile=pending_pete.officer_profile, actor=admin_ada, reason="Not an officer.")
+    user_delete(user=pending_pete, actor=pending_pete)
+    agency_domain_add(pattern="police.example", agency="Example Police", actor=admin_ada)
+
+    again = sign_up_again("pete@police.example")
+    assert officer_vet_by_email_domain(user=again) is None
+    assert OfficerProfile.objects.get(user=again).vetting_status == VettingStatus.REJECTED
+    # Only a keyed digest of the address is kept, with no time and no account id.
+    record = DeletedOfficer.objects.get()
+    assert "pete" not in str(record.email_digest) and len(record.email_digest) == 64
+    assert {f.name for f in DeletedOfficer._meta.get_fields()} == {
+        "id",
+        "email_digest",
+        "rejected",
+        "participations",
+    }
+
+
+def test_an_officer_with_nothing_to_remember_leaves_nothing(pending_pete):
+    user_delete(user=pending_pete, actor=pending_pete)
+    assert not DeletedOfficer.objects.exists()

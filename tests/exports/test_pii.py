@@ -250,3 +250,28 @@ def test_planted_personal_data_is_redacted(engine):
 )
 def test_each_kind_gets_its_placeholder(engine, text, expected):
     assert engine.redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("I am DC Smith, collar number 4521.", "4521"),
+        ("My warrant number is 123456 if you need it.", "123456"),
+        ("Badge 5512 here, on nights.", "5512"),
+        ("PC 1234 from the online team.", "1234"),
+        ("PCSO 77810 answered this.", "77810"),
+        ("shoulder no. 2231", "2231"),
+        ("Service number: A12345.", "A12345"),
+        ("my staff ID is 87654", "87654"),
+        ("Employee #4471 and payroll number 98765432.", "4471"),
+    ],
+)
+def test_officer_identification_numbers_are_redacted(engine, text, number):
+    # A collar, warrant or badge number names one officer as surely as their name does.
+    out = engine.redact(text)
+    assert number not in out and "[ID]" in out, out
+
+
+def test_numbers_that_identify_no_one_are_kept(engine):
+    text = "I have been an officer for 12 years; our team of 6 had 300 cases, 40 of them with service 24/7."
+    assert engine.redact(text) == text

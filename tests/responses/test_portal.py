@@ -6,6 +6,7 @@ import pytest
 
 from accounts.models import Participation, ParticipationStatus
 from responses.models import StagedSubmission
+from surveys.services import edition_close
 
 
 @pytest.fixture
@@ -97,6 +98,22 @@ def test_a_complete_submission_shows_a_receipt_once(alice_client, open_2017, off
     resubmit = post(alice_client, open_2017, 7, "submit", **answers).content.decode()
     assert "already answered" in resubmit
     assert StagedSubmission.objects.count() == 1
+
+
+def test_answers_sent_after_the_close_are_told_so_not_a_404(alice_client, open_2017, worker_keys):
+    # The officer still has the last page open when the edition closes, then presses Submit.
+    edition_close(edition=open_2017)
+    for response in (
+        post(alice_client, open_2017, 7, "submit", country="SE"),
+        alice_client.get(f"/portal/{open_2017.pk}/"),
+    ):
+        assert response.status_code == 403
+        assert "not open for answers" in response.content.decode()
+    assert not StagedSubmission.objects.exists()
+
+
+def test_a_draft_is_not_found_in_the_portal(alice_client, draft_2017):
+    assert alice_client.get(f"/portal/{draft_2017.pk}/").status_code == 404
 
 
 def test_the_grid_page_renders_rows_as_an_accessible_table(alice_client, open_2017):

@@ -2,6 +2,7 @@
 
 import time
 from datetime import timedelta
+from decimal import Decimal
 from unittest import mock
 
 import pytest
@@ -11,6 +12,7 @@ from responses import keys, services
 from responses.models import Answer, PoolKey, PoolKeyStatus, ReceiptDigest, Response, StagedSubmission
 from surveys import services as survey_services
 from surveys.models import Edition
+from surveys.questionnaire import AnswersInvalid
 from tests.conftest import import_reference
 from tests.responses.conftest import BASE_ANSWERS
 
@@ -48,6 +50,52 @@ def test_released_answers_hold_every_value_typed(open_2017, officer_alice, worke
     assert by_item["children_rescued"] == [12]
     assert by_item["workload_reasons"] == ["More data and more devices per case"]
     assert set(by_item) == set(BASE_ANSWERS)
+
+
+@pytest.fixture
+def open_unbounded(series):
+    """An edition with a decimal item that has no bounds (common in questionnaires: "how many hours")."""
+    definition = {
+        "format": "vetted-survey/1",
+        "title": {"en": "T"},
+        "groups": [
+            {
+                "code": "p",
+                "label": {"en": "P"},
+                "children": [{"code": "hours", "type": "decimal", "label": {"en": "Hours"}}],
+            }
+        ],
+    }
+    draft = survey_services.edition_import_definition(series=series, label="2030", definition=definition)
+    return survey_services.edition_open(edition=draft, closes_at=timezone.now() + timedelta(days=1))
+
+
+@pytest.mark.parametrize("value", ["1e35", "-1E+30", "1" * 31])
+def test_a_number_too_large_to_store_is_refused_at_submission_not_at_release(
+    open_unbounded, officers, worker_keys, value
+):
+    # Accepted before, it made the release's one transaction fail (numeric overflow), every retry too:
+    # one officer's answer kept every response of the edition from being released.
+    alice, bob = officers(2)
+    with pytest.raises(AnswersInvalid) as caught:
+        services.response_submit(edition=open_unbounded, officer=alice, answers={"hours": value})
+    assert "hours" in caught.value.errors
+    services.response_submit(edition=open_unbounded, officer=bob, answers={"hours": "1e29"})
+    assert services.pool_release(edition_id=open_unbounded.pk) == 1
+    assert Answer.objects.get().number == Decimal("1e29")
+
+
+def test_text_that_is_not_valid_unicode_is_refused_at_submission_not_at_release(
+    open_2017, officers, worker_keys
+):
+    # "\ud800" in a JSON string is a lone surrogate: sealed fine, then the release failed encoding it.
+    alice, bob = officers(2)
+    with pytest.raises(AnswersInvalid):
+        services.response_submit(
+            edition=open_2017, officer=alice, answers={**BASE_ANSWERS, "workload_reasons": "a \ud800 b"}
+        )
+    services.response_submit(edition=open_2017, officer=bob, answers=BASE_ANSWERS)
+    assert services.pool_release(edition_id=open_2017.pk) == 1
 
 
 def test_a_second_release_finds_nothing_to_do(open_2017, officers, worker_keys):

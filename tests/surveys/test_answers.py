@@ -89,11 +89,15 @@ def test_a_constraint_on_another_answer_is_applied(questionnaire):
         ("children_rescued", True),
         ("children_rescued", -1),
         ("children_rescued", 100_001),
+        # No max, but past what an answer column stores (the release would fail on it): JSON numbers.
+        ("avg_case_images_csam", 10**40),
+        ("avg_case_images_csam", 1e35),
         ("avg_case_video_hours", "NaN"),
         ("avg_case_video_hours", "lots"),
         ("trends", 42),
         ("trends", "x" * 20_001),
         ("trends", "nul\x00byte"),
+        ("trends", "lone \ud800 surrogate"),  # JSON can carry it; UTF-8 (and PostgreSQL) cannot
     ],
 )
 def test_wrong_values_are_refused_by_the_item(questionnaire, code, raw):

@@ -393,6 +393,17 @@ def test_expressions() -> None:
     )
 
 
+def test_regex_pattern_must_be_a_literal() -> None:
+    # A pattern taken from an answer is only known when an officer submits: it could be invalid then
+    # (an error on the submission path) or backtrack for minutes, (a+)+$ on 30 characters takes ~30 s.
+    one_error(definition(item("p"), item("a", constraint="regex(., ${p})")), "constraint", "regex()", "a")
+    one_error(
+        definition(item("p"), item("a", relevant="regex('x', concat('(', ${p}))")), "relevant", "regex()", "a"
+    )
+    one_error(definition(item("a", constraint="regex(., string(1))")), "constraint", "regex()", "a")
+    validate_definition(definition(item("p"), item("a", constraint="regex(concat(., ${p}), '^[a-z]+$')")))
+
+
 def test_bounds_problems() -> None:
     one_error(definition(item("a", "integer", min=10, max=5)), "min", "greater than max", "a")
     one_error(

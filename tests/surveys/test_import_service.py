@@ -89,11 +89,34 @@ def test_the_same_label_twice_in_a_series_is_refused(draft_2017, series):
         import_reference(series, "2017")
 
 
+@pytest.mark.parametrize("label", ["2018/pilot", "../../2018", "2018\r\nX-Evil: 1", ".hidden"])
+def test_a_label_that_cannot_name_a_file_is_refused(series, label):
+    # The label names the definition download (a newline in it made that page a 500) and the export
+    # files (a "/" made every export of the edition fail with FileNotFoundError).
+    definition = {
+        "format": "vetted-survey/1",
+        "title": {"en": "T"},
+        "groups": [
+            {
+                "code": "p",
+                "label": {"en": "P"},
+                "children": [{"code": "q", "type": "integer", "label": {"en": "Q"}}],
+            }
+        ],
+    }
+    with pytest.raises(DefinitionInvalid, match="letters, digits"):
+        services.edition_import_definition(series=series, label=label, definition=definition)
+    assert not Edition.objects.exists()
+    assert services.edition_import_definition(series=series, label="2018_pilot-2.b", definition=definition)
+
+
 @pytest.mark.parametrize(
     ("filename", "content", "expected"),
     [
         ("form.csv", b"type,name\n", "Upload an XLSForm"),
         ("form.json", b"{not json", "Not valid JSON"),
+        # 5,000 levels (35 kB) exhausted the JSON decoder's recursion: a 500 on the import page.
+        ("form.json", b'{"a":' * 5000 + b"1" + b"}" * 5000, "nested too deeply"),
         ("form.xlsx", b"plain text pretending", None),
     ],
 )
