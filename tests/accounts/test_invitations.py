@@ -163,6 +163,12 @@ def test_administrators_issue_codes_on_the_page_and_see_them_once(client, admin_
     assert body.count("/invite/") == 5 and "not shown again" in body
     listing = client.get("/staff/people/invitations/").content.decode()
     assert "/invite/" not in listing and listing.count("Kent Police") >= 5
+    # Every column has a header a screen reader can read out, the actions column too.
+    assert (
+        '<th scope="col"></th>' not in listing and '<span class="visually-hidden">Actions</span>' in listing
+    )
+    # The page names its icon, so browsers do not ask for /favicon.ico (a 404 on every page).
+    assert '<link rel="icon" href="data:,">' in listing
     invitation = Invitation.objects.first()
     client.post(f"/staff/people/invitations/{invitation.pk}/revoke/", {"scope": "batch"})
     assert Invitation.objects.filter(revoked_at__isnull=True).count() == 0
