@@ -118,7 +118,7 @@ def language_name(code: str) -> str:
     return str(lang.name) if lang is not None else code
 
 
-def _has_lone_surrogate(text: str) -> bool:
+def has_lone_surrogate(text: str) -> bool:
     """JSON's \\ud800 escapes decode to lone surrogates, which PostgreSQL's text and JSON refuse."""
     try:
         text.encode("utf-8")
@@ -316,7 +316,7 @@ class _Validator:
             if "\x00" in text:  # PostgreSQL cannot store NUL in text or JSON
                 self.error(f"The {language!r} text contains a NUL character.", element, field, pointer)
                 continue
-            if _has_lone_surrogate(text):
+            if has_lone_surrogate(text):
                 self.error(f"The {language!r} text contains a lone surrogate.", element, field, pointer)
                 continue
             if language not in self.languages:
@@ -359,7 +359,7 @@ class _Validator:
         if "\x00" in text:
             self.error("Contains a NUL character.", element, field, pointer)
             return ""
-        if _has_lone_surrogate(text):
+        if has_lone_surrogate(text):
             self.error("Contains a lone surrogate.", element, field, pointer)
             return ""
         if len(text) > max_length:

@@ -18,7 +18,7 @@ from typing import Any
 import pycountry
 from django.core.exceptions import ValidationError
 
-from surveys.definition import BOUND_MAX_INTEGER_DIGITS, iter_items
+from surveys.definition import BOUND_MAX_INTEGER_DIGITS, has_lone_surrogate, iter_items
 from surveys.expressions import Expression, parse
 
 INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,30}")
@@ -80,14 +80,9 @@ class ItemSpec:
             raise ValidationError("Expected text.", code="type")
         if "\x00" in raw:
             raise ValidationError("Text must not contain NUL characters.", code="invalid")
-        try:
-            # JSON's \ud800 escapes decode to lone surrogates, which PostgreSQL cannot store: the
-            # sealed answer would make the pool's release fail for every respondent of the edition.
-            raw.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValidationError(
-                "Text must be valid Unicode (no lone surrogates).", code="invalid"
-            ) from None
+        if has_lone_surrogate(raw):
+            # Sealed, it would make the pool's release fail for every respondent of the edition.
+            raise ValidationError("Text must be valid Unicode (no lone surrogates).", code="invalid")
         text = raw.strip()
         limit = TEXT_MAX_LENGTH[self.type]
         if len(text) > limit:
