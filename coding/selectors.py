@@ -223,30 +223,38 @@ def codes_for_answers(
     return out
 
 
-def coders_codes(answer_ids: list[uuid.UUID], *, coder: str) -> dict[uuid.UUID, list[dict[str, Any]]]:
-    """For settling disagreements: each person's codes on these answers ([] = none applies), the
-    caller's first and marked "you"; the adjudicated set apart. Coders stay unnamed."""
-    by_answer: dict[uuid.UUID, dict[str, list[str]]] = defaultdict(dict)
-    for answer_id, who in (
-        HumanCoding.objects.filter(answer_id__in=answer_ids)
-        .exclude(coder=ADJUDICATED)
-        .values_list("answer_id", "coder")
+def _codes_by_coder(**answers: Any) -> dict[uuid.UUID, dict[str, list[str]]]:
+    """answer id → coder → the categories that person gave ([] = none applies), in codebook order, for
+    the answers `answers` selects (HumanCoding/AnswerCode filter arguments); the adjudicated set apart."""
+    out: dict[uuid.UUID, dict[str, list[str]]] = defaultdict(dict)
+    for answer_id, coder in (
+        HumanCoding.objects.filter(**answers).exclude(coder=ADJUDICATED).values_list("answer_id", "coder")
     ):
-        by_answer[answer_id][who] = []
-    for answer_id, who, code in (
-        AnswerCode.objects.filter(answer_id__in=answer_ids, source=CodeSource.HUMAN)
+        out[answer_id][coder] = []
+    for answer_id, coder, code in (
+        AnswerCode.objects.filter(source=CodeSource.HUMAN, **answers)
         .exclude(coder=ADJUDICATED)
         .order_by("category__position", "category__code")
         .values_list("answer_id", "coder", "category__code")
     ):
-        if who in by_answer[answer_id]:
-            by_answer[answer_id][who].append(code)
+        if coder in out.get(answer_id, {}):
+            out[answer_id][coder].append(code)
+    return out
+
+
+def coders_codes(answer_ids: list[uuid.UUID], *, coder: str) -> dict[uuid.UUID, dict[str, Any]]:
+    """For settling disagreements, per answer: "coders", each person's codes ([] = none applies), the
+    caller's first and marked "you" (coders stay unnamed); "agreed", the codes all of them gave (where
+    the adjudicated set starts)."""
     return {
-        answer_id: sorted(
-            ({"you": who == coder, "codes": codes} for who, codes in coders.items()),
-            key=lambda c: not c["you"],
-        )
-        for answer_id, coders in by_answer.items()
+        answer_id: {
+            "coders": sorted(
+                ({"you": who == coder, "codes": codes} for who, codes in by_coder.items()),
+                key=lambda c: not c["you"],
+            ),
+            "agreed": set.intersection(*(set(codes) for codes in by_coder.values())),
+        }
+        for answer_id, by_coder in _codes_by_coder(answer_id__in=answer_ids).items()
     }
 
 
@@ -260,24 +268,16 @@ def disagreement_answer_ids(*, edition_id: int, item_code: str) -> list[uuid.UUI
 
 
 def _coder_sets(*, edition_id: int, item_code: str) -> dict[uuid.UUID, dict[str, set[str]]]:
-    out: dict[uuid.UUID, dict[str, set[str]]] = defaultdict(dict)
+    """Each coder's set per answer of the item, for the answers not adjudicated yet."""
     filt = {"answer__item__edition_id": edition_id, "answer__item__code": item_code}
     adjudicated = set(
         HumanCoding.objects.filter(coder=ADJUDICATED, **filt).values_list("answer_id", flat=True)
     )
-    for answer_id, coder in (
-        HumanCoding.objects.filter(**filt).exclude(coder=ADJUDICATED).values_list("answer_id", "coder")
-    ):
-        if answer_id not in adjudicated:
-            out[answer_id][coder] = set()
-    for answer_id, coder, code in (
-        AnswerCode.objects.filter(source=CodeSource.HUMAN, **filt)
-        .exclude(coder=ADJUDICATED)
-        .values_list("answer_id", "coder", "category__code")
-    ):
-        if answer_id in out and coder in out[answer_id]:
-            out[answer_id][coder].add(code)
-    return out
+    return {
+        answer_id: {coder: set(codes) for coder, codes in by_coder.items()}
+        for answer_id, by_coder in _codes_by_coder(**filt).items()
+        if answer_id not in adjudicated
+    }
 
 
 def coder_agreement(*, edition_id: int, item_code: str) -> dict[str, Any]:
@@ -285,19 +285,7 @@ def coder_agreement(*, edition_id: int, item_code: str) -> dict[str, Any]:
     double coding), per category and overall."""
     from coding.training import alpha_binary
 
-    filt = {"answer__item__edition_id": edition_id, "answer__item__code": item_code}
-    by_answer: dict[uuid.UUID, dict[str, set[str]]] = defaultdict(dict)
-    for answer_id, coder in (
-        HumanCoding.objects.filter(**filt).exclude(coder=ADJUDICATED).values_list("answer_id", "coder")
-    ):
-        by_answer[answer_id][coder] = set()
-    for answer_id, coder, code in (
-        AnswerCode.objects.filter(source=CodeSource.HUMAN, **filt)
-        .exclude(coder=ADJUDICATED)
-        .values_list("answer_id", "coder", "category__code")
-    ):
-        if coder in by_answer.get(answer_id, {}):
-            by_answer[answer_id][coder].add(code)
+    by_answer = _codes_by_coder(answer__item__edition_id=edition_id, answer__item__code=item_code)
     doubles = {a: c for a, c in by_answer.items() if len(c) >= 2}
     codes = [c["code"] for c in codebook_for(edition_id=edition_id, item_code=item_code)]
     if not doubles:

@@ -64,7 +64,7 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
     for answer in page:
         codes = rows[answer.pk]
         mine = {c["code"] for c in codes if c["source"] == "human" and c["mine"]}
-        coders = settling.get(answer.pk, [])
+        settled = settling.get(answer.pk, {"coders": [], "agreed": set()})
         items.append(
             {
                 "answer": answer,
@@ -75,8 +75,8 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
                 "suggestions": [c for c in codes if c["source"] == "suggestion"],
                 # Under the disagreement filter only: what each coder gave, and the codes all of them gave
                 # (ticked to start the adjudicated set).
-                "coders": coders,
-                "agreed": set.intersection(*(set(c["codes"]) for c in coders)) if coders else set(),
+                "coders": settled["coders"],
+                "agreed": settled["agreed"],
             }
         )
     return render(
