@@ -57,3 +57,6 @@ class EditionStatsSerializer(serializers.Serializer[None]):
     submitted_with_ballot = serializers.IntegerField(help_text="of which sent with a blind-signed ballot")
     ballots_issued = serializers.IntegerField(help_text="officers holding a ballot (answered or not)")
     released = serializers.IntegerField()
+    held = serializers.IntegerField(
+        help_text="released submissions the database would not take as responses; see docs/operations.md"
+    )

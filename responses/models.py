@@ -94,6 +94,22 @@ class Answer(models.Model):
         return f"{self.item_id}: {self.choice or self.number or self.text}"
 
 
+class HeldSubmission(models.Model):
+    """A released submission the database would not take as a response (docs/anonymity.md, "Held
+    submissions"). The release writes every other one; this waits, in plain text like a response and
+    with no more than a response holds, until `manage.py release_held` writes it once the cause is fixed."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    edition = models.ForeignKey("surveys.Edition", on_delete=models.PROTECT, related_name="+")
+    # The payload as JSON bytes (ASCII escapes): jsonb refuses some of what such a payload may hold (NUL).
+    payload = models.BinaryField()
+    # The error's class and first line, e.g. "DataError: numeric field overflow"; never logged.
+    reason = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
 class ReceiptDigest(models.Model):
     """SHA-256 of a released receipt, in its own table so a receipt leads to no response."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping
@@ -18,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count
 from nacl.public import PublicKey, SealedBox
 
@@ -28,6 +29,7 @@ from config.faults import fault_pause
 from responses import keys
 from responses.models import (
     Answer,
+    HeldSubmission,
     PoolKey,
     PoolKeyStatus,
     ReceiptDigest,
@@ -40,6 +42,8 @@ from surveys.models import Edition, EditionStatus, Item
 from surveys.questionnaire import CHOICE_TYPES
 from surveys.questionnaire import Answer as AnswerValue
 from surveys.selectors import edition_questionnaire
+
+logger = logging.getLogger(__name__)
 
 # Namespaces of PostgreSQL advisory locks, per edition: submissions against releases, and first
 # submissions claiming the edition's staging key.
@@ -313,7 +317,8 @@ def pool_release(*, edition_id: int, minimum: int = 1) -> int:
     """Release every staged submission of an edition in one shuffled transaction; return how many.
 
     Worker only (it needs the private keys). Safe to run twice or after a crash at any point: rows leave
-    the pool in the same transaction that writes them as responses, and a key is destroyed only after."""
+    the pool in the same transaction that writes them as responses, and a key is destroyed only after.
+    A submission the database refuses is held (HeldSubmission) rather than holding back the edition."""
     with transaction.atomic():
         # Phase 1: stop sealing to the current keys, after every submission in flight has committed.
         _lock_pool(edition_id, exclusive=True)
@@ -323,9 +328,28 @@ def pool_release(*, edition_id: int, minimum: int = 1) -> int:
         PoolKey.objects.filter(edition_id=edition_id, status=PoolKeyStatus.ACTIVE).update(
             status=PoolKeyStatus.RELEASING
         )
+    try:
+        return _pool_release_releasing(edition_id, hold_unwritable=False)
+    except RELEASE_WRITE_ERRORS as error:
+        # Nothing was written (the transaction rolled back). Go again, finding the payloads the database
+        # refuses first, so that one bad row cannot keep every response of the edition unreleased.
+        logger.warning(
+            "pool release of edition %s failed (%s); retrying with per-row checks",
+            edition_id,
+            type(error).__name__,
+        )
+        return _pool_release_releasing(edition_id, hold_unwritable=True)
+
+
+# What writing a payload can raise when the payload itself is at fault (the database refusing a value, a
+# value the row builder cannot convert); anything else (a killed worker, a missing key) stops the release.
+RELEASE_WRITE_ERRORS = (DatabaseError, ValueError, TypeError, KeyError, ArithmeticError)
+
+
+def _pool_release_releasing(edition_id: int, *, hold_unwritable: bool) -> int:
+    """Phase 2 of pool_release: decrypt, shuffle, write, delete. Locking the keys makes a second worker
+    wait and then find nothing left to do."""
     with transaction.atomic():
-        # Phase 2: decrypt, shuffle, write, delete. Locking the keys makes a second worker wait and then
-        # find nothing left to do.
         releasing = list(
             PoolKey.objects.select_for_update().filter(edition_id=edition_id, status=PoolKeyStatus.RELEASING)
         )
@@ -334,19 +358,84 @@ def pool_release(*, edition_id: int, minimum: int = 1) -> int:
         boxes = {key.id: SealedBox(keys.private_key_load(key.id)) for key in releasing}
         staged = list(StagedSubmission.objects.filter(key__in=releasing))
         payloads = [json.loads(boxes[row.key_id].decrypt(bytes(row.sealed))) for row in staged]
-        responses_write_released(edition_id=edition_id, payloads=payloads)
+        held = _payloads_unwritable(edition_id, payloads) if hold_unwritable else []
+        if held and len(held) == len(payloads):
+            # Every row refused is a fault of the release, not of the answers: keep the pool for a retry.
+            raise ReleaseFailed(f"none of the {len(payloads)} submissions could be written ({held[0][1]})")
+        held_ids = {id(payload) for payload, _ in held}
+        written = [payload for payload in payloads if id(payload) not in held_ids]
+        responses_write_released(edition_id=edition_id, payloads=written)
+        HeldSubmission.objects.bulk_create(
+            HeldSubmission(edition_id=edition_id, payload=json.dumps(payload).encode(), reason=reason)
+            for payload, reason in held
+        )
+        if held:
+            logger.warning("pool release of edition %s held %d submission(s)", edition_id, len(held))
         StagedSubmission.objects.filter(pk__in=[row.pk for row in staged]).delete()
         PoolKey.objects.filter(pk__in=[key.id for key in releasing]).update(status=PoolKeyStatus.DESTROYED)
         fault_pause("release.writing")
         released_key_ids = [key.id for key in releasing]
         transaction.on_commit(lambda: [keys.private_key_destroy(key_id) for key_id in released_key_ids])
-        # The first view of the results after a release is then served from the cache.
-        results_warm_soon(edition_id=edition_id, debounce=False)
-        # The free-text answers' sentence vectors, computed ahead of the first coding run (edition id only).
-        from coding.jobs import enqueue_answers_embed_released
+        _after_release(edition_id)
+    return len(written)
 
-        enqueue_answers_embed_released(edition_id)
-    return len(payloads)
+
+class ReleaseFailed(Exception):
+    """No submission of a release could be written; the pool is left as it was."""
+
+
+def _payloads_unwritable(edition_id: int, payloads: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """The payloads the database would not take as responses, each with why. Chunks are tried first and
+    only a failing chunk's payloads one by one; every try is rolled back, so nothing is written here."""
+    unwritable = []
+    for start in range(0, len(payloads), _PROBE_CHUNK):
+        chunk = payloads[start : start + _PROBE_CHUNK]
+        if _write_refusal(edition_id, chunk) is None:
+            continue
+        for payload in chunk:
+            reason = _write_refusal(edition_id, [payload])
+            if reason is not None:
+                unwritable.append((payload, reason))
+    return unwritable
+
+
+_PROBE_CHUNK = 500
+
+
+def _write_refusal(edition_id: int, payloads: list[dict[str, Any]]) -> str | None:
+    """Why writing these payloads fails, or None; tried in a savepoint that is always rolled back (so the
+    rows finally written carry the release transaction's id alone, as docs/anonymity.md requires)."""
+    try:
+        with transaction.atomic():
+            responses_write_released(edition_id=edition_id, payloads=payloads)
+            transaction.set_rollback(True)
+    except RELEASE_WRITE_ERRORS as error:
+        first_line = next(iter(str(error).splitlines()), "")
+        return f"{type(error).__name__}: {first_line}"[:200]
+    return None
+
+
+def _after_release(edition_id: int) -> None:
+    # The first view of the results after a release is then served from the cache.
+    results_warm_soon(edition_id=edition_id, debounce=False)
+    # The free-text answers' sentence vectors, computed ahead of the first coding run (edition id only).
+    from coding.jobs import enqueue_answers_embed_released
+
+    enqueue_answers_embed_released(edition_id)
+
+
+def held_release(*, edition_id: int) -> int:
+    """Write an edition's held submissions as responses, all or none (after the cause was fixed)."""
+    with transaction.atomic():
+        held = list(HeldSubmission.objects.select_for_update().filter(edition_id=edition_id))
+        if not held:
+            return 0
+        responses_write_released(
+            edition_id=edition_id, payloads=[json.loads(bytes(row.payload)) for row in held]
+        )
+        HeldSubmission.objects.filter(pk__in=[row.pk for row in held]).delete()
+        _after_release(edition_id)
+    return len(held)
 
 
 def pool_release_midway() -> list[int]:
@@ -398,6 +487,7 @@ def edition_response_counts(*, edition: Edition) -> dict[str, int]:
         "submitted_with_ballot": with_ballot,
         "ballots_issued": by_status.get(ParticipationStatus.BALLOT_ISSUED, 0),
         "released": Response.objects.filter(edition=edition).count(),
+        "held": HeldSubmission.objects.filter(edition=edition).count(),
     }
 
 

@@ -111,7 +111,13 @@ def test_stats_are_totals_for_administrators_only(
 ):
     submit(officer_alice, open_2017, BASE_ANSWERS)
     stats = api_client_for(admin_ada).get(f"/api/v1/editions/{open_2017.pk}/stats/")
-    assert stats.json() == {"submitted": 1, "submitted_with_ballot": 0, "ballots_issued": 0, "released": 0}
+    assert stats.json() == {
+        "submitted": 1,
+        "submitted_with_ballot": 0,
+        "ballots_issued": 0,
+        "released": 0,
+        "held": 0,
+    }
     assert api_client_for(officer_alice).get(f"/api/v1/editions/{open_2017.pk}/stats/").status_code == 403
     assert api_client_for(analyst_ann).get(f"/api/v1/editions/{open_2017.pk}/stats/").status_code == 403
 
