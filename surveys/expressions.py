@@ -13,7 +13,10 @@ it, with these decisions:
 - `round(x[, digits])` rounds half away from zero (ODK's behaviour); `int(x)` truncates toward zero;
   both leave NaN and Infinity unchanged.
 - `string-length()`, `string()` and `number()` without argument apply to `.`.
-- `regex(s, pattern)` is Python `re.search`; a literal pattern is checked at parse time.
+- `regex(s, pattern)` is `re.search` semantics, run by the `regex` package (mrab's engine, compatible
+  with `re`), which avoids most catastrophic backtracking and gives up after REGEX_TIMEOUT_SECONDS
+  (ExpressionError): an officer's answer must not hold a web process for minutes. A literal pattern
+  is checked at parse time.
 - `string-length` counts code points. There are no XPath paths: a bare word such as `yes` is a
   syntax error (it is nearly always a missing `${}` or quotes).
 - Chains of `and` / `or` are flattened into one node; nesting depth counts operators, function
@@ -34,6 +37,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal
 from types import MappingProxyType
 from typing import Any, Final, TypeAlias, cast
 
+import regex as regex_engine
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
@@ -42,6 +46,7 @@ __all__ = [
     "GRAMMAR",
     "MAX_DEPTH",
     "MAX_SOURCE_LENGTH",
+    "REGEX_TIMEOUT_SECONDS",
     "Expression",
     "ExpressionError",
     "has_computed_regex_pattern",
@@ -50,6 +55,8 @@ __all__ = [
 ]
 
 MAX_SOURCE_LENGTH: Final = 2000
+# A pattern that still backtracks past this on one answer (e.g. ^(a|aa)+$) makes regex() an error.
+REGEX_TIMEOUT_SECONDS: Final = 0.25
 # Each operator, function call and pair of parentheses is one level; an and/or chain is one level.
 MAX_DEPTH: Final = 100
 
@@ -603,7 +610,13 @@ def _call(node: _Call, values: Mapping[str, object], current: object) -> _Value:
         return "".join(_to_string(argument) for argument in arguments)
     if name == "regex":
         pattern = _compile_regex(_to_string(arguments[1]), node.pos)
-        return pattern.search(_to_string(arguments[0])) is not None
+        try:
+            return pattern.search(_to_string(arguments[0]), timeout=REGEX_TIMEOUT_SECONDS) is not None
+        except TimeoutError:
+            raise _error(
+                f"regex() gave up after {REGEX_TIMEOUT_SECONDS} s: the pattern backtracks too much",
+                node.pos,
+            ) from None
     if name == "int":
         number = _to_number(arguments[0])
         return number if not number.is_finite() else number.to_integral_value(ROUND_DOWN, _CONTEXT)
@@ -632,8 +645,8 @@ def _round(number: Decimal, places: Decimal) -> Decimal:
 
 
 @functools.lru_cache(maxsize=256)
-def _compile_regex(pattern: str, pos: int) -> re.Pattern[str]:
+def _compile_regex(pattern: str, pos: int) -> regex_engine.Pattern:
     try:
-        return re.compile(pattern)
-    except re.error as error:
+        return regex_engine.compile(pattern)
+    except regex_engine.error as error:
         raise _error(f"invalid regular expression {pattern!r} ({error})", pos) from None

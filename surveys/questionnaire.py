@@ -19,7 +19,7 @@ import pycountry
 from django.core.exceptions import ValidationError
 
 from surveys.definition import BOUND_MAX_INTEGER_DIGITS, has_lone_surrogate, iter_items
-from surveys.expressions import Expression, parse
+from surveys.expressions import Expression, ExpressionError, parse
 
 INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,30}")
 TEXT_MAX_LENGTH = {"text": 2_000, "long_text": 20_000}
@@ -32,6 +32,15 @@ Answer = str | list[str] | int | Decimal | None
 @cache
 def iso_country_codes() -> tuple[str, ...]:
     return tuple(sorted(c.alpha_2 for c in pycountry.countries))
+
+
+def _holds_or_undecided(condition: Expression, values: Mapping[str, object]) -> bool:
+    """A skip condition's value; one that cannot be decided (regex() gave up) shows the question, as the
+    browser does with a pattern it cannot run: asking too much is safer than hiding a question."""
+    try:
+        return condition.is_true(values)
+    except ExpressionError:
+        return True
 
 
 def _text(texts: Mapping[str, str], language: str) -> str:
@@ -199,7 +208,7 @@ class Questionnaire:
 
     def is_relevant(self, item: ItemSpec, values: Mapping[str, object]) -> bool:
         conditions = (*item.group_relevant, *((item.relevant,) if item.relevant else ()))
-        return all(expr.is_true(values) for expr in conditions)
+        return all(_holds_or_undecided(expr, values) for expr in conditions)
 
     def _typed_or_none(self, raw: Mapping[str, object]) -> dict[str, Answer]:
         values: dict[str, Answer] = {}
@@ -263,7 +272,16 @@ class Questionnaire:
                         _text(item.required_message, language) or "This question needs an answer."
                     )
                 continue
-            if item.constraint is not None and not item.constraint.is_true(values, current=value):
+            if item.constraint is None:
+                continue
+            try:
+                allowed = item.constraint.is_true(values, current=value)
+            except ExpressionError:  # regex() gave up on this text (surveys/expressions.py)
+                errors.setdefault(item.code, []).append(
+                    "This answer could not be checked against the question's rule; please shorten it."
+                )
+                continue
+            if not allowed:
                 errors.setdefault(item.code, []).append(
                     _text(item.constraint_message, language) or "This answer is not allowed."
                 )

@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from surveys.questionnaire import AnswersInvalid
+from surveys.definition import validate_definition
+from surveys.questionnaire import AnswersInvalid, Questionnaire
 from surveys.selectors import edition_questionnaire
 
 MINIMAL = {
@@ -116,3 +117,30 @@ def test_the_model_method_uses_the_same_normalisation(open_2017):
     assert item.clean_answer("3114") == 3114
     with pytest.raises(ValidationError):
         item.clean_answer("many")
+
+
+def _one_text_item(**fields):
+    item = {"code": "t", "type": "text", "label": {"en": "T"}, **fields}
+    gate = {"code": "g", "type": "text", "label": {"en": "G"}}
+    return Questionnaire(
+        validate_definition(
+            {"format": "vetted-survey/1", "title": {"en": "T"},
+             "groups": [{"code": "p", "label": {"en": "P"}, "children": [gate, item]}]}
+        )
+    )  # fmt: skip
+
+
+def test_a_constraint_that_cannot_be_checked_in_time_refuses_the_answer_with_a_clear_error():
+    questionnaire = _one_text_item(constraint="regex(., '^(a|aa)+$')")
+    with pytest.raises(AnswersInvalid) as caught:
+        questionnaire.clean_answers({"t": "a" * 60 + "!"})
+    assert caught.value.errors == {
+        "t": ["This answer could not be checked against the question's rule; please shorten it."]
+    }
+    assert questionnaire.clean_answers({"t": "aaaa"}) == {"t": "aaaa"}
+
+
+def test_a_skip_condition_that_cannot_be_decided_asks_the_question():
+    questionnaire = _one_text_item(relevant="regex(${g}, '^(a|aa)+$')")
+    assert "t" in questionnaire.asked_items({"g": "a" * 60 + "!"})
+    assert "t" not in questionnaire.asked_items({"g": "b"})

@@ -1034,3 +1034,15 @@ def test_token_soup_only_ever_raises_expression_error(source: str) -> None:
 @given(st.text(max_size=80))
 def test_random_text_only_ever_raises_expression_error(source: str) -> None:
     check_never_crashes(source)
+
+
+def test_regex_does_not_backtrack_for_minutes_on_a_plausible_pattern() -> None:
+    # Python's re takes about 6 minutes for this (measured: 361 s); the regex package answers at once.
+    assert ev("regex(., '^(\\w+\\s?)+$')", current="word " * 10 + "!") is False
+    assert ev("regex(., '^(\\w+\\s?)+$')", current="two words") is True
+
+
+def test_regex_that_still_backtracks_too_long_gives_up_with_an_error() -> None:
+    expr = parse("regex(., '^(a|aa)+$')")
+    with pytest.raises(ExpressionError, match="gave up after"):
+        expr.evaluate({}, current="a" * 60 + "!")
