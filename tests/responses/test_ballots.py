@@ -316,6 +316,7 @@ def test_after_a_run_nothing_stored_joins_a_participation_to_a_response(
         "submitted_with_ballot": 12,
         "ballots_issued": 12,
         "released": 12,
+        "held": 0,
     }
     # What the identity side saw at issue time (blinded messages, blind signatures) is stored nowhere,
     # and what the anonymous side stores (digests of tokens) was never seen at issue time.
