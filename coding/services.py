@@ -276,7 +276,14 @@ def _codebook_of_answer(answer: Answer) -> Codebook:
 @transaction.atomic
 def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) -> list[str]:
     """Replace one coder's codes on an answer (an empty list means "coded: none applies")."""
-    answer = Answer.objects.select_related("item").get(pk=answer_id, text__isnull=False)
+    # The answer's row is locked until commit, so two saves of the same answer (a double click, two tabs,
+    # a retried PUT) run one after the other: interleaved, the second deleted none of the first's rows
+    # and its insert hit the unique constraint (a 500).
+    answer = (
+        Answer.objects.select_for_update(of=("self",))
+        .select_related("item")
+        .get(pk=answer_id, text__isnull=False)
+    )
     codebook = _codebook_of_answer(answer)
     if not isinstance(codes, list | tuple) or not all(isinstance(c, str) for c in codes):
         raise CodesInvalid("codes must be a list of category codes")

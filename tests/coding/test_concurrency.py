@@ -1,0 +1,77 @@
+"""Coding writes that meet: the same answer saved twice at once, a run finishing while people code."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from coding import services
+from coding.models import AnswerCode
+from tests.coding.conftest import add_answers
+from tests.conftest import import_reference
+
+ITEM = "workload_reasons"
+
+
+def wait_until_a_query_waits_for_a_lock(timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("no query waited for a lock")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_coder_saving_an_answer_twice_at_once_keeps_one_set(series):
+    """A double click on Save (or two tabs, or a retried PUT): the second save waits for the first and
+    replaces its codes; interleaved, it used to delete nothing and hit the unique constraint (a 500)."""
+    edition = import_reference(series, "2017")
+    services.codebooks_import_reference(edition=edition)
+    (answer,) = add_answers(edition, ITEM, ["More data every year"])
+    services.answer_codes_set(answer_id=answer.pk, codes=["technology"], coder="A")
+    first_saved, commit_first = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                services.answer_codes_set(answer_id=answer.pk, codes=["more_data"], coder="A")
+                first_saved.set()
+                commit_first.wait(10)
+            outcomes["first"] = "saved"
+        except Exception as exc:
+            outcomes["first"] = repr(exc)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        first_saved.wait(10)
+        try:
+            services.answer_codes_set(answer_id=answer.pk, codes=["more_data", "more_cases"], coder="A")
+            outcomes["second"] = "saved"
+        except Exception as exc:
+            outcomes["second"] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_saved.wait(10)
+    try:
+        wait_until_a_query_waits_for_a_lock()
+    finally:
+        commit_first.set()
+        for thread in threads:
+            thread.join(30)
+    assert outcomes == {"first": "saved", "second": "saved"}
+    assert sorted(
+        AnswerCode.objects.filter(answer=answer, coder="A").values_list("category__code", flat=True)
+    ) == ["more_cases", "more_data"]
