@@ -582,8 +582,10 @@ def _execute(run: CodingRun, attempt: int) -> None:
             answer__in=item_answers, source__in=[CodeSource.AUTO, CodeSource.SUGGESTION]
         ).delete()
         ReviewItem.objects.filter(answer__in=item_answers).delete()
+        # Replaced by either kind: kept after a zero-shot run, the answers a trained run had coded counted
+        # as automatically coded with no category (their codes were just deleted), lowering every share.
+        AutoCoding.objects.filter(answer__in=item_answers).delete()
         if run.kind == RunKind.TRAINED:
-            AutoCoding.objects.filter(answer__in=item_answers).delete()
             AutoCoding.objects.bulk_create([AutoCoding(answer_id=aid, run=run) for aid, _ in to_code])
             Category.objects.filter(pk__in=[c.pk for c in categories]).update(human_only=False)
             Category.objects.filter(pk__in=[c.pk for c in categories if c.code in flagged]).update(

@@ -291,3 +291,24 @@ def test_with_few_human_codes_a_run_learns_from_the_codebook_texts_too(
     plain.refresh_from_db()
     assert plain.status == RunStatus.SUCCEEDED and plain.metrics["codebook_texts"] is None
     assert auto_codes(edition) != with_codebook
+
+
+def test_a_zero_shot_run_after_a_trained_one_leaves_no_answer_automatically_coded(
+    coded_item, django_capture_on_commit_callbacks
+):
+    """A zero-shot run (asked for by classifier) replaces a trained run's codes with suggestions; the
+    answers that run coded used to stay 'automatically coded' with no category, counted in n."""
+    edition, pairs = coded_item
+    code_by_human(pairs, 40)
+    human_only = selectors.item_category_counts(edition_id=edition.pk, item_code=ITEM)
+    trained = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=trained.pk)
+    assert selectors.item_category_counts(edition_id=edition.pk, item_code=ITEM)["n"] == 80
+    suggestions = start(edition, django_capture_on_commit_callbacks, classifier="label-match")
+    assert suggestions.kind == RunKind.ZERO_SHOT
+    services.coding_run_execute(run_id=suggestions.pk)
+    after = selectors.item_category_counts(edition_id=edition.pk, item_code=ITEM)
+    assert (after["n"], after["method"], after["counts"]) == (40, "human", human_only["counts"])
+    progress = selectors.coding_progress(edition_id=edition.pk, item_code=ITEM)
+    assert (progress["automatic"], progress["uncoded"]) == (0, 40)
+    assert selectors.item_answers(edition_id=edition.pk, item_code=ITEM, filter="automatic").count() == 0
