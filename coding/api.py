@@ -4,7 +4,6 @@ services and selectors. Staff only (administrators and analysts)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -80,19 +79,6 @@ class RunSerializer(serializers.ModelSerializer):
         ]
 
 
-def visible_codes(
-    final: set[str] | None, source: str | None, rows: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The codes an answer carries now: its final human codes, else its accepted automatic codes."""
-    if source == "human":
-        return [{"code": code, "source": "human", "probability": None} for code in sorted(final or ())]
-    return [
-        {"code": r["code"], "source": "auto", "probability": r["probability"]}
-        for r in rows
-        if r["source"] == "auto" and r["accepted"]
-    ]
-
-
 class ItemAnswersView(APIView):
     permission_classes = [IsStaff]
 
@@ -124,18 +110,8 @@ class ItemAnswersView(APIView):
         ).only("id", "text")
         paginator = AnswerPagination()
         page = paginator.paginate_queryset(qs, request, view=self) or []
-        ids = [a.pk for a in page]
-        rows = selectors.codes_for_answers(ids)
-        final = selectors.final_codes(edition_id=edition.pk, item_code=item_code)
-        sources = selectors.final_code_sources(edition_id=edition.pk, item_code=item_code)
-        data = [
-            {
-                "id": a.pk,
-                "text": a.text,
-                "codes": visible_codes(final.get(a.pk), sources.get(a.pk), rows[a.pk]),
-            }
-            for a in page
-        ]
+        codes = selectors.answers_final_codes([a.pk for a in page])
+        data = [{"id": a.pk, "text": a.text, "codes": codes[a.pk]} for a in page]
         return paginator.get_paginated_response(data)
 
 

@@ -120,6 +120,30 @@ def final_code_sources(*, edition_id: int, item_code: str) -> dict[uuid.UUID, st
     return dict(_finals(FinalCoding, edition_id, item_code).values_list("pk", "source"))
 
 
+def answers_final_codes(answer_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """answer id → its final codes by code (as PUT answers), [{"code", "source": "human" | "auto",
+    "probability"}] (the trained model's probability of an automatic code; None for a human one); [] for
+    an answer without final codes. Reads the kept final codes of these answers only (coding/finals.py),
+    so a category flagged "human coding only" is never listed as an automatic code."""
+    out: dict[uuid.UUID, list[dict[str, Any]]] = {a: [] for a in answer_ids}
+    finals = (
+        FinalCode.objects.filter(answer_id__in=answer_ids)
+        .order_by("category__code")
+        .values_list("answer_id", "category_id", "category__code", "source")
+    )
+    automatic = AnswerCode.objects.filter(answer_id__in=answer_ids, source=CodeSource.AUTO, accepted=True)
+    probabilities = {
+        (answer_id, category_id): probability
+        for answer_id, category_id, probability in automatic.values_list(
+            "answer_id", "category_id", "probability"
+        )
+    }
+    for answer_id, category_id, code, source in finals:
+        probability = probabilities.get((answer_id, category_id)) if source == CodeSource.AUTO else None
+        out[answer_id].append({"code": code, "source": source, "probability": probability})
+    return out
+
+
 def human_final_codes(*, edition_id: int, item_code: str) -> dict[uuid.UUID, set[str]]:
     """final_codes of the answers people coded."""
     return _final_sets(edition_id, item_code, {"source": CodeSource.HUMAN})
