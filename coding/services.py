@@ -39,6 +39,7 @@ from config.faults import fault_pause
 from config.jobs import enqueue_on_commit
 from responses.models import Answer
 from results.cache import results_invalidate
+from surveys.definition import has_lone_surrogate
 from surveys.models import Edition, Item, ItemType
 from surveys.reference import REFERENCE_DIR
 
@@ -103,6 +104,14 @@ def codebook_validate(data: Any, *, where: str = "codebook") -> list[dict[str, A
         examples = raw.get("examples", [])
         if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
             errors.append(f"{at}.examples: must be a list of texts")
+        texts = {"label": label, "description": description}
+        if isinstance(examples, list):
+            texts.update({f"examples[{n}]": e for n, e in enumerate(examples)})
+        errors.extend(
+            f"{at}.{field}: {problem}"
+            for field, text in texts.items()
+            if isinstance(text, str) and (problem := _unstorable(text))
+        )
         out.append(
             {
                 "code": code,
@@ -114,6 +123,15 @@ def codebook_validate(data: Any, *, where: str = "codebook") -> list[dict[str, A
     if errors:
         raise CodebookInvalid(errors)
     return out
+
+
+def _unstorable(text: str) -> str:
+    """Why PostgreSQL would refuse to store `text` (a 500 at the save), or ""."""
+    if "\x00" in text:
+        return "must not contain a NUL character"
+    if has_lone_surrogate(text):
+        return "is not valid Unicode (a lone surrogate)"
+    return ""
 
 
 def _text_item(edition: Edition, item_code: str) -> Item:

@@ -31,6 +31,11 @@ def test_the_reference_frames_are_imported_for_the_free_text_items(open_2017):
         ([{"code": "a", "label": "A", "examples": "nope"}], "examples: must be a list"),
         ([{"code": "a", "label": "A", "colour": "red"}], "unknown field(s) colour"),
         (["just text"], "must be an object"),
+        # PostgreSQL refuses NUL and lone surrogates: these were a ValueError / UnicodeEncodeError (a 500).
+        ([{"code": "a", "label": "A\x00"}], "[0].label: must not contain a NUL"),
+        ([{"code": "a", "label": "A", "description": "x\x00y"}], "description: must not contain a NUL"),
+        ([{"code": "a", "label": "A", "examples": ["ok", "\x00"]}], "examples[1]: must not contain a NUL"),
+        ([{"code": "a", "label": "\ud800"}], "label: is not valid Unicode"),
     ],
 )
 def test_malformed_codebooks_are_refused_with_clear_errors(open_2017, categories, message):

@@ -219,3 +219,22 @@ def test_the_disagreement_filter_shows_each_coders_codes_and_adjudication_settle
     refused = client.post(f"{screen}answers/{single.pk}/adjudicate/", {"codes": ["technology"]}, follow=True)
     assert "two or more coders" in refused.content.decode()
     assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[single.pk] == {"more_cases"}
+
+
+def test_the_codebook_editor_refuses_a_nul_character_with_a_message_not_a_500(
+    client, analyst_ann, coded_item
+):
+    edition, _ = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    added = client.post(url, {"action": "add", "code": "other", "label": "Other\x00"}, follow=True)
+    saved = client.post(
+        url,
+        {"action": "update", "code": "more_data", "label": "More data", "description": "a\x00b"},
+        follow=True,
+    )
+    for response in (added, saved):
+        assert response.status_code == 200
+        assert "must not contain a NUL character" in response.content.decode()
+    codebook = {c["code"]: c for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
+    assert "other" not in codebook and "\x00" not in codebook["more_data"]["description"]
