@@ -209,7 +209,7 @@ def item_answers(
     elif filter == "automatic":
         qs = qs.filter(Exists(AutoCoding.objects.filter(answer_id=OuterRef("pk")))).exclude(Exists(human))
     elif filter == "low_confidence":
-        return _review_ordered(qs)
+        return _review_ordered(qs.exclude(Exists(human)))
     elif filter == "disagreement":
         ids = disagreement_answer_ids(edition_id=edition_id, item_code=item_code)
         qs = qs.filter(pk__in=ids)
@@ -217,6 +217,9 @@ def item_answers(
 
 
 def _review_ordered(qs: QuerySet[Answer]) -> QuerySet[Answer]:
+    """The answers of `qs` in the review queue, most useful first. The caller leaves out the answers a
+    person coded: saving codes takes an answer out of the queue, but a run that read the answers before
+    it puts it back when it finishes."""
     from django.db.models import Subquery
 
     priority = ReviewItem.objects.filter(answer_id=OuterRef("pk")).values("priority")[:1]
@@ -342,7 +345,9 @@ def coding_progress(*, edition_id: int, item_code: str) -> dict[str, int]:
         "human": human,
         "automatic": auto,
         "uncoded": max(total - human - auto, 0),
-        "review": ReviewItem.objects.filter(answer__in=answers).count(),
+        "review": ReviewItem.objects.filter(answer__in=answers)
+        .exclude(Exists(HumanCoding.objects.filter(answer_id=OuterRef("answer_id"))))
+        .count(),
     }
 
 

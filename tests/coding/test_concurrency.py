@@ -75,3 +75,34 @@ def test_the_same_coder_saving_an_answer_twice_at_once_keeps_one_set(series):
     assert sorted(
         AnswerCode.objects.filter(answer=answer, coder="A").values_list("category__code", flat=True)
     ) == ["more_cases", "more_data"]
+
+
+def test_an_answer_coded_while_a_run_works_stays_out_of_the_review_queue(
+    coded_item, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Saving codes takes an answer out of the review queue; a run that read the answers before that
+    (training takes a while) put it back when it finished, and the queue counted it."""
+    import coding.training
+    from coding import selectors
+    from tests.coding.conftest import code_by_human
+
+    edition, pairs = coded_item
+    code_by_human(pairs, 40)
+    target = pairs[70][0]
+    train = coding.training.train_with_cross_validation
+
+    def train_while_someone_codes(*args, **kwargs):
+        result = train(*args, **kwargs)
+        services.answer_codes_set(answer_id=target.pk, codes=["technology"], coder="B")
+        return result
+
+    monkeypatch.setattr(coding.training, "train_with_cross_validation", train_while_someone_codes)
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.coding_run_start(edition=edition, item_code=ITEM, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=run.pk)
+
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[target.pk] == {"technology"}
+    queue = selectors.item_answers(edition_id=edition.pk, item_code=ITEM, filter="low_confidence")
+    assert queue.exists() and not queue.filter(pk=target.pk).exists()
+    progress = selectors.coding_progress(edition_id=edition.pk, item_code=ITEM)
+    assert progress["review"] == queue.count() and progress["human"] == 41
