@@ -309,24 +309,24 @@ def _coder_sets(*, edition_id: int, item_code: str) -> dict[uuid.UUID, dict[str,
 
 def coder_agreement(*, edition_id: int, item_code: str) -> dict[str, Any]:
     """Krippendorff's alpha between human coders on the answers at least two of them coded (blind
-    double coding), per category and overall."""
-    from coding.training import alpha_binary
+    double coding), per category and overall (every answer-category pair a unit). Every coder of an
+    answer counts: alpha takes any number of values per unit (NaN where an answer has fewer)."""
+    from coding.training import alpha_nominal
 
     by_answer = _codes_by_coder(answer__item__edition_id=edition_id, answer__item__code=item_code)
-    doubles = {a: c for a, c in by_answer.items() if len(c) >= 2}
+    doubles = [list(c.values()) for c in by_answer.values() if len(c) >= 2]
     codes = [c["code"] for c in codebook_for(edition_id=edition_id, item_code=item_code)]
     if not doubles:
         return {"units": 0, "overall": None, "categories": {}}
-    first, second = [], []
-    for coders in doubles.values():
-        a, b = (coders[k] for k in sorted(coders)[:2])
-        first.append([1 if c in a else 0 for c in codes])
-        second.append([1 if c in b else 0 for c in codes])
-    x, y = np.array(first), np.array(second)
-    per = {code: alpha_binary(x[:, k], y[:, k]) for k, code in enumerate(codes)}
+    # (coder slot, answer, category); a unit's values, not who gave them, enter alpha.
+    values = np.full((max(len(d) for d in doubles), len(doubles), len(codes)), np.nan)
+    for unit, sets in enumerate(doubles):
+        for slot, given in enumerate(sets):
+            values[slot, unit] = [1.0 if c in given else 0.0 for c in codes]
+    per = {code: alpha_nominal(values[:, :, k]) for k, code in enumerate(codes)}
     return {
         "units": len(doubles),
-        "overall": alpha_binary(x.ravel(), y.ravel()),
+        "overall": alpha_nominal(values.reshape(values.shape[0], -1)),
         "categories": {k: (None if v is None else round(v, 3)) for k, v in per.items()},
     }
 

@@ -49,7 +49,7 @@ def test_two_coders_agreement_is_shown(client, analyst_ann, coded_item):
     body = (
         login_with_mfa(client, analyst_ann).get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/").content
     )
-    assert b"over 10 answers coded by two coders" in body
+    assert b"over 10 answers coded by two or more coders" in body
     assert selectors.disagreement_answer_ids(edition_id=edition.pk, item_code=ITEM) == [pairs[0][0].pk]
 
 
