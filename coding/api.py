@@ -17,7 +17,7 @@ from api.permissions import IsStaff
 from coding import selectors, services
 from coding.models import CodingRun
 from responses.models import Answer
-from surveys.models import Edition
+from surveys.models import Edition, Item
 
 
 class AnswerPagination(PageNumberPagination):
@@ -86,12 +86,15 @@ class ItemAnswersView(APIView):
         responses={
             200: CodedAnswerSerializer(many=True),
             400: inline_serializer("AnswerFilterError", {"detail": serializers.CharField()}),
+            404: inline_serializer("ItemNotFound", {"detail": serializers.CharField()}),
         },
         summary="Free-text answers of an item with their codes (paginated; filter=uncoded|automatic|"
         "low_confidence|disagreement, q=search)",
     )
     def get(self, request: Request, edition_id: int, item_code: str) -> Response:
         edition = get_object_or_404(Edition, pk=edition_id)
+        # A mistyped or non-text item is a 404, not an empty list that reads as "no answers yet".
+        get_object_or_404(Item, edition=edition, code=item_code, type__in=services.TEXT_TYPES)
         coder = services.coder_label(user_id=request.user.pk)
         answer_filter = request.query_params.get("filter", "")
         if answer_filter not in selectors.ITEM_ANSWER_FILTERS:

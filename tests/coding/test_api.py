@@ -164,3 +164,12 @@ def test_listed_codes_are_the_final_codes_so_no_human_only_category_is_an_automa
         assert {c["code"] for c in row["codes"]} == final[uuid.UUID(row["id"])]
         assert all(c["source"] == "auto" and 0 < c["probability"] <= 1 for c in row["codes"])
     assert not any(c["code"] == flagged.code for row in body["results"] for c in row["codes"])
+
+
+@pytest.mark.parametrize("item_code", ["workload_reason", "country"])
+def test_answers_of_an_unknown_or_non_text_item_are_a_404_not_an_empty_list(
+    coded_item, analyst_ann, item_code
+):
+    edition, _ = coded_item
+    response = api_client_for(analyst_ann).get(f"/api/v1/editions/{edition.pk}/items/{item_code}/answers/")
+    assert response.status_code == 404
