@@ -194,11 +194,17 @@ def codebook_import(*, edition: Edition, item_code: str, categories: Any, source
 
 
 def codebooks_import_reference(*, edition: Edition, path: Any = None) -> list[Codebook]:
-    """The reference coding frames (surveys/reference/codebooks.json) for the edition's items."""
+    """The reference coding frames (surveys/reference/codebooks.json) for the edition's items that have
+    no codebook yet. One that has is left as analysts made it: importing over it reverted their labels
+    and deleted the categories they had added (a second click on the edition page's import button)."""
     raw = json.loads((path or REFERENCE_DIR / "codebooks.json").read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise CodebookInvalid(["codebooks.json: must map item codes to lists of categories"])
-    codes = set(Item.objects.filter(edition=edition, type__in=TEXT_TYPES).values_list("code", flat=True))
+    codes = set(
+        Item.objects.filter(edition=edition, type__in=TEXT_TYPES)
+        .exclude(code__in=Codebook.objects.filter(edition=edition).values("item_code"))
+        .values_list("code", flat=True)
+    )
     return [
         codebook_import(edition=edition, item_code=item_code, categories=categories, source="reference")
         for item_code, categories in raw.items()

@@ -238,3 +238,26 @@ def test_the_codebook_editor_refuses_a_nul_character_with_a_message_not_a_500(
         assert "must not contain a NUL character" in response.content.decode()
     codebook = {c["code"]: c for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
     assert "other" not in codebook and "\x00" not in codebook["more_data"]["description"]
+
+
+def test_importing_the_reference_codebooks_again_keeps_the_analysts_edits(client, analyst_ann, coded_item):
+    """A second click on 'Import the reference codebooks' reverted every edited label and description
+    and deleted the categories analysts had added (retired them, once used)."""
+    edition, pairs = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    book = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    client.post(book, {"action": "add", "code": "other", "label": "Other reasons"})
+    client.post(book, {"action": "add", "code": "staffing", "label": "Staffing"})
+    services.answer_codes_set(answer_id=pairs[0][0].pk, codes=["staffing"], coder="A")
+    client.post(
+        book, {"action": "update", "code": "more_data", "label": "More data", "description": "Our wording"}
+    )
+    before = selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)
+
+    response = client.post(f"/staff/coding/editions/{edition.pk}/", follow=True)
+    after = selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)
+    assert after == before
+    assert "Imported 0 reference codebook(s)" in response.content.decode()
+    codes = {c["code"]: c for c in after}
+    assert codes["more_data"]["description"] == "Our wording"
+    assert not codes["other"]["retired"] and not codes["staffing"]["retired"]
