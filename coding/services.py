@@ -372,6 +372,12 @@ def coding_run_start(
 
     if not Codebook.objects.filter(edition=edition, item_code=item_code).exists():
         raise CodingRunRefused(f"{item_code} has no codebook yet")
+    # Refused here, with the reason, rather than queued to fail in the worker (the screen showed only
+    # "Failed: CodingRunRefused").
+    if not Category.objects.filter(
+        codebook__edition=edition, codebook__item_code=item_code, retired=False
+    ).exists():
+        raise CodingRunRefused(f"{item_code}: every category of the codebook is retired; restore or add one")
     human = len(selectors.human_final_codes(edition_id=edition.pk, item_code=item_code))
     kind = RunKind.TRAINED if human >= MIN_HUMAN_CODED else RunKind.ZERO_SHOT
     classifier = classifier or (default_trained(human) if kind == RunKind.TRAINED else DEFAULT_ZERO_SHOT)

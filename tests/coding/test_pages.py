@@ -261,3 +261,34 @@ def test_importing_the_reference_codebooks_again_keeps_the_analysts_edits(client
     codes = {c["code"]: c for c in after}
     assert codes["more_data"]["description"] == "Our wording"
     assert not codes["other"]["retired"] and not codes["staffing"]["retired"]
+
+
+def test_a_run_of_a_codebook_with_every_category_retired_is_refused_with_the_reason(
+    client, analyst_ann, coded_item, django_capture_on_commit_callbacks
+):
+    """It was queued and failed in the worker; the screen showed 'Failed: CodingRunRefused' only."""
+    from coding.models import Category, CodingRun
+
+    edition, _ = coded_item
+    Category.objects.filter(codebook__edition=edition, codebook__item_code=ITEM).update(retired=True)
+    client = login_with_mfa(client, analyst_ann)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/runs/", follow=True)
+    assert "every category of the codebook is retired" in response.content.decode()
+    assert not CodingRun.objects.exists()
+
+
+def test_the_screen_says_why_a_run_failed(client, analyst_ann, coded_item):
+    from coding.models import CodingRun, RunStatus
+
+    edition, _ = coded_item
+    CodingRun.objects.create(
+        edition=edition,
+        item_code=ITEM,
+        classifier="label-match",
+        status=RunStatus.FAILED,
+        error_type="MemoryError",
+        error_message="the worker ran out of memory",
+    )
+    body = login_with_mfa(client, analyst_ann).get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/")
+    assert "Failed: MemoryError (the worker ran out of memory)" in body.content.decode()
