@@ -317,12 +317,12 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
     if unknown:
         raise CodesInvalid(f"not in the codebook: {', '.join(unknown)}")
     # A retired category cannot be given anew, but a coder re-saving an answer keeps the retired codes
-    # they gave before (retiring keeps history and old figures).
-    had = set(
-        AnswerCode.objects.filter(
-            answer_id=answer.pk, source=CodeSource.HUMAN, coder=coder, category__retired=True
-        ).values_list("category__code", flat=True)
-    )
+    # they gave before (retiring keeps history and old figures), and the adjudicated set may keep those
+    # any coder of the answer gave (settling must not drop a code every coder gave).
+    given = AnswerCode.objects.filter(answer_id=answer.pk, source=CodeSource.HUMAN, category__retired=True)
+    if coder != ADJUDICATED:
+        given = given.filter(coder=coder)
+    had = set(given.values_list("category__code", flat=True))
     retired = [c for c in wanted if categories[c].retired and c not in had]
     if retired:
         raise CodesInvalid(f"retired categories cannot be given: {', '.join(retired)}")

@@ -79,6 +79,12 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
                 # (ticked to start the adjudicated set).
                 "coders": settled["coders"],
                 "agreed": settled["agreed"],
+                # Retired categories a coder gave: offered to the adjudicated set, which may keep them.
+                "retired_given": [
+                    c
+                    for c in categories
+                    if c["retired"] and any(c["code"] in k["codes"] for k in settled["coders"])
+                ],
             }
         )
     return render(

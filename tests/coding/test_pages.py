@@ -292,3 +292,34 @@ def test_the_screen_says_why_a_run_failed(client, analyst_ann, coded_item):
     )
     body = login_with_mfa(client, analyst_ann).get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/")
     assert "Failed: MemoryError (the worker ran out of memory)" in body.content.decode()
+
+
+def test_adjudication_can_keep_a_retired_code_every_coder_gave(client, analyst_ann, coded_item):
+    """Both coders gave more_cases, retired since; the adjudication form left it out and the service
+    refused it ('retired categories cannot be given'), so settling the answer dropped a code every coder
+    gave and changed the old figure. A retired code nobody gave is still refused."""
+    from coding.models import Category
+
+    edition, pairs = coded_item
+    disputed = pairs[0][0]
+    services.answer_codes_set(answer_id=disputed.pk, codes=["more_cases", "more_data"], coder="A")
+    services.answer_codes_set(answer_id=disputed.pk, codes=["more_cases"], coder="B")
+    services.answer_codes_set(answer_id=pairs[1][0].pk, codes=["technology"], coder="A")
+    for code in ("more_cases", "technology"):
+        category = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code=code)
+        assert services.category_remove(category=category) == "retired"
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    body = client.get(screen, {"filter": "disagreement"}).content.decode()
+    form = body[body.index(f"/answers/{disputed.pk}/adjudicate/") :]
+    form = form[: form.index("</form>")]
+    assert 'value="more_cases" checked' in form and 'value="technology"' not in form
+
+    settled = client.post(
+        f"{screen}answers/{disputed.pk}/adjudicate/", {"codes": ["more_cases"]}, follow=True
+    )
+    assert "Adjudicated" in settled.content.decode()
+    assert selectors.disagreement_answer_ids(edition_id=edition.pk, item_code=ITEM) == []
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[disputed.pk] == {"more_cases"}
+    with pytest.raises(services.CodesInvalid, match="retired categories cannot be given: technology"):
+        services.answer_codes_adjudicate(answer_id=disputed.pk, codes=["more_cases", "technology"])
