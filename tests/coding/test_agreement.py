@@ -65,3 +65,17 @@ def test_two_coders_agreement_matches_the_hand_computation(coded_item):
     for code in ("more_data", "technology"):
         units = [[int(code in first), int(code in second)] for first, second in sets]
         assert agreement["categories"][code] == round(nominal_alpha_by_hand(units), 3)
+
+
+def test_an_undefined_overall_alpha_reads_n_a_on_the_screen(client, analyst_ann, coded_item):
+    """Two coders who both said 'none applies' everywhere: alpha is undefined (one value only); the
+    screen showed an empty figure."""
+    from tests.conftest import login_with_mfa
+
+    edition, pairs = coded_item
+    for answer, _ in pairs[:3]:
+        for coder in ("A", "B"):
+            services.answer_codes_set(answer_id=answer.pk, codes=[], coder=coder)
+    assert selectors.coder_agreement(edition_id=edition.pk, item_code=ITEM)["overall"] is None
+    body = login_with_mfa(client, analyst_ann).get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/")
+    assert "coded by two or more coders: <strong>n/a (every value the same)</strong>" in body.content.decode()
