@@ -153,7 +153,13 @@ class CodingRunStartView(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
-        request=RunInSerializer, responses={202: RunSerializer}, summary="Start auto-coding an item"
+        request=RunInSerializer,
+        responses={
+            202: RunSerializer,
+            400: inline_serializer("RunRefused", {"detail": serializers.CharField()}),
+            409: inline_serializer("RunActive", {"detail": serializers.CharField()}),
+        },
+        summary="Start auto-coding an item (409 while a run of it is queued or running)",
     )
     def post(self, request: Request, edition_id: int, item_code: str) -> Response:
         edition = get_object_or_404(Edition, pk=edition_id)
@@ -161,6 +167,8 @@ class CodingRunStartView(APIView):
         form.is_valid(raise_exception=True)
         try:
             run = services.coding_run_start(edition=edition, item_code=item_code, **form.validated_data)
+        except services.CodingRunActive as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except services.CodingRunRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -71,6 +71,10 @@ class CodingRunRefused(Exception):
     pass
 
 
+class CodingRunActive(CodingRunRefused):
+    """A run of the item is queued or running: it must finish before another starts."""
+
+
 # --- codebooks ---------------------------------------------------------------------------------------
 
 
@@ -363,15 +367,31 @@ def answer_codes_clear(*, answer_id: uuid.UUID, coder: str) -> None:
 # --- auto-coding runs --------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def coding_run_start(
     *, edition: Edition, item_code: str, classifier: str | None = None, seed: int = DEFAULT_SEED
 ) -> CodingRun:
-    """Queue an auto-coding run; the task is sent after commit with the run id only."""
+    """Queue an auto-coding run; the task is sent after commit with the run id only. One run of an item
+    at a time: a second one (a double click on "Run auto-coding") trained the same model again on the
+    worker's other core, and whichever finished last replaced the other's codes."""
     from coding import selectors
     from coding.classifiers import CLASSIFIERS, DEFAULT_ZERO_SHOT, default_trained
 
-    if not Codebook.objects.filter(edition=edition, item_code=item_code).exists():
+    # The codebook's row is locked until commit, so two starts at once see each other's run.
+    if not Codebook.objects.select_for_update().filter(edition=edition, item_code=item_code).exists():
         raise CodingRunRefused(f"{item_code} has no codebook yet")
+    active = (
+        CodingRun.objects.filter(
+            edition=edition, item_code=item_code, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+        )
+        .order_by("queued_at")
+        .first()
+    )
+    if active is not None:
+        raise CodingRunActive(
+            f"{item_code}: a run queued at {active.queued_at:%Y-%m-%d %H:%M} is {active.status}; "
+            f"start another once it has finished"
+        )
     # Refused here, with the reason, rather than queued to fail in the worker (the screen showed only
     # "Failed: CodingRunRefused").
     if not Category.objects.filter(
