@@ -201,14 +201,16 @@ def _choice_labels(
 def _category_columns(
     coding: tuple[Any, Any, Any], items: list[Item], where: str, base: dict[str, Any]
 ) -> list[Column]:
-    """0/1 columns per coding category; the value is looked up by answer id while rows stream. A category
-    flagged "human coding only" has no automatic codes, so it is empty (not 0) for automatically coded
-    answers: the column's mean is then the results' share, counted among human-coded answers."""
+    """0/1 columns per coding category; the value is looked up by answer id while rows stream. A value
+    the coding could not have given is empty, not 0: a category flagged "human coding only" for
+    automatically coded answers (the column's mean is then the results' share, among human-coded
+    answers), and a category an edition's codebook lacks for that edition's answers (several editions)."""
     final_codes, codebook_for, final_code_sources = coding
     columns: list[Column] = []
     frame: list[dict[str, Any]] = []
     seen: set[str] = set()
     codes_by_answer: dict[uuid.UUID, set[str]] = {}
+    per_item: list[tuple[set[str], dict[uuid.UUID, set[str]]]] = []
     unknown: dict[str, set[uuid.UUID]] = {}  # category code -> answers whose value it cannot have
     for item in items:
         entries = codebook_for(edition_id=item.edition_id, item_code=item.code)
@@ -219,13 +221,18 @@ def _category_columns(
                 frame.append(
                     {k: entry.get(k) for k in ("code", "label", "description", "retired", "human_only")}
                 )
-        codes_by_answer.update(final_codes(edition_id=item.edition_id, item_code=item.code))
+        finals = final_codes(edition_id=item.edition_id, item_code=item.code)
+        codes_by_answer.update(finals)
+        per_item.append(({entry["code"] for entry in entries}, finals))
         flagged = [entry["code"] for entry in entries if entry["human_only"]]
         if flagged:
             sources = final_code_sources(edition_id=item.edition_id, item_code=item.code)
             automatic = {answer_id for answer_id, source in sources.items() if source != "human"}
             for code in flagged:
                 unknown.setdefault(code, set()).update(automatic)
+    for item_codes, finals in per_item:
+        for code in seen - item_codes:
+            unknown.setdefault(code, set()).update(finals)
     for entry in frame:
         missing = unknown.get(entry["code"])
         codes = {a: c for a, c in codes_by_answer.items() if a not in missing} if missing else codes_by_answer

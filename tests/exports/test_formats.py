@@ -270,3 +270,45 @@ def test_a_human_coding_only_category_is_empty_for_automatically_coded_answers(
     assert pairs == sorted([("0", "1"), ("1", "0"), ("1", ""), ("0", ""), ("", "")])
     book = files["law-enforcement-survey_2017_codebook.json"].decode()
     assert '"human_only": true' in book
+
+
+def test_a_category_an_editions_codebook_lacks_is_empty_for_that_editions_answers(
+    series, open_2017, release, analyst_ann, export_dir
+):
+    """Two editions exported together: 'staff' is in 2017's codebook only, so 2016's coded answers never
+    had it to give; they were written 0 ('not coded with this category'), a 0 % for 2016."""
+    from django.utils import timezone
+
+    from coding import services as coding
+    from responses.models import Answer
+    from surveys import services as survey_services
+    from tests.conftest import import_reference
+    from tests.exports.helpers import csv_rows
+
+    edition_2016 = survey_services.edition_open(
+        edition=import_reference(series, "2016"), closes_at=timezone.now() + timezone.timedelta(days=3)
+    )
+    base = {"country": "SE", "workload_change": "increased"}
+    for edition in (edition_2016, open_2017):
+        release(edition, [{**base, "workload_reasons": f"{edition.label} text {n}"} for n in range(2)])
+    frames = {
+        edition_2016: [{"code": "more_data", "label": "More data"}],
+        open_2017: [{"code": "more_data", "label": "More data"}, {"code": "staff", "label": "Too few staff"}],
+    }
+    for edition, categories in frames.items():
+        coding.codebook_import(edition=edition, item_code="workload_reasons", categories=categories)
+    answers = {a.text: a.pk for a in Answer.objects.filter(item__code="workload_reasons")}
+    for text, codes in {
+        "2016 text 0": ["more_data"],
+        "2016 text 1": [],
+        "2017 text 0": ["staff"],
+        "2017 text 1": ["more_data"],
+    }.items():
+        coding.answer_codes_set(answer_id=answers[text], codes=codes, coder="ann")
+
+    job = run_export(analyst_ann, [edition_2016, open_2017], format="bundle", free_text="omit")
+    rows = csv_rows(unzip(job_path(job))["law-enforcement-survey_2016-2017.csv"])
+    by_edition = sorted(
+        (r["edition"], r["workload_reasons__more_data"], r["workload_reasons__staff"]) for r in rows
+    )
+    assert by_edition == [("2016", "0", ""), ("2016", "1", ""), ("2017", "0", "1"), ("2017", "1", "0")]
