@@ -272,6 +272,10 @@ def codebook_carry_forward(*, codebook: Codebook, to_edition: Edition) -> Codebo
     """Copy a codebook's current categories to the same item of another edition of the series."""
     if to_edition.series_id != codebook.edition.series_id:
         raise CodebookInvalid(["a codebook can be carried only to an edition of the same series"])
+    if to_edition.pk == codebook.edition_id:
+        # Onto itself it was an import of its own active categories: retired ones without codes left were
+        # deleted, and the codebook said it had been "carried from" its own edition.
+        raise CodebookInvalid(["a codebook is carried to another edition of the series, not to its own"])
     categories = [
         {"code": c.code, "label": c.label, "description": c.description, "examples": c.examples}
         for c in codebook.categories.filter(retired=False)

@@ -125,3 +125,20 @@ def test_editing_a_label_keeps_a_code_meaning_the_same_across_the_series(open_20
     category.refresh_from_db()
     assert category.label.startswith("More data")
     services.category_update(category=category, label=category.label.upper(), description="Reworded")
+
+
+def test_a_codebook_is_not_carried_onto_its_own_edition(coded_item):
+    """The form offers other editions only, but a POST could name its own: that re-imported its active
+    categories, deleting a retired one whose codes had since been removed, and set 'carried from'."""
+    edition, pairs = coded_item
+    book = Codebook.objects.get(edition=edition, item_code="workload_reasons")
+    answer = pairs[0][0]
+    services.answer_codes_set(answer_id=answer.pk, codes=["more_cases"], coder="A")
+    assert services.category_remove(category=book.categories.get(code="more_cases")) == "retired"
+    services.answer_codes_set(answer_id=answer.pk, codes=[], coder="A")  # unticked: no code left
+    before = selectors.codebook_for(edition_id=edition.pk, item_code="workload_reasons")
+    with pytest.raises(services.CodebookInvalid, match="not to its own"):
+        services.codebook_carry_forward(codebook=book, to_edition=edition)
+    assert selectors.codebook_for(edition_id=edition.pk, item_code="workload_reasons") == before
+    book.refresh_from_db()
+    assert book.source == "reference"
