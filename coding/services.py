@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -100,7 +101,7 @@ def codebook_validate(data: Any, *, where: str = "codebook") -> list[dict[str, A
             errors.append(f"{at}.code: {code!r} appears twice")
         else:
             seen.add(code)
-        if not isinstance(label, str) or not label.strip() or len(label) > 200:
+        if not isinstance(label, str) or not label.strip() or len(label.strip()) > 200:
             errors.append(f"{at}.label: a label of 1 to 200 characters is required")
         description = raw.get("description", "")
         if not isinstance(description, str):
@@ -155,13 +156,19 @@ def _series_meanings(edition: Edition, item_code: str) -> dict[str, str]:
     return {row.code: row.label for row in rows}
 
 
+def _meaning_key(label: str) -> str:
+    """A label as compared across editions: case, Unicode normalisation form (an 'é' composed or as 'e'
+    plus an accent, as some tools write it) and runs of spaces do not change a meaning."""
+    return " ".join(unicodedata.normalize("NFKC", label).casefold().split())
+
+
 def _check_series_meaning(edition: Edition, item_code: str, categories: Iterable[Mapping[str, Any]]) -> None:
     meanings = _series_meanings(edition, item_code)
     errors = [
         f"{c['code']}: means {meanings[c['code']]!r} in another edition of this series; "
         f"a code means the same in every edition, so use that label or a new code"
         for c in categories
-        if c["code"] in meanings and meanings[c["code"]].casefold() != c["label"].casefold()
+        if c["code"] in meanings and _meaning_key(meanings[c["code"]]) != _meaning_key(c["label"])
     ]
     if errors:
         raise CodebookInvalid(errors)

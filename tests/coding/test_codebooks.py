@@ -142,3 +142,35 @@ def test_a_codebook_is_not_carried_onto_its_own_edition(coded_item):
     assert selectors.codebook_for(edition_id=edition.pk, item_code="workload_reasons") == before
     book.refresh_from_db()
     assert book.source == "reference"
+
+
+def test_a_label_written_in_another_unicode_form_or_spacing_keeps_its_meaning(open_2017, series):
+    """'Données' with a composed 'é' in one edition and 'e' + combining accent (as some tools write it)
+    in the next look identical; they were refused as two meanings of the code."""
+    import unicodedata
+
+    services.codebook_import(
+        edition=open_2017,
+        item_code="trends",
+        categories=[{"code": "data", "label": unicodedata.normalize("NFC", "Données  massives")}],
+    )
+    draft_2016 = import_reference(series, "2016")
+    services.codebook_import(
+        edition=draft_2016,
+        item_code="trends",
+        categories=[{"code": "data", "label": unicodedata.normalize("NFD", "données massives")}],
+    )
+    with pytest.raises(services.CodebookInvalid, match="means"):
+        services.codebook_import(
+            edition=draft_2016, item_code="trends", categories=[{"code": "data", "label": "Donnees massives"}]
+        )
+
+
+def test_a_label_is_measured_without_its_surrounding_spaces(open_2017):
+    (book,) = [
+        b for b in services.codebooks_import_reference(edition=open_2017) if b.item_code == "workload_reasons"
+    ]
+    category = services.category_create(codebook=book, code="other", label=" " + "x" * 200 + "\n")
+    assert category.label == "x" * 200
+    with pytest.raises(services.CodebookInvalid, match="1 to 200"):
+        services.category_create(codebook=book, code="other2", label="x" * 201)
