@@ -223,6 +223,7 @@ def codebooks_import_reference(*, edition: Edition, path: Any = None) -> list[Co
     ]
 
 
+@transaction.atomic
 def category_create(
     *, codebook: Codebook, code: str, label: str, description: str = "", examples: Sequence[str] = ()
 ) -> Category:
@@ -231,6 +232,10 @@ def category_create(
         where=codebook.item_code,
     )
     _check_series_meaning(codebook.edition, codebook.item_code, [data])
+    # The codebook's row is locked until commit, so a second Add of the same code at once (a double
+    # click) finds the first and is refused with a message; it passed the check and hit the unique
+    # constraint (IntegrityError, a 500).
+    Codebook.objects.select_for_update().filter(pk=codebook.pk).exists()
     if codebook.categories.filter(code=code).exists():
         raise CodebookInvalid([f"{code}: already in this codebook"])
     position = (codebook.categories.order_by("-position").values_list("position", flat=True).first() or 0) + 1

@@ -106,3 +106,53 @@ def test_an_answer_coded_while_a_run_works_stays_out_of_the_review_queue(
     assert queue.exists() and not queue.filter(pk=target.pk).exists()
     progress = selectors.coding_progress(edition_id=edition.pk, item_code=ITEM)
     assert progress["review"] == queue.count() and progress["human"] == 41
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adding_the_same_category_twice_at_once_refuses_the_second_with_a_message(series):
+    """A double click on the codebook editor's Add: both requests passed the 'already in this codebook'
+    check and the second hit the unique constraint (IntegrityError, a 500)."""
+    from coding.models import Category, Codebook
+
+    edition = import_reference(series, "2017")
+    services.codebooks_import_reference(edition=edition)
+    book = Codebook.objects.get(edition=edition, item_code=ITEM)
+    first_added, commit_first = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                services.category_create(codebook=book, code="other", label="Other reasons")
+                first_added.set()
+                commit_first.wait(10)
+            outcomes["first"] = "added"
+        except Exception as exc:
+            outcomes["first"] = repr(exc)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        first_added.wait(10)
+        try:
+            services.category_create(codebook=book, code="other", label="Other reasons")
+            outcomes["second"] = "added"
+        except services.CodebookInvalid as exc:
+            outcomes["second"] = str(exc)
+        except Exception as exc:
+            outcomes["second"] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_added.wait(10)
+    try:
+        wait_until_a_query_waits_for_a_lock()
+    finally:
+        commit_first.set()
+        for thread in threads:
+            thread.join(30)
+    assert outcomes == {"first": "added", "second": "other: already in this codebook"}
+    assert Category.objects.filter(codebook=book, code="other").count() == 1
