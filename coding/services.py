@@ -396,9 +396,14 @@ def coding_run_start(
     # The codebook's row is locked until commit, so two starts at once see each other's run.
     if not Codebook.objects.select_for_update().filter(edition=edition, item_code=item_code).exists():
         raise CodingRunRefused(f"{item_code} has no codebook yet")
+    # A run whose message was lost (queued too long) or whose worker died does not hold the item: the
+    # sweep (coding_runs_requeue_stale) may never come where no beat runs (the embedded demo).
     active = (
         CodingRun.objects.filter(
-            edition=edition, item_code=item_code, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+            Q(status=RunStatus.QUEUED, queued_at__gte=_stale_before())
+            | (Q(status=RunStatus.RUNNING) & ~_abandoned()),
+            edition=edition,
+            item_code=item_code,
         )
         .order_by("queued_at")
         .first()

@@ -338,3 +338,16 @@ def test_a_second_run_of_an_item_waits_until_the_first_has_finished(
     services.coding_run_execute(run_id=first.pk)
     again = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
     assert again.status == RunStatus.QUEUED and CodingRun.objects.count() == 2
+
+    # A run queued too long (its message lost) or left running by a dead worker does not hold the item.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timedelta(seconds=settings.CODING_STALE_SECONDS + 60)
+    CodingRun.objects.filter(pk=again.pk).update(queued_at=long_ago)
+    dead = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    CodingRun.objects.filter(pk=dead.pk).update(status=RunStatus.RUNNING, heartbeat_at=long_ago)
+    assert (
+        start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr").status == RunStatus.QUEUED
+    )
