@@ -4,7 +4,6 @@ services and selectors. Staff only (administrators and analysts)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -18,7 +17,7 @@ from api.permissions import IsStaff
 from coding import selectors, services
 from coding.models import CodingRun
 from responses.models import Answer
-from surveys.models import Edition
+from surveys.models import Edition, Item
 
 
 class AnswerPagination(PageNumberPagination):
@@ -80,19 +79,6 @@ class RunSerializer(serializers.ModelSerializer):
         ]
 
 
-def visible_codes(
-    final: set[str] | None, source: str | None, rows: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The codes an answer carries now: its final human codes, else its accepted automatic codes."""
-    if source == "human":
-        return [{"code": code, "source": "human", "probability": None} for code in sorted(final or ())]
-    return [
-        {"code": r["code"], "source": "auto", "probability": r["probability"]}
-        for r in rows
-        if r["source"] == "auto" and r["accepted"]
-    ]
-
-
 class ItemAnswersView(APIView):
     permission_classes = [IsStaff]
 
@@ -100,12 +86,15 @@ class ItemAnswersView(APIView):
         responses={
             200: CodedAnswerSerializer(many=True),
             400: inline_serializer("AnswerFilterError", {"detail": serializers.CharField()}),
+            404: inline_serializer("ItemNotFound", {"detail": serializers.CharField()}),
         },
         summary="Free-text answers of an item with their codes (paginated; filter=uncoded|automatic|"
         "low_confidence|disagreement, q=search)",
     )
     def get(self, request: Request, edition_id: int, item_code: str) -> Response:
         edition = get_object_or_404(Edition, pk=edition_id)
+        # A mistyped or non-text item is a 404, not an empty list that reads as "no answers yet".
+        get_object_or_404(Item, edition=edition, code=item_code, type__in=services.TEXT_TYPES)
         coder = services.coder_label(user_id=request.user.pk)
         answer_filter = request.query_params.get("filter", "")
         if answer_filter not in selectors.ITEM_ANSWER_FILTERS:
@@ -124,18 +113,8 @@ class ItemAnswersView(APIView):
         ).only("id", "text")
         paginator = AnswerPagination()
         page = paginator.paginate_queryset(qs, request, view=self) or []
-        ids = [a.pk for a in page]
-        rows = selectors.codes_for_answers(ids)
-        final = selectors.final_codes(edition_id=edition.pk, item_code=item_code)
-        sources = selectors.final_code_sources(edition_id=edition.pk, item_code=item_code)
-        data = [
-            {
-                "id": a.pk,
-                "text": a.text,
-                "codes": visible_codes(final.get(a.pk), sources.get(a.pk), rows[a.pk]),
-            }
-            for a in page
-        ]
+        codes = selectors.answers_final_codes([a.pk for a in page])
+        data = [{"id": a.pk, "text": a.text, "codes": codes[a.pk]} for a in page]
         return paginator.get_paginated_response(data)
 
 
@@ -174,7 +153,13 @@ class CodingRunStartView(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
-        request=RunInSerializer, responses={202: RunSerializer}, summary="Start auto-coding an item"
+        request=RunInSerializer,
+        responses={
+            202: RunSerializer,
+            400: inline_serializer("RunRefused", {"detail": serializers.CharField()}),
+            409: inline_serializer("RunActive", {"detail": serializers.CharField()}),
+        },
+        summary="Start auto-coding an item (409 while a run of it is queued or running)",
     )
     def post(self, request: Request, edition_id: int, item_code: str) -> Response:
         edition = get_object_or_404(Edition, pk=edition_id)
@@ -182,6 +167,8 @@ class CodingRunStartView(APIView):
         form.is_valid(raise_exception=True)
         try:
             run = services.coding_run_start(edition=edition, item_code=item_code, **form.validated_data)
+        except services.CodingRunActive as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except services.CodingRunRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -120,6 +120,30 @@ def final_code_sources(*, edition_id: int, item_code: str) -> dict[uuid.UUID, st
     return dict(_finals(FinalCoding, edition_id, item_code).values_list("pk", "source"))
 
 
+def answers_final_codes(answer_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """answer id → its final codes by code (as PUT answers), [{"code", "source": "human" | "auto",
+    "probability"}] (the trained model's probability of an automatic code; None for a human one); [] for
+    an answer without final codes. Reads the kept final codes of these answers only (coding/finals.py),
+    so a category flagged "human coding only" is never listed as an automatic code."""
+    out: dict[uuid.UUID, list[dict[str, Any]]] = {a: [] for a in answer_ids}
+    finals = (
+        FinalCode.objects.filter(answer_id__in=answer_ids)
+        .order_by("category__code")
+        .values_list("answer_id", "category_id", "category__code", "source")
+    )
+    automatic = AnswerCode.objects.filter(answer_id__in=answer_ids, source=CodeSource.AUTO, accepted=True)
+    probabilities = {
+        (answer_id, category_id): probability
+        for answer_id, category_id, probability in automatic.values_list(
+            "answer_id", "category_id", "probability"
+        )
+    }
+    for answer_id, category_id, code, source in finals:
+        probability = probabilities.get((answer_id, category_id)) if source == CodeSource.AUTO else None
+        out[answer_id].append({"code": code, "source": source, "probability": probability})
+    return out
+
+
 def human_final_codes(*, edition_id: int, item_code: str) -> dict[uuid.UUID, set[str]]:
     """final_codes of the answers people coded."""
     return _final_sets(edition_id, item_code, {"source": CodeSource.HUMAN})
@@ -185,7 +209,7 @@ def item_answers(
     elif filter == "automatic":
         qs = qs.filter(Exists(AutoCoding.objects.filter(answer_id=OuterRef("pk")))).exclude(Exists(human))
     elif filter == "low_confidence":
-        return _review_ordered(qs)
+        return _review_ordered(qs.exclude(Exists(human)))
     elif filter == "disagreement":
         ids = disagreement_answer_ids(edition_id=edition_id, item_code=item_code)
         qs = qs.filter(pk__in=ids)
@@ -193,6 +217,9 @@ def item_answers(
 
 
 def _review_ordered(qs: QuerySet[Answer]) -> QuerySet[Answer]:
+    """The answers of `qs` in the review queue, most useful first. The caller leaves out the answers a
+    person coded: saving codes takes an answer out of the queue, but a run that read the answers before
+    it puts it back when it finishes."""
     from django.db.models import Subquery
 
     priority = ReviewItem.objects.filter(answer_id=OuterRef("pk")).values("priority")[:1]
@@ -282,24 +309,24 @@ def _coder_sets(*, edition_id: int, item_code: str) -> dict[uuid.UUID, dict[str,
 
 def coder_agreement(*, edition_id: int, item_code: str) -> dict[str, Any]:
     """Krippendorff's alpha between human coders on the answers at least two of them coded (blind
-    double coding), per category and overall."""
-    from coding.training import alpha_binary
+    double coding), per category and overall (every answer-category pair a unit). Every coder of an
+    answer counts: alpha takes any number of values per unit (NaN where an answer has fewer)."""
+    from coding.training import alpha_nominal
 
     by_answer = _codes_by_coder(answer__item__edition_id=edition_id, answer__item__code=item_code)
-    doubles = {a: c for a, c in by_answer.items() if len(c) >= 2}
+    doubles = [list(c.values()) for c in by_answer.values() if len(c) >= 2]
     codes = [c["code"] for c in codebook_for(edition_id=edition_id, item_code=item_code)]
     if not doubles:
         return {"units": 0, "overall": None, "categories": {}}
-    first, second = [], []
-    for coders in doubles.values():
-        a, b = (coders[k] for k in sorted(coders)[:2])
-        first.append([1 if c in a else 0 for c in codes])
-        second.append([1 if c in b else 0 for c in codes])
-    x, y = np.array(first), np.array(second)
-    per = {code: alpha_binary(x[:, k], y[:, k]) for k, code in enumerate(codes)}
+    # (coder slot, answer, category); a unit's values, not who gave them, enter alpha.
+    values = np.full((max(len(d) for d in doubles), len(doubles), len(codes)), np.nan)
+    for unit, sets in enumerate(doubles):
+        for slot, given in enumerate(sets):
+            values[slot, unit] = [1.0 if c in given else 0.0 for c in codes]
+    per = {code: alpha_nominal(values[:, :, k]) for k, code in enumerate(codes)}
     return {
         "units": len(doubles),
-        "overall": alpha_binary(x.ravel(), y.ravel()),
+        "overall": alpha_nominal(values.reshape(values.shape[0], -1)),
         "categories": {k: (None if v is None else round(v, 3)) for k, v in per.items()},
     }
 
@@ -318,7 +345,9 @@ def coding_progress(*, edition_id: int, item_code: str) -> dict[str, int]:
         "human": human,
         "automatic": auto,
         "uncoded": max(total - human - auto, 0),
-        "review": ReviewItem.objects.filter(answer__in=answers).count(),
+        "review": ReviewItem.objects.filter(answer__in=answers)
+        .exclude(Exists(HumanCoding.objects.filter(answer_id=OuterRef("answer_id"))))
+        .count(),
     }
 
 

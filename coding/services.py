@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ from config.faults import fault_pause
 from config.jobs import enqueue_on_commit
 from responses.models import Answer
 from results.cache import results_invalidate
+from surveys.definition import has_lone_surrogate
 from surveys.models import Edition, Item, ItemType
 from surveys.reference import REFERENCE_DIR
 
@@ -70,6 +72,10 @@ class CodingRunRefused(Exception):
     pass
 
 
+class CodingRunActive(CodingRunRefused):
+    """A run of the item is queued or running: it must finish before another starts."""
+
+
 # --- codebooks ---------------------------------------------------------------------------------------
 
 
@@ -95,7 +101,7 @@ def codebook_validate(data: Any, *, where: str = "codebook") -> list[dict[str, A
             errors.append(f"{at}.code: {code!r} appears twice")
         else:
             seen.add(code)
-        if not isinstance(label, str) or not label.strip() or len(label) > 200:
+        if not isinstance(label, str) or not label.strip() or len(label.strip()) > 200:
             errors.append(f"{at}.label: a label of 1 to 200 characters is required")
         description = raw.get("description", "")
         if not isinstance(description, str):
@@ -103,6 +109,14 @@ def codebook_validate(data: Any, *, where: str = "codebook") -> list[dict[str, A
         examples = raw.get("examples", [])
         if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
             errors.append(f"{at}.examples: must be a list of texts")
+        texts = {"label": label, "description": description}
+        if isinstance(examples, list):
+            texts.update({f"examples[{n}]": e for n, e in enumerate(examples)})
+        errors.extend(
+            f"{at}.{field}: {problem}"
+            for field, text in texts.items()
+            if isinstance(text, str) and (problem := _unstorable(text))
+        )
         out.append(
             {
                 "code": code,
@@ -114,6 +128,15 @@ def codebook_validate(data: Any, *, where: str = "codebook") -> list[dict[str, A
     if errors:
         raise CodebookInvalid(errors)
     return out
+
+
+def _unstorable(text: str) -> str:
+    """Why PostgreSQL would refuse to store `text` (a 500 at the save), or ""."""
+    if "\x00" in text:
+        return "must not contain a NUL character"
+    if has_lone_surrogate(text):
+        return "is not valid Unicode (a lone surrogate)"
+    return ""
 
 
 def _text_item(edition: Edition, item_code: str) -> Item:
@@ -133,13 +156,19 @@ def _series_meanings(edition: Edition, item_code: str) -> dict[str, str]:
     return {row.code: row.label for row in rows}
 
 
+def _meaning_key(label: str) -> str:
+    """A label as compared across editions: case, Unicode normalisation form (an 'é' composed or as 'e'
+    plus an accent, as some tools write it) and runs of spaces do not change a meaning."""
+    return " ".join(unicodedata.normalize("NFKC", label).casefold().split())
+
+
 def _check_series_meaning(edition: Edition, item_code: str, categories: Iterable[Mapping[str, Any]]) -> None:
     meanings = _series_meanings(edition, item_code)
     errors = [
         f"{c['code']}: means {meanings[c['code']]!r} in another edition of this series; "
         f"a code means the same in every edition, so use that label or a new code"
         for c in categories
-        if c["code"] in meanings and meanings[c["code"]].casefold() != c["label"].casefold()
+        if c["code"] in meanings and _meaning_key(meanings[c["code"]]) != _meaning_key(c["label"])
     ]
     if errors:
         raise CodebookInvalid(errors)
@@ -176,11 +205,17 @@ def codebook_import(*, edition: Edition, item_code: str, categories: Any, source
 
 
 def codebooks_import_reference(*, edition: Edition, path: Any = None) -> list[Codebook]:
-    """The reference coding frames (surveys/reference/codebooks.json) for the edition's items."""
+    """The reference coding frames (surveys/reference/codebooks.json) for the edition's items that have
+    no codebook yet. One that has is left as analysts made it: importing over it reverted their labels
+    and deleted the categories they had added (a second click on the edition page's import button)."""
     raw = json.loads((path or REFERENCE_DIR / "codebooks.json").read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise CodebookInvalid(["codebooks.json: must map item codes to lists of categories"])
-    codes = set(Item.objects.filter(edition=edition, type__in=TEXT_TYPES).values_list("code", flat=True))
+    codes = set(
+        Item.objects.filter(edition=edition, type__in=TEXT_TYPES)
+        .exclude(code__in=Codebook.objects.filter(edition=edition).values("item_code"))
+        .values_list("code", flat=True)
+    )
     return [
         codebook_import(edition=edition, item_code=item_code, categories=categories, source="reference")
         for item_code, categories in raw.items()
@@ -188,6 +223,7 @@ def codebooks_import_reference(*, edition: Edition, path: Any = None) -> list[Co
     ]
 
 
+@transaction.atomic
 def category_create(
     *, codebook: Codebook, code: str, label: str, description: str = "", examples: Sequence[str] = ()
 ) -> Category:
@@ -196,6 +232,10 @@ def category_create(
         where=codebook.item_code,
     )
     _check_series_meaning(codebook.edition, codebook.item_code, [data])
+    # The codebook's row is locked until commit, so a second Add of the same code at once (a double
+    # click) finds the first and is refused with a message; it passed the check and hit the unique
+    # constraint (IntegrityError, a 500).
+    Codebook.objects.select_for_update().filter(pk=codebook.pk).exists()
     if codebook.categories.filter(code=code).exists():
         raise CodebookInvalid([f"{code}: already in this codebook"])
     position = (codebook.categories.order_by("-position").values_list("position", flat=True).first() or 0) + 1
@@ -244,6 +284,10 @@ def codebook_carry_forward(*, codebook: Codebook, to_edition: Edition) -> Codebo
     """Copy a codebook's current categories to the same item of another edition of the series."""
     if to_edition.series_id != codebook.edition.series_id:
         raise CodebookInvalid(["a codebook can be carried only to an edition of the same series"])
+    if to_edition.pk == codebook.edition_id:
+        # Onto itself it was an import of its own active categories: retired ones without codes left were
+        # deleted, and the codebook said it had been "carried from" its own edition.
+        raise CodebookInvalid(["a codebook is carried to another edition of the series, not to its own"])
     categories = [
         {"code": c.code, "label": c.label, "description": c.description, "examples": c.examples}
         for c in codebook.categories.filter(retired=False)
@@ -276,7 +320,14 @@ def _codebook_of_answer(answer: Answer) -> Codebook:
 @transaction.atomic
 def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) -> list[str]:
     """Replace one coder's codes on an answer (an empty list means "coded: none applies")."""
-    answer = Answer.objects.select_related("item").get(pk=answer_id, text__isnull=False)
+    # The answer's row is locked until commit, so two saves of the same answer (a double click, two tabs,
+    # a retried PUT) run one after the other: interleaved, the second deleted none of the first's rows
+    # and its insert hit the unique constraint (a 500).
+    answer = (
+        Answer.objects.select_for_update(of=("self",))
+        .select_related("item")
+        .get(pk=answer_id, text__isnull=False)
+    )
     codebook = _codebook_of_answer(answer)
     if not isinstance(codes, list | tuple) or not all(isinstance(c, str) for c in codes):
         raise CodesInvalid("codes must be a list of category codes")
@@ -286,12 +337,12 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
     if unknown:
         raise CodesInvalid(f"not in the codebook: {', '.join(unknown)}")
     # A retired category cannot be given anew, but a coder re-saving an answer keeps the retired codes
-    # they gave before (retiring keeps history and old figures).
-    had = set(
-        AnswerCode.objects.filter(
-            answer_id=answer.pk, source=CodeSource.HUMAN, coder=coder, category__retired=True
-        ).values_list("category__code", flat=True)
-    )
+    # they gave before (retiring keeps history and old figures), and the adjudicated set may keep those
+    # any coder of the answer gave (settling must not drop a code every coder gave).
+    given = AnswerCode.objects.filter(answer_id=answer.pk, source=CodeSource.HUMAN, category__retired=True)
+    if coder != ADJUDICATED:
+        given = given.filter(coder=coder)
+    had = set(given.values_list("category__code", flat=True))
     retired = [c for c in wanted if categories[c].retired and c not in had]
     if retired:
         raise CodesInvalid(f"retired categories cannot be given: {', '.join(retired)}")
@@ -332,15 +383,42 @@ def answer_codes_clear(*, answer_id: uuid.UUID, coder: str) -> None:
 # --- auto-coding runs --------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def coding_run_start(
     *, edition: Edition, item_code: str, classifier: str | None = None, seed: int = DEFAULT_SEED
 ) -> CodingRun:
-    """Queue an auto-coding run; the task is sent after commit with the run id only."""
+    """Queue an auto-coding run; the task is sent after commit with the run id only. One run of an item
+    at a time: a second one (a double click on "Run auto-coding") trained the same model again on the
+    worker's other core, and whichever finished last replaced the other's codes."""
     from coding import selectors
     from coding.classifiers import CLASSIFIERS, DEFAULT_ZERO_SHOT, default_trained
 
-    if not Codebook.objects.filter(edition=edition, item_code=item_code).exists():
+    # The codebook's row is locked until commit, so two starts at once see each other's run.
+    if not Codebook.objects.select_for_update().filter(edition=edition, item_code=item_code).exists():
         raise CodingRunRefused(f"{item_code} has no codebook yet")
+    # A run whose message was lost (queued too long) or whose worker died does not hold the item: the
+    # sweep (coding_runs_requeue_stale) may never come where no beat runs (the embedded demo).
+    active = (
+        CodingRun.objects.filter(
+            Q(status=RunStatus.QUEUED, queued_at__gte=_stale_before())
+            | (Q(status=RunStatus.RUNNING) & ~_abandoned()),
+            edition=edition,
+            item_code=item_code,
+        )
+        .order_by("queued_at")
+        .first()
+    )
+    if active is not None:
+        raise CodingRunActive(
+            f"{item_code}: a run queued at {active.queued_at:%Y-%m-%d %H:%M} is {active.status}; "
+            f"start another once it has finished"
+        )
+    # Refused here, with the reason, rather than queued to fail in the worker (the screen showed only
+    # "Failed: CodingRunRefused").
+    if not Category.objects.filter(
+        codebook__edition=edition, codebook__item_code=item_code, retired=False
+    ).exists():
+        raise CodingRunRefused(f"{item_code}: every category of the codebook is retired; restore or add one")
     human = len(selectors.human_final_codes(edition_id=edition.pk, item_code=item_code))
     kind = RunKind.TRAINED if human >= MIN_HUMAN_CODED else RunKind.ZERO_SHOT
     classifier = classifier or (default_trained(human) if kind == RunKind.TRAINED else DEFAULT_ZERO_SHOT)
@@ -575,8 +653,10 @@ def _execute(run: CodingRun, attempt: int) -> None:
             answer__in=item_answers, source__in=[CodeSource.AUTO, CodeSource.SUGGESTION]
         ).delete()
         ReviewItem.objects.filter(answer__in=item_answers).delete()
+        # Replaced by either kind: kept after a zero-shot run, the answers a trained run had coded counted
+        # as automatically coded with no category (their codes were just deleted), lowering every share.
+        AutoCoding.objects.filter(answer__in=item_answers).delete()
         if run.kind == RunKind.TRAINED:
-            AutoCoding.objects.filter(answer__in=item_answers).delete()
             AutoCoding.objects.bulk_create([AutoCoding(answer_id=aid, run=run) for aid, _ in to_code])
             Category.objects.filter(pk__in=[c.pk for c in categories]).update(human_only=False)
             Category.objects.filter(pk__in=[c.pk for c in categories if c.code in flagged]).update(

@@ -49,12 +49,18 @@ def grouped_folds(texts: Sequence[str], *, folds: int, seed: int) -> np.ndarray:
 def alpha_binary(human: np.ndarray, machine: np.ndarray) -> float | None:
     """Krippendorff's alpha (nominal) between two coders over the same units; None when undefined
     (a single value everywhere, e.g. a category nobody used)."""
-    if human.size == 0:
+    return alpha_nominal(np.vstack([human, machine]))
+
+
+def alpha_nominal(reliability: np.ndarray) -> float | None:
+    """Krippendorff's alpha (nominal) of a (coders, units) matrix, NaN where a unit has fewer values than
+    the matrix has rows (any number of coders per unit); None when undefined (no unit with two values,
+    or a single value everywhere)."""
+    data = np.asarray(reliability, dtype=float)
+    if data.size == 0 or not ((~np.isnan(data)).sum(axis=0) >= 2).any():
         return None
-    values = np.concatenate([human, machine])
-    if values.min() == values.max():
+    if np.nanmin(data) == np.nanmax(data):
         return None
-    data = np.vstack([human, machine]).astype(float)
     return float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
 
 

@@ -33,7 +33,9 @@ def edition_codebooks(request: HttpRequest, edition_id: int) -> HttpResponse:
     edition = get_object_or_404(Edition, pk=edition_id)
     if request.method == "POST":
         books = services.codebooks_import_reference(edition=edition)
-        messages.success(request, f"Imported {len(books)} reference codebook(s).")
+        messages.success(
+            request, f"Imported {len(books)} reference codebook(s); items that had a codebook keep theirs."
+        )
         return redirect("coding:edition", edition_id=edition.pk)
     books = [
         {"book": b, "progress": selectors.coding_progress(edition_id=edition.pk, item_code=b.item_code)}
@@ -77,6 +79,12 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
                 # (ticked to start the adjudicated set).
                 "coders": settled["coders"],
                 "agreed": settled["agreed"],
+                # Retired categories a coder gave: offered to the adjudicated set, which may keep them.
+                "retired_given": [
+                    c
+                    for c in categories
+                    if c["retired"] and any(c["code"] in k["codes"] for k in settled["coders"])
+                ],
             }
         )
     return render(

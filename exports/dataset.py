@@ -38,7 +38,7 @@ class Variable:
     value_labels: dict[str, str] = field(default_factory=dict)
     choice: str = ""  # the choice or category code of a FLAG / CATEGORY column
     quasi_identifier: bool = False
-    # Coding frame of a CATEGORY column's item (code, label, description, retired), for the codebook.
+    # Coding frame of a CATEGORY column's item (code, label, description, retired, human_only): codebook.
     coding: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import User
-from coding.selectors import codebook_for, final_codes
+from coding.selectors import codebook_for, final_code_sources, final_codes
 from exports import dataset as ds
 from exports.models import ExportJob
 from responses.models import Response
@@ -111,7 +111,7 @@ def export_source(
         columns.append(Column(variable, f"CASE r.edition_id {case} END", [e.label for e in ordered]))
     text_items: dict[str, list[int]] = {}
     text_labels: dict[str, str] = {}
-    coding = (final_codes, codebook_for) if include_categories else None
+    coding = (final_codes, codebook_for, final_code_sources) if include_categories else None
     for code in order:
         items = items_by_code[code]
         first = items[0]
@@ -199,22 +199,43 @@ def _choice_labels(
 
 
 def _category_columns(
-    coding: tuple[Any, Any], items: list[Item], where: str, base: dict[str, Any]
+    coding: tuple[Any, Any, Any], items: list[Item], where: str, base: dict[str, Any]
 ) -> list[Column]:
-    """0/1 columns per coding category; the value is looked up by answer id while rows stream."""
-    final_codes, codebook_for = coding
+    """0/1 columns per coding category; the value is looked up by answer id while rows stream. A value
+    the coding could not have given is empty, not 0: a category flagged "human coding only" for
+    automatically coded answers (the column's mean is then the results' share, among human-coded
+    answers), and a category an edition's codebook lacks for that edition's answers (several editions)."""
+    final_codes, codebook_for, final_code_sources = coding
     columns: list[Column] = []
     frame: list[dict[str, Any]] = []
     seen: set[str] = set()
     codes_by_answer: dict[uuid.UUID, set[str]] = {}
+    per_item: list[tuple[set[str], dict[uuid.UUID, set[str]]]] = []
+    unknown: dict[str, set[uuid.UUID]] = {}  # category code -> answers whose value it cannot have
     for item in items:
-        for entry in codebook_for(edition_id=item.edition_id, item_code=item.code):
+        entries = codebook_for(edition_id=item.edition_id, item_code=item.code)
+        for entry in entries:
             if entry["code"] not in seen:
                 seen.add(entry["code"])
                 # Not the examples: they may be answers quoted verbatim (personal data).
-                frame.append({k: entry.get(k) for k in ("code", "label", "description", "retired")})
-        codes_by_answer.update(final_codes(edition_id=item.edition_id, item_code=item.code))
+                frame.append(
+                    {k: entry.get(k) for k in ("code", "label", "description", "retired", "human_only")}
+                )
+        finals = final_codes(edition_id=item.edition_id, item_code=item.code)
+        codes_by_answer.update(finals)
+        per_item.append(({entry["code"] for entry in entries}, finals))
+        flagged = [entry["code"] for entry in entries if entry["human_only"]]
+        if flagged:
+            sources = final_code_sources(edition_id=item.edition_id, item_code=item.code)
+            automatic = {answer_id for answer_id, source in sources.items() if source != "human"}
+            for code in flagged:
+                unknown.setdefault(code, set()).update(automatic)
+    for item_codes, finals in per_item:
+        for code in seen - item_codes:
+            unknown.setdefault(code, set()).update(finals)
     for entry in frame:
+        missing = unknown.get(entry["code"])
+        codes = {a: c for a, c in codes_by_answer.items() if a not in missing} if missing else codes_by_answer
         variable = ds.Variable(
             f"{base['item_code']}__{entry['code']}",
             **{
@@ -225,7 +246,7 @@ def _category_columns(
             kind=ds.CATEGORY,
             value_labels=dict(ds.CATEGORY_LABELS),
             choice=entry["code"],
-            coding={"frame": frame, "codes": codes_by_answer},
+            coding={"frame": frame, "codes": codes},
         )
         # The text answer's id; exports/anonymise turns it into 0/1 and never writes the id out.
         columns.append(

@@ -1,5 +1,7 @@
 """The coding API: answers with codes, human codes, starting and following a run."""
 
+import uuid
+
 import pytest
 
 from coding import selectors, services
@@ -122,3 +124,52 @@ def test_put_with_adjudicate_settles_a_disagreement_and_is_refused_for_a_single_
     )
     assert refused.status_code == 400 and "two or more coders" in refused.json()["detail"]
     assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[single.pk] == {"more_data"}
+
+
+def test_listed_codes_are_the_final_codes_so_no_human_only_category_is_an_automatic_code(
+    coded_item, analyst_ann, django_capture_on_commit_callbacks
+):
+    """A category flagged 'human coding only' is not among an automatic answer's final codes (results and
+    exports leave it out); the listing showed the model's accepted code for it all the same."""
+    from django.db.models import Count
+
+    from coding.finals import final_codes_refresh
+    from coding.models import AnswerCode, Category
+    from surveys.models import Item
+
+    edition, pairs = coded_item
+    code_by_human(pairs, 40)
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.coding_run_start(edition=edition, item_code=ITEM, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=run.pk)
+    most_given = (
+        AnswerCode.objects.filter(run=run, accepted=True)
+        .values("category")
+        .annotate(n=Count("*"))
+        .order_by("-n")
+        .first()["category"]
+    )
+    flagged = Category.objects.get(pk=most_given)
+    Category.objects.filter(pk=flagged.pk).update(human_only=True)  # as a run flags it, then refreshes
+    final_codes_refresh(item_id=Item.objects.get(edition=edition, code=ITEM).pk)
+
+    body = (
+        api_client_for(analyst_ann)
+        .get(f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/?filter=automatic&page_size=500")
+        .json()
+    )
+    assert body["count"] == 40
+    final = selectors.final_codes(edition_id=edition.pk, item_code=ITEM)
+    for row in body["results"]:
+        assert {c["code"] for c in row["codes"]} == final[uuid.UUID(row["id"])]
+        assert all(c["source"] == "auto" and 0 < c["probability"] <= 1 for c in row["codes"])
+    assert not any(c["code"] == flagged.code for row in body["results"] for c in row["codes"])
+
+
+@pytest.mark.parametrize("item_code", ["workload_reason", "country"])
+def test_answers_of_an_unknown_or_non_text_item_are_a_404_not_an_empty_list(
+    coded_item, analyst_ann, item_code
+):
+    edition, _ = coded_item
+    response = api_client_for(analyst_ann).get(f"/api/v1/editions/{edition.pk}/items/{item_code}/answers/")
+    assert response.status_code == 404

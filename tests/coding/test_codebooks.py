@@ -31,6 +31,11 @@ def test_the_reference_frames_are_imported_for_the_free_text_items(open_2017):
         ([{"code": "a", "label": "A", "examples": "nope"}], "examples: must be a list"),
         ([{"code": "a", "label": "A", "colour": "red"}], "unknown field(s) colour"),
         (["just text"], "must be an object"),
+        # PostgreSQL refuses NUL and lone surrogates: these were a ValueError / UnicodeEncodeError (a 500).
+        ([{"code": "a", "label": "A\x00"}], "[0].label: must not contain a NUL"),
+        ([{"code": "a", "label": "A", "description": "x\x00y"}], "description: must not contain a NUL"),
+        ([{"code": "a", "label": "A", "examples": ["ok", "\x00"]}], "examples[1]: must not contain a NUL"),
+        ([{"code": "a", "label": "\ud800"}], "label: is not valid Unicode"),
     ],
 )
 def test_malformed_codebooks_are_refused_with_clear_errors(open_2017, categories, message):
@@ -120,3 +125,52 @@ def test_editing_a_label_keeps_a_code_meaning_the_same_across_the_series(open_20
     category.refresh_from_db()
     assert category.label.startswith("More data")
     services.category_update(category=category, label=category.label.upper(), description="Reworded")
+
+
+def test_a_codebook_is_not_carried_onto_its_own_edition(coded_item):
+    """The form offers other editions only, but a POST could name its own: that re-imported its active
+    categories, deleting a retired one whose codes had since been removed, and set 'carried from'."""
+    edition, pairs = coded_item
+    book = Codebook.objects.get(edition=edition, item_code="workload_reasons")
+    answer = pairs[0][0]
+    services.answer_codes_set(answer_id=answer.pk, codes=["more_cases"], coder="A")
+    assert services.category_remove(category=book.categories.get(code="more_cases")) == "retired"
+    services.answer_codes_set(answer_id=answer.pk, codes=[], coder="A")  # unticked: no code left
+    before = selectors.codebook_for(edition_id=edition.pk, item_code="workload_reasons")
+    with pytest.raises(services.CodebookInvalid, match="not to its own"):
+        services.codebook_carry_forward(codebook=book, to_edition=edition)
+    assert selectors.codebook_for(edition_id=edition.pk, item_code="workload_reasons") == before
+    book.refresh_from_db()
+    assert book.source == "reference"
+
+
+def test_a_label_written_in_another_unicode_form_or_spacing_keeps_its_meaning(open_2017, series):
+    """'Données' with a composed 'é' in one edition and 'e' + combining accent (as some tools write it)
+    in the next look identical; they were refused as two meanings of the code."""
+    import unicodedata
+
+    services.codebook_import(
+        edition=open_2017,
+        item_code="trends",
+        categories=[{"code": "data", "label": unicodedata.normalize("NFC", "Données  massives")}],
+    )
+    draft_2016 = import_reference(series, "2016")
+    services.codebook_import(
+        edition=draft_2016,
+        item_code="trends",
+        categories=[{"code": "data", "label": unicodedata.normalize("NFD", "données massives")}],
+    )
+    with pytest.raises(services.CodebookInvalid, match="means"):
+        services.codebook_import(
+            edition=draft_2016, item_code="trends", categories=[{"code": "data", "label": "Donnees massives"}]
+        )
+
+
+def test_a_label_is_measured_without_its_surrounding_spaces(open_2017):
+    (book,) = [
+        b for b in services.codebooks_import_reference(edition=open_2017) if b.item_code == "workload_reasons"
+    ]
+    category = services.category_create(codebook=book, code="other", label=" " + "x" * 200 + "\n")
+    assert category.label == "x" * 200
+    with pytest.raises(services.CodebookInvalid, match="1 to 200"):
+        services.category_create(codebook=book, code="other2", label="x" * 201)

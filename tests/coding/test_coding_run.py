@@ -241,6 +241,7 @@ def test_the_default_classifier_follows_the_number_of_human_codes(
     code_by_human(pairs, 30)
     small = start(edition, django_capture_on_commit_callbacks)
     assert small.classifier == "tfidf-minilm-lr"
+    small.delete()  # only its choice of classifier matters here; a queued run would hold the item
     monkeypatch.setattr(coding.classifiers, "SVM_FROM_HUMAN_CODED", 30)
     large = start(edition, django_capture_on_commit_callbacks)
     assert large.classifier == "tfidf-minilm-svm"
@@ -291,3 +292,62 @@ def test_with_few_human_codes_a_run_learns_from_the_codebook_texts_too(
     plain.refresh_from_db()
     assert plain.status == RunStatus.SUCCEEDED and plain.metrics["codebook_texts"] is None
     assert auto_codes(edition) != with_codebook
+
+
+def test_a_zero_shot_run_after_a_trained_one_leaves_no_answer_automatically_coded(
+    coded_item, django_capture_on_commit_callbacks
+):
+    """A zero-shot run (asked for by classifier) replaces a trained run's codes with suggestions; the
+    answers that run coded used to stay 'automatically coded' with no category, counted in n."""
+    edition, pairs = coded_item
+    code_by_human(pairs, 40)
+    human_only = selectors.item_category_counts(edition_id=edition.pk, item_code=ITEM)
+    trained = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=trained.pk)
+    assert selectors.item_category_counts(edition_id=edition.pk, item_code=ITEM)["n"] == 80
+    suggestions = start(edition, django_capture_on_commit_callbacks, classifier="label-match")
+    assert suggestions.kind == RunKind.ZERO_SHOT
+    services.coding_run_execute(run_id=suggestions.pk)
+    after = selectors.item_category_counts(edition_id=edition.pk, item_code=ITEM)
+    assert (after["n"], after["method"], after["counts"]) == (40, "human", human_only["counts"])
+    progress = selectors.coding_progress(edition_id=edition.pk, item_code=ITEM)
+    assert (progress["automatic"], progress["uncoded"]) == (0, 40)
+    assert selectors.item_answers(edition_id=edition.pk, item_code=ITEM, filter="automatic").count() == 0
+
+
+def test_a_second_run_of_an_item_waits_until_the_first_has_finished(
+    coded_item, django_capture_on_commit_callbacks, analyst_ann, client
+):
+    """A double click on 'Run auto-coding' queued two runs: the worker trained the same model on both its
+    cores, and whichever finished last replaced the other's codes."""
+    from tests.conftest import api_client_for, login_with_mfa
+
+    edition, pairs = coded_item
+    code_by_human(pairs, 20)
+    first = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    with pytest.raises(services.CodingRunActive, match="is queued"):
+        start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    api = api_client_for(analyst_ann).post(f"/api/v1/editions/{edition.pk}/items/{ITEM}/coding-runs/")
+    assert api.status_code == 409 and "start another once it has finished" in api.json()["detail"]
+    screen = login_with_mfa(client, analyst_ann).post(
+        f"/staff/coding/editions/{edition.pk}/items/{ITEM}/runs/", follow=True
+    )
+    assert "start another once it has finished" in screen.content.decode()
+    assert CodingRun.objects.count() == 1
+
+    services.coding_run_execute(run_id=first.pk)
+    again = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    assert again.status == RunStatus.QUEUED and CodingRun.objects.count() == 2
+
+    # A run queued too long (its message lost) or left running by a dead worker does not hold the item.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timedelta(seconds=settings.CODING_STALE_SECONDS + 60)
+    CodingRun.objects.filter(pk=again.pk).update(queued_at=long_ago)
+    dead = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    CodingRun.objects.filter(pk=dead.pk).update(status=RunStatus.RUNNING, heartbeat_at=long_ago)
+    assert (
+        start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr").status == RunStatus.QUEUED
+    )

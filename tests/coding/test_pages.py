@@ -49,7 +49,7 @@ def test_two_coders_agreement_is_shown(client, analyst_ann, coded_item):
     body = (
         login_with_mfa(client, analyst_ann).get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/").content
     )
-    assert b"over 10 answers coded by two coders" in body
+    assert b"over 10 answers coded by two or more coders" in body
     assert selectors.disagreement_answer_ids(edition_id=edition.pk, item_code=ITEM) == [pairs[0][0].pk]
 
 
@@ -219,3 +219,107 @@ def test_the_disagreement_filter_shows_each_coders_codes_and_adjudication_settle
     refused = client.post(f"{screen}answers/{single.pk}/adjudicate/", {"codes": ["technology"]}, follow=True)
     assert "two or more coders" in refused.content.decode()
     assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[single.pk] == {"more_cases"}
+
+
+def test_the_codebook_editor_refuses_a_nul_character_with_a_message_not_a_500(
+    client, analyst_ann, coded_item
+):
+    edition, _ = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    added = client.post(url, {"action": "add", "code": "other", "label": "Other\x00"}, follow=True)
+    saved = client.post(
+        url,
+        {"action": "update", "code": "more_data", "label": "More data", "description": "a\x00b"},
+        follow=True,
+    )
+    for response in (added, saved):
+        assert response.status_code == 200
+        assert "must not contain a NUL character" in response.content.decode()
+    codebook = {c["code"]: c for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
+    assert "other" not in codebook and "\x00" not in codebook["more_data"]["description"]
+
+
+def test_importing_the_reference_codebooks_again_keeps_the_analysts_edits(client, analyst_ann, coded_item):
+    """A second click on 'Import the reference codebooks' reverted every edited label and description
+    and deleted the categories analysts had added (retired them, once used)."""
+    edition, pairs = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    book = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    client.post(book, {"action": "add", "code": "other", "label": "Other reasons"})
+    client.post(book, {"action": "add", "code": "staffing", "label": "Staffing"})
+    services.answer_codes_set(answer_id=pairs[0][0].pk, codes=["staffing"], coder="A")
+    client.post(
+        book, {"action": "update", "code": "more_data", "label": "More data", "description": "Our wording"}
+    )
+    before = selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)
+
+    response = client.post(f"/staff/coding/editions/{edition.pk}/", follow=True)
+    after = selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)
+    assert after == before
+    assert "Imported 0 reference codebook(s)" in response.content.decode()
+    codes = {c["code"]: c for c in after}
+    assert codes["more_data"]["description"] == "Our wording"
+    assert not codes["other"]["retired"] and not codes["staffing"]["retired"]
+
+
+def test_a_run_of_a_codebook_with_every_category_retired_is_refused_with_the_reason(
+    client, analyst_ann, coded_item, django_capture_on_commit_callbacks
+):
+    """It was queued and failed in the worker; the screen showed 'Failed: CodingRunRefused' only."""
+    from coding.models import Category, CodingRun
+
+    edition, _ = coded_item
+    Category.objects.filter(codebook__edition=edition, codebook__item_code=ITEM).update(retired=True)
+    client = login_with_mfa(client, analyst_ann)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/runs/", follow=True)
+    assert "every category of the codebook is retired" in response.content.decode()
+    assert not CodingRun.objects.exists()
+
+
+def test_the_screen_says_why_a_run_failed(client, analyst_ann, coded_item):
+    from coding.models import CodingRun, RunStatus
+
+    edition, _ = coded_item
+    CodingRun.objects.create(
+        edition=edition,
+        item_code=ITEM,
+        classifier="label-match",
+        status=RunStatus.FAILED,
+        error_type="MemoryError",
+        error_message="the worker ran out of memory",
+    )
+    body = login_with_mfa(client, analyst_ann).get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/")
+    assert "Failed: MemoryError (the worker ran out of memory)" in body.content.decode()
+
+
+def test_adjudication_can_keep_a_retired_code_every_coder_gave(client, analyst_ann, coded_item):
+    """Both coders gave more_cases, retired since; the adjudication form left it out and the service
+    refused it ('retired categories cannot be given'), so settling the answer dropped a code every coder
+    gave and changed the old figure. A retired code nobody gave is still refused."""
+    from coding.models import Category
+
+    edition, pairs = coded_item
+    disputed = pairs[0][0]
+    services.answer_codes_set(answer_id=disputed.pk, codes=["more_cases", "more_data"], coder="A")
+    services.answer_codes_set(answer_id=disputed.pk, codes=["more_cases"], coder="B")
+    services.answer_codes_set(answer_id=pairs[1][0].pk, codes=["technology"], coder="A")
+    for code in ("more_cases", "technology"):
+        category = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code=code)
+        assert services.category_remove(category=category) == "retired"
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    body = client.get(screen, {"filter": "disagreement"}).content.decode()
+    form = body[body.index(f"/answers/{disputed.pk}/adjudicate/") :]
+    form = form[: form.index("</form>")]
+    assert 'value="more_cases" checked' in form and 'value="technology"' not in form
+
+    settled = client.post(
+        f"{screen}answers/{disputed.pk}/adjudicate/", {"codes": ["more_cases"]}, follow=True
+    )
+    assert "Adjudicated" in settled.content.decode()
+    assert selectors.disagreement_answer_ids(edition_id=edition.pk, item_code=ITEM) == []
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[disputed.pk] == {"more_cases"}
+    with pytest.raises(services.CodesInvalid, match="retired categories cannot be given: technology"):
+        services.answer_codes_adjudicate(answer_id=disputed.pk, codes=["more_cases", "technology"])

@@ -213,3 +213,102 @@ def test_coded_free_text_becomes_one_0_1_column_per_category(open_2017, release,
     assert pairs == sorted([("1", "0"), ("1", "1"), ("0", "0")] + [("", "")] * 5)
     book = files["law-enforcement-survey_2017_codebook.json"].decode()
     assert "Too few staff" in book and "John Smith" not in book
+
+
+def test_a_human_coding_only_category_is_empty_for_automatically_coded_answers(
+    open_2017, release, analyst_ann, export_dir
+):
+    """Results count a category flagged 'human coding only' among human-coded answers (the model's codes
+    for it are not used); the export wrote 0 for every automatically coded answer, so the column's mean
+    was not the published share. It is empty there now; the codebook says why."""
+    from coding import services as coding
+    from coding.finals import final_codes_refresh
+    from coding.models import AnswerCode, AutoCoding, Category, CodeSource, CodingRun, RunKind
+    from responses.models import Answer
+    from surveys.models import Item
+    from tests.exports.helpers import csv_rows
+
+    base = {
+        "country": "SE",
+        "agency_type": "national",
+        "workload_change": "increased",
+        "better_equipped": "no",
+        "viewing_handson_correlation": "rare",
+    }
+    release(open_2017, [{**base, "workload_reasons": f"text {n}"} for n in range(4)] + [base])
+    coding.codebook_import(
+        edition=open_2017,
+        item_code="workload_reasons",
+        categories=[{"code": "more_data", "label": "More data"}, {"code": "staff", "label": "Too few staff"}],
+    )
+    answers = {a.text: a.pk for a in Answer.objects.filter(item__code="workload_reasons")}
+    coding.answer_codes_set(answer_id=answers["text 0"], codes=["staff"], coder="ann")
+    coding.answer_codes_set(answer_id=answers["text 1"], codes=["more_data"], coder="ann")
+    # What a trained run writes: 'text 2' and 'text 3' coded automatically, 'staff' flagged human only.
+    run = CodingRun.objects.create(
+        edition=open_2017, item_code="workload_reasons", kind=RunKind.TRAINED, classifier="tfidf-lr"
+    )
+    categories = {c.code: c for c in Category.objects.filter(codebook__edition=open_2017)}
+    for text, codes in (("text 2", ["more_data", "staff"]), ("text 3", ["staff"])):
+        AutoCoding.objects.create(answer_id=answers[text], run=run)
+        for code in codes:
+            AnswerCode.objects.create(
+                answer_id=answers[text],
+                category=categories[code],
+                source=CodeSource.AUTO,
+                run=run,
+                probability=0.9,
+            )
+    Category.objects.filter(pk=categories["staff"].pk).update(human_only=True)
+    final_codes_refresh(item_id=Item.objects.get(edition=open_2017, code="workload_reasons").pk)
+
+    job = run_export(analyst_ann, [open_2017], format="bundle", free_text="omit")
+    files = unzip(job_path(job))
+    rows = csv_rows(files["law-enforcement-survey_2017.csv"])
+    pairs = sorted((r["workload_reasons__more_data"], r["workload_reasons__staff"]) for r in rows)
+    # human: (0,1), (1,0); automatic: (1, empty), (0, empty); no answer: (empty, empty).
+    assert pairs == sorted([("0", "1"), ("1", "0"), ("1", ""), ("0", ""), ("", "")])
+    book = files["law-enforcement-survey_2017_codebook.json"].decode()
+    assert '"human_only": true' in book
+
+
+def test_a_category_an_editions_codebook_lacks_is_empty_for_that_editions_answers(
+    series, open_2017, release, analyst_ann, export_dir
+):
+    """Two editions exported together: 'staff' is in 2017's codebook only, so 2016's coded answers never
+    had it to give; they were written 0 ('not coded with this category'), a 0 % for 2016."""
+    from django.utils import timezone
+
+    from coding import services as coding
+    from responses.models import Answer
+    from surveys import services as survey_services
+    from tests.conftest import import_reference
+    from tests.exports.helpers import csv_rows
+
+    edition_2016 = survey_services.edition_open(
+        edition=import_reference(series, "2016"), closes_at=timezone.now() + timezone.timedelta(days=3)
+    )
+    base = {"country": "SE", "workload_change": "increased"}
+    for edition in (edition_2016, open_2017):
+        release(edition, [{**base, "workload_reasons": f"{edition.label} text {n}"} for n in range(2)])
+    frames = {
+        edition_2016: [{"code": "more_data", "label": "More data"}],
+        open_2017: [{"code": "more_data", "label": "More data"}, {"code": "staff", "label": "Too few staff"}],
+    }
+    for edition, categories in frames.items():
+        coding.codebook_import(edition=edition, item_code="workload_reasons", categories=categories)
+    answers = {a.text: a.pk for a in Answer.objects.filter(item__code="workload_reasons")}
+    for text, codes in {
+        "2016 text 0": ["more_data"],
+        "2016 text 1": [],
+        "2017 text 0": ["staff"],
+        "2017 text 1": ["more_data"],
+    }.items():
+        coding.answer_codes_set(answer_id=answers[text], codes=codes, coder="ann")
+
+    job = run_export(analyst_ann, [edition_2016, open_2017], format="bundle", free_text="omit")
+    rows = csv_rows(unzip(job_path(job))["law-enforcement-survey_2016-2017.csv"])
+    by_edition = sorted(
+        (r["edition"], r["workload_reasons__more_data"], r["workload_reasons__staff"]) for r in rows
+    )
+    assert by_edition == [("2016", "0", ""), ("2016", "1", ""), ("2017", "0", "1"), ("2017", "1", "0")]

@@ -1,0 +1,158 @@
+"""Coding writes that meet: the same answer saved twice at once, a run finishing while people code."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from coding import services
+from coding.models import AnswerCode
+from tests.coding.conftest import add_answers
+from tests.conftest import import_reference
+
+ITEM = "workload_reasons"
+
+
+def wait_until_a_query_waits_for_a_lock(timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("no query waited for a lock")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_coder_saving_an_answer_twice_at_once_keeps_one_set(series):
+    """A double click on Save (or two tabs, or a retried PUT): the second save waits for the first and
+    replaces its codes; interleaved, it used to delete nothing and hit the unique constraint (a 500)."""
+    edition = import_reference(series, "2017")
+    services.codebooks_import_reference(edition=edition)
+    (answer,) = add_answers(edition, ITEM, ["More data every year"])
+    services.answer_codes_set(answer_id=answer.pk, codes=["technology"], coder="A")
+    first_saved, commit_first = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                services.answer_codes_set(answer_id=answer.pk, codes=["more_data"], coder="A")
+                first_saved.set()
+                commit_first.wait(10)
+            outcomes["first"] = "saved"
+        except Exception as exc:
+            outcomes["first"] = repr(exc)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        first_saved.wait(10)
+        try:
+            services.answer_codes_set(answer_id=answer.pk, codes=["more_data", "more_cases"], coder="A")
+            outcomes["second"] = "saved"
+        except Exception as exc:
+            outcomes["second"] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_saved.wait(10)
+    try:
+        wait_until_a_query_waits_for_a_lock()
+    finally:
+        commit_first.set()
+        for thread in threads:
+            thread.join(30)
+    assert outcomes == {"first": "saved", "second": "saved"}
+    assert sorted(
+        AnswerCode.objects.filter(answer=answer, coder="A").values_list("category__code", flat=True)
+    ) == ["more_cases", "more_data"]
+
+
+def test_an_answer_coded_while_a_run_works_stays_out_of_the_review_queue(
+    coded_item, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Saving codes takes an answer out of the review queue; a run that read the answers before that
+    (training takes a while) put it back when it finished, and the queue counted it."""
+    import coding.training
+    from coding import selectors
+    from tests.coding.conftest import code_by_human
+
+    edition, pairs = coded_item
+    code_by_human(pairs, 40)
+    target = pairs[70][0]
+    train = coding.training.train_with_cross_validation
+
+    def train_while_someone_codes(*args, **kwargs):
+        result = train(*args, **kwargs)
+        services.answer_codes_set(answer_id=target.pk, codes=["technology"], coder="B")
+        return result
+
+    monkeypatch.setattr(coding.training, "train_with_cross_validation", train_while_someone_codes)
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.coding_run_start(edition=edition, item_code=ITEM, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=run.pk)
+
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[target.pk] == {"technology"}
+    queue = selectors.item_answers(edition_id=edition.pk, item_code=ITEM, filter="low_confidence")
+    assert queue.exists() and not queue.filter(pk=target.pk).exists()
+    progress = selectors.coding_progress(edition_id=edition.pk, item_code=ITEM)
+    assert progress["review"] == queue.count() and progress["human"] == 41
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adding_the_same_category_twice_at_once_refuses_the_second_with_a_message(series):
+    """A double click on the codebook editor's Add: both requests passed the 'already in this codebook'
+    check and the second hit the unique constraint (IntegrityError, a 500)."""
+    from coding.models import Category, Codebook
+
+    edition = import_reference(series, "2017")
+    services.codebooks_import_reference(edition=edition)
+    book = Codebook.objects.get(edition=edition, item_code=ITEM)
+    first_added, commit_first = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                services.category_create(codebook=book, code="other", label="Other reasons")
+                first_added.set()
+                commit_first.wait(10)
+            outcomes["first"] = "added"
+        except Exception as exc:
+            outcomes["first"] = repr(exc)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        first_added.wait(10)
+        try:
+            services.category_create(codebook=book, code="other", label="Other reasons")
+            outcomes["second"] = "added"
+        except services.CodebookInvalid as exc:
+            outcomes["second"] = str(exc)
+        except Exception as exc:
+            outcomes["second"] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_added.wait(10)
+    try:
+        wait_until_a_query_waits_for_a_lock()
+    finally:
+        commit_first.set()
+        for thread in threads:
+            thread.join(30)
+    assert outcomes == {"first": "added", "second": "other: already in this codebook"}
+    assert Category.objects.filter(codebook=book, code="other").count() == 1
