@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from coding import services as coding_services
-from coding.models import HumanCoding
+from coding.models import CodingRun, HumanCoding, RunKind, RunStatus
 from tests.coding.conftest import add_answers
 from tests.conftest import login_with_mfa
 
@@ -61,3 +61,34 @@ def test_a_digit_with_ctrl_or_alt_does_not_toggle(coding_page):
     assert not box.is_checked()
     page.keyboard.press("1")
     assert box.is_checked()
+
+
+def test_the_latest_run_s_progress_is_polled_and_its_end_announced_without_a_reload(
+    browser, live_server, open_2017, analyst_ann
+):
+    coding_services.codebooks_import_reference(edition=open_2017)
+    add_answers(open_2017, ITEM, ["More data", "Less staff"])
+    # A row alone, as the start leaves it before a worker takes it (no task is sent from here).
+    run = CodingRun.objects.create(
+        edition=open_2017, item_code=ITEM, kind=RunKind.ZERO_SHOT, classifier="label-match", seed=1
+    )
+    client = login_with_mfa(Client(), analyst_ann)
+    context = browser.new_context(base_url=live_server.url)
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(f"/staff/coding/editions/{open_2017.pk}/items/{ITEM}/")
+    status = page.locator("[data-run-status] [data-progress-text]")
+    expect(status).to_have_text("Queued · 0 %")
+    page.locator('[data-coding-form] input[data-key="1"]').check()  # a tick the coder has not saved
+
+    CodingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, progress=40)
+    expect(status).to_have_text("Running · 40 %")
+    expect(page.locator("[data-run-status] progress")).to_have_attribute("value", "40")
+    CodingRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED, progress=100)
+    expect(status).to_contain_text("The run has finished. Reload the page to see its codes")
+    # Nothing reloaded the page: the unsaved tick is still there.
+    expect(page.locator('[data-coding-form] input[data-key="1"]')).to_be_checked()
+    context.close()
