@@ -1,6 +1,7 @@
 """Staff coding pages: access, the coding screen, codebook edits."""
 
 import pytest
+from django.utils.html import escape
 
 from coding import selectors, services
 from tests.conftest import login_with_mfa
@@ -323,3 +324,14 @@ def test_adjudication_can_keep_a_retired_code_every_coder_gave(client, analyst_a
     assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[disputed.pk] == {"more_cases"}
     with pytest.raises(services.CodesInvalid, match="retired categories cannot be given: technology"):
         services.answer_codes_adjudicate(answer_id=disputed.pk, codes=["more_cases", "technology"])
+
+
+def test_each_toggle_is_described_by_its_category_s_description_in_the_page(client, analyst_ann, coded_item):
+    edition, _ = coded_item
+    category = selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)[0]
+    assert category["description"]  # the reference frames describe their categories
+    client = login_with_mfa(client, analyst_ann)
+    body = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/").content.decode()
+    description_id = f"category-{category['code']}-description"
+    assert f'aria-describedby="{description_id}"' in body
+    assert f'<dd id="{description_id}">{escape(category["description"])}' in body
