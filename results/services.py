@@ -15,6 +15,7 @@ from results.cache import CACHE_ERRORS, results_cache_keys, results_invalidate
 from results.models import HiddenQuote
 from results.quotes import example_quote_ids, quotable
 from results.selectors import RESPONDENTS, edition_results, min_cell, released_count
+from results.tallies import filter_tallies_refresh
 from surveys.models import Edition, EditionStatus
 from surveys.selectors import edition_questionnaire
 
@@ -48,12 +49,15 @@ def quote_show(*, edition: Edition, answer_id: uuid.UUID, actor: User) -> None:
 def results_warm(*, edition_id: int) -> None:
     """Compute and cache what the first views after a release or a coding change read: every item's
     unfiltered result and its quotes' ids. Pages, charts, the API and the report read these same
-    entries (results/cache.py). Filtered views are computed when asked."""
+    entries (results/cache.py). Filtered views are computed when asked, from the pair counts this
+    counts again after a release (results/tallies.py) for the filters the pages offer."""
     edition = Edition.objects.exclude(status=EditionStatus.DRAFT).filter(pk=edition_id).first()
     if edition is None:
         return  # gone, or never opened: nothing is shown
     results = edition_results(edition=edition)
     example_quote_ids(edition=edition, results=results["items"])
+    # After the unfiltered entries, which the first views read: this takes longer (seconds at 100,000).
+    filter_tallies_refresh(edition_id=edition.pk)
 
 
 def results_keep_warm() -> int:
