@@ -279,10 +279,15 @@ def _text_result(
     item: ItemSpec,
     answers: QuerySet[Answer],
     filters: Sequence[ResultFilter],
-    answered: int | None = None,
+    kept: Tallies | None = None,
 ) -> dict[str, Any]:
-    n = answers.count() if answered is None else answered
-    coded = _coded_counts(edition, item.code, filters)
+    item_id = item_ids(edition)[item.code]
+    n = answers.count() if kept is None else kept.answered.get(item_id, 0)
+    if kept is not None and kept.coded is not None:
+        counted = kept.coded.get(item_id, ({}, {}))
+        coded = item_category_counts(edition_id=edition.pk, item_code=item.code, counted=counted)
+    else:
+        coded = _coded_counts(edition, item.code, filters)
     if n < min_cell():
         return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
     if coded is None or coded["method"] == "none":
@@ -337,11 +342,10 @@ def item_result(
     filters: Sequence[ResultFilter] = (),
     bins: Sequence[Decimal] | None = None,
     tallies: ChoiceTallies | None = None,
-    answered: int | None = None,
-    number_tally: Mapping[str, Any] | None = None,
+    kept: Tallies | None = None,
 ) -> dict[str, Any]:
-    """`tallies`: the choice counts, if already read; `answered`: the respondents who answered a
-    free-text item, and `number_tally` a number item's statistics, if the filter's tallies hold them."""
+    """`tallies`: the choice counts, if already read; `kept`: the filter's tallies (results/tallies.py),
+    if current, for what they hold besides choice counts."""
     answers = _answers(edition, item.code, filters)
     if item.type in CHOICE_TYPES:
         multiple = [item_ids(edition)[item.code]] if item.type == "select_multiple" else []
@@ -350,9 +354,10 @@ def item_result(
         result = _choice_result(item, tallies.counts.get(item_id, {}), tallies.respondents.get(item_id, 0))
     elif item.type in ("integer", "decimal"):
         every = Answer.objects.filter(item_id=item_ids(edition)[item.code])
+        number_tally = None if kept is None or bins else kept.numbers.get(item_ids(edition)[item.code])
         result = _number_result(answers, every, bins, filtered=bool(filters), kept=number_tally)
     elif item.type in ("text", "long_text"):
-        result = _text_result(edition, item, answers, filters, answered)
+        result = _text_result(edition, item, answers, filters, kept)
     else:
         return {"type": item.type, "n": None, "counts": {}, "suppressed": [], "summary": {}}
     return {"type": item.type, **result}
@@ -457,16 +462,7 @@ def _items_results(
         multiple = [ids[i.code] for i in chosen if i.type == "select_multiple"]
         tallies = _choice_tallies(choice_answers, multiple)
     return {
-        item.code: item_result(
-            edition,
-            item,
-            filters,
-            bins.get(item.code),
-            tallies,
-            None if kept is None else kept.answered.get(ids[item.code], 0),
-            None if kept is None or bins.get(item.code) else kept.numbers.get(ids[item.code]),
-        )
-        for item in chosen
+        item.code: item_result(edition, item, filters, bins.get(item.code), tallies, kept) for item in chosen
     }
 
 

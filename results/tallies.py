@@ -7,9 +7,11 @@ filters the results pages offer are few and known: the quasi-identifiers with on
 (country, agency type, ...). So after a release the warm-up counts, for each of their choices, every
 choice of every choice item, and how many answered each multiple-choice and free-text item
 and, on PostgreSQL, each number item's statistics and default histogram among them (FilterTally, a
-few thousand rows); a view with one such filter reads its counts from there. Anything
-else (two filters, another item as filter, tallies not yet counted for the current release) is
-computed from the answers as before. Disclosure control is applied to these counts exactly as to
+few thousand rows); and each coded free-text item's final codes per category and per source among
+them (CodedTally), counted again by the warm-up after coding writes too, since those change them. A view
+with one such filter reads its counts from there. Anything else (two filters, another item as filter,
+tallies not yet counted for the current release or coding generation) is computed from the answers as
+before. Disclosure control is applied to these counts exactly as to
 counts read from the answers (results/selectors.py): same numbers in, same cells hidden.
 """
 
@@ -23,8 +25,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Max, Min
 
+from coding.models import FinalCoding
 from responses.models import Answer, Response
-from results.models import FilterTally
+from results.cache import coding_generation
+from results.models import CodedTally, FilterTally
 from surveys.models import Item
 from surveys.questionnaire import CHOICE_TYPES
 
@@ -56,6 +60,20 @@ SELECT f.item_id, f.choice, a.item_id, COUNT(a.number), SUM(a.number), MIN(a.num
 FROM {answer} f JOIN {answer} a ON a.response_id = f.response_id
 WHERE f.item_id IN ({filters}) AND a.item_id IN ({items}) AND a.number IS NOT NULL
 GROUP BY f.item_id, f.choice, a.item_id
+"""
+# Final codes per (filter choice, free-text item): per category, then per source of the final codes.
+_CATEGORIES_SQL = """
+SELECT f.item_id, f.choice, c.item_id, cat.code, '', COUNT(*)
+FROM {answer} f JOIN coding_finalcode c ON c.response_id = f.response_id
+JOIN coding_category cat ON cat.id = c.category_id
+WHERE f.item_id IN ({filters}) AND c.item_id IN ({items})
+GROUP BY f.item_id, f.choice, c.item_id, cat.code
+"""
+_SOURCES_SQL = """
+SELECT f.item_id, f.choice, d.item_id, '', d.source, COUNT(*)
+FROM {answer} f JOIN coding_finalcoding d ON d.response_id = f.response_id
+WHERE f.item_id IN ({filters}) AND d.item_id IN ({items})
+GROUP BY f.item_id, f.choice, d.item_id, d.source
 """
 
 
@@ -134,18 +152,66 @@ def _number_summaries(filters: Sequence[int], items: Sequence[int]) -> list[Filt
 
 @transaction.atomic
 def filter_tallies_refresh(*, edition_id: int) -> bool:
-    """Count the edition's tallies again unless they are current (same released responses); True if it
-    counted. Run by the warm-up after a release (results_warm), in the worker."""
+    """Count the edition's tallies again unless they are current (same released responses; for final
+    codes, same coding generation too); True if it counted any. Run by the warm-up after a release or
+    coding writes (results_warm), in the worker."""
     if connection.vendor == "postgresql":
         # Two warm-ups at once: the second waits, then finds the tallies current.
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, edition_id])
+    # Read before counting: a coding write the counts miss replaces it after its commit, so what is
+    # counted here is never taken as current for a later generation.
+    generation = coding_generation(edition_id)
     released = _released(edition_id)
     filters = tally_filter_item_ids(edition_id)
-    kept = FilterTally.objects.filter(edition_id=edition_id)
-    if not filters or kept.filter(released=released).exists() or not released:
+    if not filters or not released:
         return False
     items = dict(Item.objects.filter(edition_id=edition_id).values_list("pk", "type"))
+    answers = _answer_tallies_refresh(edition_id, released, filters, items)
+    coded = generation is not None and _coded_tallies_refresh(
+        edition_id, released, generation, filters, items
+    )
+    return answers or coded
+
+
+def _coded_tallies_refresh(
+    edition_id: int, released: int, generation: str, filters: Sequence[int], items: dict[int, str]
+) -> bool:
+    kept = CodedTally.objects.filter(edition_id=edition_id)
+    if kept.filter(released=released, generation=generation).exists():
+        return False
+    text_items = [pk for pk, kind in items.items() if kind in ("text", "long_text")]
+    if not FinalCoding.objects.filter(item_id__in=text_items).exists():
+        kept.delete()
+        return False  # nothing coded: views find no final codes to count either
+    rows = _query(_CATEGORIES_SQL, filters, text_items) + _query(_SOURCES_SQL, filters, text_items)
+    kept.delete()
+    CodedTally.objects.bulk_create(
+        (
+            CodedTally(
+                edition_id=edition_id,
+                released=released,
+                generation=generation,
+                filter_item_id=f_item,
+                filter_choice=f_choice,
+                item_id=item,
+                category=category,
+                source=source,
+                respondents=n,
+            )
+            for f_item, f_choice, item, category, source, n in rows
+        ),
+        batch_size=2000,
+    )
+    return True
+
+
+def _answer_tallies_refresh(
+    edition_id: int, released: int, filters: Sequence[int], items: dict[int, str]
+) -> bool:
+    kept = FilterTally.objects.filter(edition_id=edition_id)
+    if kept.filter(released=released).exists():
+        return False
     choice_items = [pk for pk, kind in items.items() if kind in CHOICE_TYPES]
     answered_items = [pk for pk, kind in items.items() if kind in ANSWERED_TYPES]
     number_items = [pk for pk, kind in items.items() if kind in NUMBER_TYPES]
@@ -172,6 +238,8 @@ class Tallies:
     counts: dict[int, dict[str, int]]  # item id -> choice -> respondents
     answered: dict[int, int]  # item id -> respondents who answered (multiple choice, free text)
     numbers: dict[int, dict[str, Any]]  # number item id -> FilterTally.summary (one filter choice only)
+    # free-text item id -> (respondents per final category code, per source); None: not current
+    coded: dict[int, tuple[dict[str, int], dict[str, int]]] | None = None
 
 
 def filter_tallies(
@@ -202,6 +270,32 @@ def filter_tallies(
         covered = FilterTally.objects.filter(
             edition_id=edition_id, filter_item_id=filter_item_id, released=released
         ).exists()
-        return Tallies(0, {}, {}, {}) if covered else None
+        return Tallies(0, {}, {}, {}, {}) if covered else None
     respondents = sum(counts.get(filter_item_id, {}).get(c, 0) for c in choices)
-    return Tallies(respondents, counts, answered, numbers)
+    return Tallies(
+        respondents, counts, answered, numbers, _coded(edition_id, released, filter_item_id, choices)
+    )
+
+
+def _coded(
+    edition_id: int, released: int, filter_item_id: int, choices: Sequence[str]
+) -> dict[int, tuple[dict[str, int], dict[str, int]]] | None:
+    generation = coding_generation(edition_id)
+    rows = CodedTally.objects.filter(
+        edition_id=edition_id, filter_item_id=filter_item_id, filter_choice__in=list(choices)
+    ).values_list("released", "generation", "item_id", "category", "source", "respondents")
+    coded: dict[int, tuple[dict[str, int], dict[str, int]]] = {}
+    for kept_at, kept_generation, item, category, source, n in rows:
+        if generation is None or (kept_at, kept_generation) != (released, generation):
+            return None  # counted before the last release or coding write
+        counts, per_source = coded.setdefault(item, ({}, {}))
+        into, key = (counts, category) if category else (per_source, source)
+        into[key] = into.get(key, 0) + n
+    if (
+        not rows
+        and not CodedTally.objects.filter(
+            edition_id=edition_id, released=released, generation=generation
+        ).exists()
+    ):
+        return None  # not counted (nobody with these choices has final codes: nothing to count)
+    return coded

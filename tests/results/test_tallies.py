@@ -8,8 +8,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from coding.services import answer_codes_set, codebooks_import_reference
+from responses.models import Answer
 from results import selectors
-from results.models import FilterTally
+from results.cache import results_stale
+from results.models import CodedTally, FilterTally
 from results.selectors import ResultFilter, edition_results
 from results.services import results_warm
 from results.tallies import filter_tallies_refresh
@@ -18,6 +21,7 @@ from tests.results.test_results import people, release
 
 @pytest.fixture
 def edition(open_2017):
+    codebooks_import_reference(edition=open_2017)
     release(
         open_2017,
         people(
@@ -106,3 +110,30 @@ def test_the_warm_up_after_a_release_counts_the_tallies_once(edition):
     assert tallies.exists() and set(tallies.values_list("released", flat=True)) == {released}
     assert {t.filter_item.code for t in tallies.select_related("filter_item")} == {"country", "agency_type"}
     assert not filter_tallies_refresh(edition_id=edition.pk)  # current: nothing to count
+
+
+def _code(edition, count, codes, coder="A"):
+    answers = Answer.objects.filter(item__edition=edition, item__code="workload_reasons")
+    for answer in answers.order_by("pk")[:count]:
+        answer_codes_set(answer_id=answer.pk, codes=codes, coder=coder)
+    results_stale(edition_id=edition.pk)  # what the coding write's commit does (results_invalidate)
+
+
+def test_coded_counts_come_from_the_tallies_until_a_coding_write(edition):
+    _code(edition, 14, ["more_cases"])
+    filters = [ResultFilter("agency_type", ("national",))]
+    filter_tallies_refresh(edition_id=edition.pk)
+    assert CodedTally.objects.filter(edition=edition).exists()
+    with CaptureQueriesContext(connection) as queries:
+        tallied = edition_results(edition=edition, filters=filters, item_codes=["workload_reasons"])
+    assert not [q["sql"] for q in queries.captured_queries if "coding_final" in q["sql"]]
+    assert tallied["items"]["workload_reasons"]["counts"]["more_cases"] == 14
+    assert _same(tallied, _from_answers(edition, filters, item_codes=["workload_reasons"]))
+    # A coding write after the count: the final codes are read again, not the tallies.
+    _code(edition, 25, ["more_cases"], coder="B")
+    later = edition_results(edition=edition, filters=filters, item_codes=["workload_reasons"])
+    assert later["items"]["workload_reasons"]["counts"]["more_cases"] == 25 - 14 + 14  # B coded all 25
+    assert _same(later, _from_answers(edition, filters, item_codes=["workload_reasons"]))
+    # The warm-up after the writes counts them again.
+    assert filter_tallies_refresh(edition_id=edition.pk)
+    assert _same(edition_results(edition=edition, filters=filters, item_codes=["workload_reasons"]), later)
