@@ -150,6 +150,21 @@ def _number_summaries(filters: Sequence[int], items: Sequence[int]) -> list[Filt
     return out
 
 
+def filter_tallies_current(*, edition_id: int) -> bool:
+    """Whether the edition's tallies are counted for its current release and coding generation (reads
+    only; an edition without filters to tally, or without final codes, has nothing to count)."""
+    released = _released(edition_id)
+    if not tally_filter_item_ids(edition_id) or not released:
+        return True
+    if not FilterTally.objects.filter(edition_id=edition_id, released=released).exists():
+        return False
+    text_items = Item.objects.filter(edition_id=edition_id, type__in=("text", "long_text"))
+    if not FinalCoding.objects.filter(item__in=text_items).exists():
+        return True
+    generation = coding_generation(edition_id)
+    return CodedTally.objects.filter(edition_id=edition_id, released=released, generation=generation).exists()
+
+
 @transaction.atomic
 def filter_tallies_refresh(*, edition_id: int) -> bool:
     """Count the edition's tallies again unless they are current (same released responses; for final

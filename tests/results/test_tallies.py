@@ -15,7 +15,7 @@ from results.cache import results_stale
 from results.models import CodedTally, FilterTally
 from results.selectors import ResultFilter, edition_results
 from results.services import results_warm
-from results.tallies import filter_tallies_refresh
+from results.tallies import filter_tallies_current, filter_tallies_refresh
 from tests.results.test_results import people, release
 
 
@@ -110,6 +110,9 @@ def test_the_warm_up_after_a_release_counts_the_tallies_once(edition):
     assert tallies.exists() and set(tallies.values_list("released", flat=True)) == {released}
     assert {t.filter_item.code for t in tallies.select_related("filter_item")} == {"country", "agency_type"}
     assert not filter_tallies_refresh(edition_id=edition.pk)  # current: nothing to count
+    assert filter_tallies_current(edition_id=edition.pk)
+    release(edition, people(1, country="US", agency_type="local"))
+    assert not filter_tallies_current(edition_id=edition.pk)
 
 
 def _code(edition, count, codes, coder="A"):
