@@ -15,7 +15,7 @@ from results.cache import CACHE_ERRORS, results_cache_keys, results_invalidate
 from results.models import HiddenQuote
 from results.quotes import example_quote_ids, quotable
 from results.selectors import RESPONDENTS, edition_results, min_cell, released_count
-from results.tallies import filter_tallies_refresh
+from results.tallies import filter_tallies_current, filter_tallies_refresh
 from surveys.models import Edition, EditionStatus
 from surveys.selectors import edition_questionnaire
 
@@ -65,7 +65,8 @@ def results_keep_warm() -> int:
     they are current: renew their time to live, and compute any that are missing (results_warm), so the
     first view an hour or a month after a release is still served from the cache. Stale entries (an
     older release or coding generation) are left to expire. Run by beat more often than entries expire
-    (RESULTS_CACHE_SECONDS); returns how many editions it looked at."""
+    (RESULTS_CACHE_SECONDS), and count the filters' tallies if a warm-up did not (results/tallies.py);
+    returns how many editions it looked at."""
     seconds = int(settings.RESULTS_CACHE_SECONDS)
     if seconds <= 0:
         return 0
@@ -80,7 +81,7 @@ def results_keep_warm() -> int:
                 cache.touch(key, seconds)
         except CACHE_ERRORS:
             return count  # nothing to keep; the cache computes when it is back
-        if not complete:
+        if not complete or not filter_tallies_current(edition_id=edition.pk):
             results_warm(edition_id=edition.pk)
         count += 1
     return count
