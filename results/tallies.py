@@ -1,18 +1,19 @@
 """Pair counts for filtered results: respondents per (filter answer, answer), kept per release.
 
-A filtered view counts each choice among the respondents a filter keeps. Computed from the answers, that
-is every answer of the page's choice items (1.1 M index entries for the ten items of the bench's page 4
-at 100,000 responses) joined with the filter's respondents, on every first view of every filter. The
-filters the results pages offer are few and known: the quasi-identifiers with one answer per respondent
-(country, agency type, ...). So after a release the warm-up counts, for each of their choices, every
-choice of every choice item, and how many answered each multiple-choice and free-text item
-and, on PostgreSQL, each number item's statistics and default histogram among them (FilterTally, a
-few thousand rows); and each coded free-text item's final codes per category and per source among
-them (CodedTally), counted again by the warm-up after coding writes too, since those change them. A view
-with one such filter reads its counts from there. Anything else (two filters, another item as filter,
-tallies not yet counted for the current release or coding generation) is computed from the answers as
-before. Disclosure control is applied to these counts exactly as to
-counts read from the answers (results/selectors.py): same numbers in, same cells hidden.
+A filtered view counts among the respondents a filter keeps. Computed from the answers, that joins every
+answer of the page's items with the filter's respondents (1.1 M index entries for the ten choice items of
+the bench's page 4 at 100,000 responses), on the first view of every filter and page. The filters the
+results pages offer are few and known: the quasi-identifiers with one answer per respondent (country,
+agency type, ...). So the warm-up (results_warm, in the worker) counts, for each of their choices:
+- after a release (FilterTally): the respondents per choice of every choice item, the respondents who
+  answered each multiple-choice and free-text item, and, on PostgreSQL, each number item's count, sum,
+  extremes, quartiles and default-bin counts;
+- after a release or coding writes (CodedTally): each coded item's final codes per category and source.
+A view with one such filter reads its counts from there when they are current (same released count;
+for final codes, same coding generation too). Anything else (two filters, another item as filter, custom
+bins, tallies not yet counted) is computed from the answers as before. Disclosure control is applied to
+these counts exactly as to counts read from the answers (results/selectors.py): same numbers in, same
+cells hidden.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from results.models import CodedTally, FilterTally
 from surveys.models import Item
 from surveys.questionnaire import CHOICE_TYPES
 
-# One answer per respondent, so respondents with one of several choices add up (select_one, country).
+# The filters the results pages offer (quasi-identifiers of these types; results/views.py) and tallies
+# count: one answer per respondent, so respondents with one of several choices add up.
 FILTER_TYPES = ("select_one", "country")
 # Items whose respondents are not the sum of their choices' counts: multiple choice, and free text
 # (whose results show how many answered).
