@@ -445,7 +445,8 @@ def build_figures(report: dict[str, Any]) -> list[dict[str, Any]]:
               unit="ms", target=("<=", 300), read=results_p95)  # fmt: skip
 
     def filtered_first_p95() -> dict[str, Any]:
-        # A filtered view is never warmed: its first request computes every figure under the filter.
+        # A filtered view is never warmed: its first request computes every figure under the filter (from
+        # the pair counts the warm-up keeps for the filters the pages offer, results/tallies.py).
         entry = largest(report, "results.sizes")
         return page_p95(entry, entry["cached"]["page_html_filtered"]["first"])
 

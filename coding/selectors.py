@@ -46,7 +46,11 @@ def _finals(
 
 
 def item_category_counts(
-    *, edition_id: int, item_code: str, response_ids: QuerySet[Any] | None = None
+    *,
+    edition_id: int,
+    item_code: str,
+    response_ids: QuerySet[Any] | None = None,
+    counted: tuple[dict[str, int], dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """Respondents per category among those whose answer to the item has final codes.
 
@@ -54,20 +58,26 @@ def item_category_counts(
     "counts": {code: respondents}, "method": "human" | "automatic" | "mixed" | "none", "human_only":
     [codes flagged human coding only]}. Shares are counts / n and add up to more than 100 %
     (multi-label); a "human coding only" category is counted among human-coded answers alone, so its
-    share is count / n_human. A respondent answers an item once, so answers count respondents."""
-    # COUNT(*): the (item, category, id) and (item, source) indexes answer alone.
-    counts: dict[str, int] = {
-        row["category__code"]: row["n"]
-        for row in _finals(FinalCode, edition_id, item_code, response_ids)
-        .values("category__code")
-        .annotate(n=Count("*"))
-    }
-    per_source = {
-        row["source"]: row["n"]
-        for row in _finals(FinalCoding, edition_id, item_code, response_ids)
-        .values("source")
-        .annotate(n=Count("*"))
-    }
+    share is count / n_human. A respondent answers an item once, so answers count respondents.
+
+    `counted`: the respondents per category code and per source, if already counted (results' filter
+    tallies, results/tallies.py); otherwise they are counted here."""
+    if counted is not None:
+        counts, per_source = counted
+    else:
+        # COUNT(*): the (item, category, id) and (item, source) indexes answer alone.
+        counts = {
+            row["category__code"]: row["n"]
+            for row in _finals(FinalCode, edition_id, item_code, response_ids)
+            .values("category__code")
+            .annotate(n=Count("*"))
+        }
+        per_source = {
+            row["source"]: row["n"]
+            for row in _finals(FinalCoding, edition_id, item_code, response_ids)
+            .values("source")
+            .annotate(n=Count("*"))
+        }
     codebook = {c["code"]: c for c in codebook_for(edition_id=edition_id, item_code=item_code)}
     n = sum(per_source.values())
     sources = {s for s, k in per_source.items() if k}

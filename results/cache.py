@@ -55,6 +55,15 @@ def _coding_generation(edition_id: int) -> str:
     return str(token)
 
 
+def coding_generation(edition_id: int) -> str | None:
+    """The edition's current coding generation, or None when the cache cannot be reached (then nothing
+    counted under a generation can be known current)."""
+    try:
+        return _coding_generation(edition_id)
+    except CACHE_ERRORS:
+        return None
+
+
 def results_invalidate(*, edition_id: int) -> None:
     """Codes of the edition's free text (or its hidden quotes) changed: what is cached for it is stale
     once this commits, and a warm-up computes it again (debounced: results/jobs.py)."""

@@ -10,7 +10,7 @@ edges, only rounded (outwards, for the edges) to two significant digits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from itertools import pairwise
@@ -24,6 +24,7 @@ from django.db.models import Aggregate, Count, FloatField, Max, Min, Q, QuerySet
 from coding.selectors import item_category_counts
 from responses.models import Answer, Response
 from results.cache import results_cache_keys, results_cached_many
+from results.tallies import Tallies, filter_tallies
 from surveys.models import Edition, Item
 from surveys.questionnaire import CHOICE_TYPES, ItemSpec
 from surveys.selectors import edition_questionnaire
@@ -184,9 +185,15 @@ def default_bins(lo: Decimal, hi: Decimal, count: int = 5) -> list[Decimal]:
 
 
 def _number_result(
-    answers: QuerySet[Answer], every: QuerySet[Answer], bins: Sequence[Decimal] | None, *, filtered: bool
+    answers: QuerySet[Answer],
+    every: QuerySet[Answer],
+    bins: Sequence[Decimal] | None,
+    *,
+    filtered: bool,
+    kept: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`answers`: the respondents' (filtered or not); `every`: all the item's answers."""
+    """`answers`: the respondents' (filtered or not); `every`: all the item's answers; `kept`: the
+    filter's tally of the item (results/tallies.py), the same aggregates for the default bins."""
     # Default bins span all the item's answers (two probes of the (item, number) index), so a filtered
     # view is binned as the whole is; unfiltered, these are the extremes too and the pass below skips them.
     ends = every.aggregate(lo=Min("number"), hi=Max("number"))
@@ -202,9 +209,19 @@ def _number_result(
         for i, (lo, hi) in enumerate(pairwise(edges))
     }
     quartiles = {"quartiles": _Quartiles("number")} if connection.vendor == "postgresql" else {}
-    stats = ends | answers.aggregate(
-        n=Count("number"), total=Sum("number"), **extremes, **bin_counts, **quartiles
-    )
+    if kept is not None and kept["edges"] == [str(edge) for edge in edges]:
+        stats = ends | {
+            "n": kept["n"],
+            "total": Decimal(kept["total"]),
+            "lo": Decimal(kept["lo"]),
+            "hi": Decimal(kept["hi"]),
+            "quartiles": kept["quartiles"],
+            **{f"b{i}": count for i, count in enumerate(kept["bins"])},
+        }
+    else:
+        stats = ends | answers.aggregate(
+            n=Count("number"), total=Sum("number"), **extremes, **bin_counts, **quartiles
+        )
     n = stats["n"]
     if n < min_cell():
         return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
@@ -258,10 +275,19 @@ def _round_2sig(value: Any) -> float | int | None:
 
 
 def _text_result(
-    edition: Edition, item: ItemSpec, answers: QuerySet[Answer], filters: Sequence[ResultFilter]
+    edition: Edition,
+    item: ItemSpec,
+    answers: QuerySet[Answer],
+    filters: Sequence[ResultFilter],
+    kept: Tallies | None = None,
 ) -> dict[str, Any]:
-    n = answers.count()
-    coded = _coded_counts(edition, item.code, filters)
+    item_id = item_ids(edition)[item.code]
+    n = answers.count() if kept is None else kept.answered.get(item_id, 0)
+    if kept is not None and kept.coded is not None:
+        counted = kept.coded.get(item_id, ({}, {}))
+        coded = item_category_counts(edition_id=edition.pk, item_code=item.code, counted=counted)
+    else:
+        coded = _coded_counts(edition, item.code, filters)
     if n < min_cell():
         return {"n": None, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {}}
     if coded is None or coded["method"] == "none":
@@ -316,7 +342,10 @@ def item_result(
     filters: Sequence[ResultFilter] = (),
     bins: Sequence[Decimal] | None = None,
     tallies: ChoiceTallies | None = None,
+    kept: Tallies | None = None,
 ) -> dict[str, Any]:
+    """`tallies`: the choice counts, if already read; `kept`: the filter's tallies (results/tallies.py),
+    if current, for what they hold besides choice counts."""
     answers = _answers(edition, item.code, filters)
     if item.type in CHOICE_TYPES:
         multiple = [item_ids(edition)[item.code]] if item.type == "select_multiple" else []
@@ -325,9 +354,10 @@ def item_result(
         result = _choice_result(item, tallies.counts.get(item_id, {}), tallies.respondents.get(item_id, 0))
     elif item.type in ("integer", "decimal"):
         every = Answer.objects.filter(item_id=item_ids(edition)[item.code])
-        result = _number_result(answers, every, bins, filtered=bool(filters))
+        number_tally = None if kept is None or bins else kept.numbers.get(item_ids(edition)[item.code])
+        result = _number_result(answers, every, bins, filtered=bool(filters), kept=number_tally)
     elif item.type in ("text", "long_text"):
-        result = _text_result(edition, item, answers, filters)
+        result = _text_result(edition, item, answers, filters, kept)
     else:
         return {"type": item.type, "n": None, "counts": {}, "suppressed": [], "summary": {}}
     return {"type": item.type, **result}
@@ -352,18 +382,27 @@ def edition_results(
     ]
     bins = bins or {}
     response_count: list[int] = []
+    tallies: list[Tallies | None] = []
 
-    def keys(parts: Mapping[str, Any]) -> Mapping[str, str]:
+    def released() -> int:
         if not response_count:
             response_count.append(released_count(edition))
-        return results_cache_keys(
-            edition=edition, response_count=response_count[0], filters=filters, parts=parts
-        )
+        return response_count[0]
+
+    def keys(parts: Mapping[str, Any]) -> Mapping[str, str]:
+        return results_cache_keys(edition=edition, response_count=released(), filters=filters, parts=parts)
+
+    def kept_tallies() -> Tallies | None:
+        if not tallies:
+            tallies.append(_filter_tallies(edition, filters, released))
+        return tallies[0]
+
+    def total_count() -> int:
+        kept = kept_tallies()
+        return respondents(edition, filters).count() if kept is None else kept.respondents
 
     total = results_cached_many(
-        [RESPONDENTS],
-        lambda: keys({RESPONDENTS: None}),
-        lambda _: {RESPONDENTS: respondents(edition, filters).count()},
+        [RESPONDENTS], lambda: keys({RESPONDENTS: None}), lambda _: {RESPONDENTS: total_count()}
     )[RESPONDENTS]
     if total < min_cell():
         return {"respondents": None, "suppressed": True, "items": {}}
@@ -371,9 +410,26 @@ def edition_results(
     items = results_cached_many(
         list(specs),
         lambda: keys({code: [str(edge) for edge in bins.get(code, ())] for code in specs}),
-        lambda missing: _items_results(edition, [specs[code] for code in missing], filters, bins),
+        lambda missing: _items_results(
+            edition, [specs[code] for code in missing], filters, bins, kept_tallies()
+        ),
     )
     return {"respondents": total, "suppressed": False, "items": {code: items[code] for code in specs}}
+
+
+def _filter_tallies(
+    edition: Edition, filters: Sequence[ResultFilter], released: Callable[[], int]
+) -> Tallies | None:
+    """The kept pair counts (results/tallies.py) for a view with one filter, if current; None for
+    unfiltered views, two filters, or tallies not kept for this filter and release."""
+    if len(filters) != 1:
+        return None
+    return filter_tallies(
+        edition_id=edition.pk,
+        released=released(),
+        filter_item_id=item_ids(edition)[filters[0].item_code],
+        choices=filters[0].choices,
+    )
 
 
 def _items_results(
@@ -381,16 +437,33 @@ def _items_results(
     chosen: Sequence[ItemSpec],
     filters: Sequence[ResultFilter],
     bins: Mapping[str, Sequence[Decimal]],
+    kept: Tallies | None = None,
 ) -> dict[str, dict[str, Any]]:
     ids = item_ids(edition)
-    # All choice items asked for are counted together: one pass over the (item, choice) index.
-    choice_answers = _of_respondents(
-        Answer.objects.filter(item_id__in=[ids[i.code] for i in chosen if i.type in CHOICE_TYPES]),
-        edition,
-        filters,
-    )
-    tallies = _choice_tallies(choice_answers, [ids[i.code] for i in chosen if i.type == "select_multiple"])
-    return {item.code: item_result(edition, item, filters, bins.get(item.code), tallies) for item in chosen}
+    if kept is not None:
+        # The filter's pair counts: the same numbers the answers give, read from a few kept rows.
+        tallies = ChoiceTallies(
+            {ids[i.code]: kept.counts.get(ids[i.code], {}) for i in chosen if i.type in CHOICE_TYPES},
+            {
+                ids[i.code]: kept.answered.get(ids[i.code], 0)
+                if i.type == "select_multiple"
+                else sum(kept.counts.get(ids[i.code], {}).values())
+                for i in chosen
+                if i.type in CHOICE_TYPES
+            },
+        )
+    else:
+        # All choice items asked for are counted together: one pass over the (item, choice) index.
+        choice_answers = _of_respondents(
+            Answer.objects.filter(item_id__in=[ids[i.code] for i in chosen if i.type in CHOICE_TYPES]),
+            edition,
+            filters,
+        )
+        multiple = [ids[i.code] for i in chosen if i.type == "select_multiple"]
+        tallies = _choice_tallies(choice_answers, multiple)
+    return {
+        item.code: item_result(edition, item, filters, bins.get(item.code), tallies, kept) for item in chosen
+    }
 
 
 def share(count: int | None, n: int | None) -> float | None:

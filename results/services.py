@@ -15,6 +15,7 @@ from results.cache import CACHE_ERRORS, results_cache_keys, results_invalidate
 from results.models import HiddenQuote
 from results.quotes import example_quote_ids, quotable
 from results.selectors import RESPONDENTS, edition_results, min_cell, released_count
+from results.tallies import filter_tallies_current, filter_tallies_refresh
 from surveys.models import Edition, EditionStatus
 from surveys.selectors import edition_questionnaire
 
@@ -48,12 +49,15 @@ def quote_show(*, edition: Edition, answer_id: uuid.UUID, actor: User) -> None:
 def results_warm(*, edition_id: int) -> None:
     """Compute and cache what the first views after a release or a coding change read: every item's
     unfiltered result and its quotes' ids. Pages, charts, the API and the report read these same
-    entries (results/cache.py). Filtered views are computed when asked."""
+    entries (results/cache.py). Filtered views are computed when asked, from the pair counts this
+    counts again after a release (results/tallies.py) for the filters the pages offer."""
     edition = Edition.objects.exclude(status=EditionStatus.DRAFT).filter(pk=edition_id).first()
     if edition is None:
         return  # gone, or never opened: nothing is shown
     results = edition_results(edition=edition)
     example_quote_ids(edition=edition, results=results["items"])
+    # After the unfiltered entries, which the first views read: this takes longer (seconds at 100,000).
+    filter_tallies_refresh(edition_id=edition.pk)
 
 
 def results_keep_warm() -> int:
@@ -61,7 +65,8 @@ def results_keep_warm() -> int:
     they are current: renew their time to live, and compute any that are missing (results_warm), so the
     first view an hour or a month after a release is still served from the cache. Stale entries (an
     older release or coding generation) are left to expire. Run by beat more often than entries expire
-    (RESULTS_CACHE_SECONDS); returns how many editions it looked at."""
+    (RESULTS_CACHE_SECONDS), and count the filters' tallies if a warm-up did not (results/tallies.py);
+    returns how many editions it looked at."""
     seconds = int(settings.RESULTS_CACHE_SECONDS)
     if seconds <= 0:
         return 0
@@ -76,7 +81,7 @@ def results_keep_warm() -> int:
                 cache.touch(key, seconds)
         except CACHE_ERRORS:
             return count  # nothing to keep; the cache computes when it is back
-        if not complete:
+        if not complete or not filter_tallies_current(edition_id=edition.pk):
             results_warm(edition_id=edition.pk)
         count += 1
     return count

@@ -22,6 +22,7 @@ from results.presentation import page_figures
 from results.quotes import example_quotes
 from results.selectors import category_base, edition_results, editions_compare
 from results.services import quote_hide, quote_show
+from results.tallies import FILTER_TYPES
 from surveys.models import Edition, EditionStatus
 from surveys.presentation import ItemView, PageView, build_pages
 from surveys.questionnaire import Questionnaire
@@ -91,7 +92,7 @@ def _filter_choices(pages: list[PageView], questionnaire: Questionnaire) -> list
         for block in page.blocks
         if block.item is not None
         and questionnaire.items[block.item.code].quasi_identifier
-        and block.item.type in ("select_one", "country")
+        and block.item.type in FILTER_TYPES
     ]
 
 

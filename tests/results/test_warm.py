@@ -5,6 +5,7 @@ served without aggregating; the task carries the edition id only; no broker or c
 import json
 import time
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.conf import settings as django_settings
@@ -22,6 +23,7 @@ from results.cache import results_stale
 from results.jobs import results_warm_soon
 from results.selectors import edition_results
 from results.services import _warm_entries, results_keep_warm, results_warm, results_warmed
+from results.tallies import filter_tallies_current
 from surveys import services as survey_services
 from surveys.models import Edition
 from tests.conftest import api_client_for, import_reference, login_with_mfa
@@ -209,3 +211,14 @@ def test_beat_keeps_nothing_warm_when_the_cache_is_off(open_2017, settings):
     settings.RESULTS_CACHE_SECONDS = 0
     assert results_keep_warm() == 0
     assert "results.keep_warm" in {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
+
+
+def test_beat_counts_the_filter_tallies_a_warm_up_left_uncounted(open_2017, settings):
+    release(open_2017, people(15, country="US", agency_type="national", workload_change="increased"))
+    settings.RESULTS_CACHE_SECONDS = 600
+    with mock.patch("results.services.filter_tallies_refresh"):
+        results_warm(edition_id=open_2017.pk)  # the worker stopped after the cache entries
+    assert results_warmed(edition=open_2017)
+    assert not filter_tallies_current(edition_id=open_2017.pk)
+    results_keep_warm()
+    assert filter_tallies_current(edition_id=open_2017.pk)
