@@ -280,14 +280,25 @@ def category_restore(*, category: Category) -> Category:
     return category
 
 
-def codebook_carry_forward(*, codebook: Codebook, to_edition: Edition) -> Codebook:
-    """Copy a codebook's current categories to the same item of another edition of the series."""
+def codebook_carry_forward(*, codebook: Codebook, to_edition: Edition, replace: bool = False) -> Codebook:
+    """Copy a codebook's current categories to the same item of another edition of the series. Over a
+    codebook the edition already has only with `replace`: its own categories are deleted (retired once
+    used), which silently undid the analysts' work on it."""
     if to_edition.series_id != codebook.edition.series_id:
         raise CodebookInvalid(["a codebook can be carried only to an edition of the same series"])
     if to_edition.pk == codebook.edition_id:
         # Onto itself it was an import of its own active categories: retired ones without codes left were
         # deleted, and the codebook said it had been "carried from" its own edition.
         raise CodebookInvalid(["a codebook is carried to another edition of the series, not to its own"])
+    existing = Category.objects.filter(codebook__edition=to_edition, codebook__item_code=codebook.item_code)
+    if existing.exists() and not replace:
+        raise CodebookInvalid(
+            [
+                f"{to_edition} already has a codebook for {codebook.item_code} ({existing.count()} "
+                f"categories); carry this one over it only to replace it (its categories not in this one "
+                f"are deleted, or retired where they have codes)"
+            ]
+        )
     categories = [
         {"code": c.code, "label": c.label, "description": c.description, "examples": c.examples}
         for c in codebook.categories.filter(retired=False)

@@ -204,7 +204,9 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                 except ValueError:  # a missing or garbled choice: 404, not a 500 from the lookup
                     raise Http404 from None
                 target = get_object_or_404(Edition, pk=to_edition)
-                services.codebook_carry_forward(codebook=book, to_edition=target)
+                services.codebook_carry_forward(
+                    codebook=book, to_edition=target, replace=request.POST.get("replace") == "1"
+                )
                 messages.success(request, f"Codebook carried to {target}.")
         except services.CodebookInvalid as exc:
             for error in exc.errors:

@@ -110,6 +110,25 @@ def test_a_codebook_is_carried_to_the_next_edition(open_2017, series):
     assert carried.source == "carried from 2017"
 
 
+def test_carrying_over_a_codebook_the_edition_already_has_needs_replace(open_2017, series):
+    book = services.codebooks_import_reference(edition=open_2017)[0]
+    next_edition = import_reference(series, "2016")
+    own = services.codebook_import(
+        edition=next_edition,
+        item_code=book.item_code,
+        categories=[
+            {"code": "more_data", "label": book.categories.get(code="more_data").label},
+            {"code": "added_2016", "label": "An analyst's own category"},
+        ],
+    )
+    with pytest.raises(services.CodebookInvalid, match=r"already has a codebook .*\(2 categories\)"):
+        services.codebook_carry_forward(codebook=book, to_edition=next_edition)
+    assert own.categories.filter(code="added_2016").exists()
+    carried = services.codebook_carry_forward(codebook=book, to_edition=next_edition, replace=True)
+    assert not carried.categories.filter(code="added_2016").exists()
+    assert carried.source == "carried from 2017"
+
+
 def test_editing_a_label_keeps_a_code_meaning_the_same_across_the_series(open_2017, series):
     services.codebooks_import_reference(edition=open_2017)
     draft_2016 = import_reference(series, "2016")
