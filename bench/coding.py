@@ -261,11 +261,15 @@ def reference_corpus():
         yield item_code, texts, labels, codes, specs, train, test
 
 
-def reference_items(methods: list[str], samples: int = REFERENCE_SAMPLES) -> dict:
+def reference_items(methods: list[str], samples: int = REFERENCE_SAMPLES, embedder_for_draw=None) -> dict:
     """Alpha against held-out human codes with 10 human codes per category, per reference item, for
     `samples` seeded draws of those 10 (seeds SEED, SEED + 1, ...; the held-out answers stay the same).
     The items are small (12-44 held-out answers), so one draw moved alpha by up to 0.27: the median over
-    the draws is the figure, the first draw (seed SEED) is kept beside it for continuity."""
+    the draws is the figure, the first draw (seed SEED) is kept beside it for continuity.
+
+    `embedder_for_draw(texts, labels, codebook, seed)`, if given, returns the sentence embedder of one
+    draw, built from that draw's training answers only (bench/experiments/setfit.py); None: the product's
+    MiniLM."""
     out = {}
     for item_code, texts, labels, codes, specs, train, test in reference_corpus():
         per_method = {}
@@ -276,6 +280,9 @@ def reference_items(methods: list[str], samples: int = REFERENCE_SAMPLES) -> dic
             for draw in range(samples):
                 idx = train[sample_per_category(labels[train], 10, SEED + draw)]
                 codebook = codebook_for_training(specs, len(idx))
+                embedder = None
+                if embedder_for_draw is not None:
+                    embedder = embedder_for_draw([texts[i] for i in idx], labels[idx], codebook, SEED + draw)
                 result = train_with_cross_validation(
                     [texts[i] for i in idx],
                     labels[idx],
@@ -283,7 +290,8 @@ def reference_items(methods: list[str], samples: int = REFERENCE_SAMPLES) -> dic
                     classifier_id=method,
                     seed=SEED,
                     codebook=codebook,
-                )  # embeds with MiniLM directly (a few hundred short answers)
+                    embedder=embedder,
+                )  # embedder None: embeds with MiniLM directly (a few hundred short answers)
                 probabilities = result.classifier.predict_proba([texts[i] for i in test])
                 metrics = agreement(labels[test], result.accept(probabilities), probabilities, codes)
                 draws.append((metrics, result, codebook is not None, len(idx)))
