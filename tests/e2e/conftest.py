@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import login_with_mfa
 from tests.responses.conftest import celery_worker, worker_keys  # noqa: F401 - the real worker, the pool keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,13 +68,18 @@ def _plain_http_cookies(settings):
 
 @pytest.fixture
 def login(browser, live_server, client):
-    """Open a browser context logged in as `user` (a session made by Django's test client)."""
+    """Open a browser context logged in as `user` (a session made by Django's test client; `mfa=True`
+    for staff)."""
     from django.conf import settings
 
     contexts = []
 
-    def open_as(user, **context_options):
-        client.force_login(user)
+    def open_as(user, *, mfa=False, **context_options):
+        # Staff pages want a session that passed MFA (tests/conftest.py::login_with_mfa).
+        if mfa:
+            login_with_mfa(client, user)
+        else:
+            client.force_login(user)
         context = browser.new_context(base_url=live_server.url, **context_options)
         context.add_cookies(
             [

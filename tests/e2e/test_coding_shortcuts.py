@@ -4,12 +4,10 @@ does what that link or button does, and Ctrl/Alt/Meta with a digit is the browse
 import re
 
 import pytest
-from django.test import Client
 
 from coding import services as coding_services
 from coding.models import CodingRun, HumanCoding, RunKind, RunStatus
 from tests.coding.conftest import add_answers
-from tests.conftest import login_with_mfa
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -18,19 +16,12 @@ ITEM = "workload_reasons"
 
 
 @pytest.fixture
-def coding_page(browser, live_server, open_2017, analyst_ann):
+def coding_page(login, open_2017, analyst_ann):
     coding_services.codebooks_import_reference(edition=open_2017)
     answers = add_answers(open_2017, ITEM, [f"Answer number {n}" for n in range(3)])
-    client = login_with_mfa(Client(), analyst_ann)
-    context = browser.new_context(base_url=live_server.url)
-    context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
+    page = login(analyst_ann, mfa=True)
     page.goto(f"/staff/coding/editions/{open_2017.pk}/items/{ITEM}/?filter=uncoded")
-    yield page, answers
-    context.close()
+    return page, answers
 
 
 def test_enter_on_the_next_link_follows_it_and_codes_nothing(coding_page):
@@ -64,7 +55,7 @@ def test_a_digit_with_ctrl_or_alt_does_not_toggle(coding_page):
 
 
 def test_the_latest_run_s_progress_is_polled_and_its_end_announced_without_a_reload(
-    browser, live_server, open_2017, analyst_ann
+    login, open_2017, analyst_ann
 ):
     coding_services.codebooks_import_reference(edition=open_2017)
     add_answers(open_2017, ITEM, ["More data", "Less staff"])
@@ -72,13 +63,7 @@ def test_the_latest_run_s_progress_is_polled_and_its_end_announced_without_a_rel
     run = CodingRun.objects.create(
         edition=open_2017, item_code=ITEM, kind=RunKind.ZERO_SHOT, classifier="label-match", seed=1
     )
-    client = login_with_mfa(Client(), analyst_ann)
-    context = browser.new_context(base_url=live_server.url)
-    context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
+    page = login(analyst_ann, mfa=True)
     page.goto(f"/staff/coding/editions/{open_2017.pk}/items/{ITEM}/")
     status = page.locator("[data-run-status] [data-progress-text]")
     expect(status).to_have_text("Queued · 0 %")
@@ -91,4 +76,3 @@ def test_the_latest_run_s_progress_is_polled_and_its_end_announced_without_a_rel
     expect(status).to_contain_text("The run has finished. Reload the page to see its codes")
     # Nothing reloaded the page: the unsaved tick is still there.
     expect(page.locator('[data-coding-form] input[data-key="1"]')).to_be_checked()
-    context.close()
