@@ -174,3 +174,63 @@ def report_fine_tuned(result, *, full, texts, labels, codes, probs, vectors, fit
         val_idx=val_idx,
     )
     print(json.dumps(result))
+
+
+def pairs(labels: np.ndarray, iterations: int, target: str, rng) -> list[tuple[int, int, float]]:
+    """(i, j, cosine target) pairs: per text and iteration one positive and one negative, if any."""
+    codes = labels.astype(bool)
+    shared = (codes.astype(int) @ codes.T.astype(int)) > 0
+    union = (codes[:, None, :] | codes[None, :, :]).sum(-1)
+    inter = (codes[:, None, :] & codes[None, :, :]).sum(-1)
+    out = []
+    for i in range(len(labels)):
+        positives = np.flatnonzero(shared[i] & (np.arange(len(labels)) != i))
+        negatives = np.flatnonzero(~shared[i])
+        for _ in range(iterations):
+            for pool in (positives, negatives):
+                if len(pool):
+                    j = int(rng.choice(pool))
+                    value = float(shared[i, j]) if target == "binary" else inter[i, j] / max(union[i, j], 1)
+                    out.append((i, j, value))
+    return out
+
+
+def nhs_sample(embedder_for_sample, size: int, method: str) -> dict:
+    """Micro-F1 on all NHS test answers of the product's training step on a seeded sample of `size`
+    training answers (all codes); `embedder_for_sample(texts, labels, codebook, seed)` gives the sentence
+    embedder built from those answers only (None: the product's MiniLM)."""
+    import os
+
+    from coding.classifiers import CategorySpec
+    from coding.training import agreement, codebook_for_training, train_with_cross_validation
+
+    texts, labels, codes, train, test = data()
+    idx = np.sort(np.random.default_rng(SEED).permutation(train)[:size])
+    codebook = codebook_for_training([CategorySpec(code=c, label=c) for c in codes], len(idx))
+    train_texts = [texts[i] for i in idx]
+    with Clock() as clock:
+        embedder = (
+            embedder_for_sample(train_texts, labels[idx], codebook, SEED) if embedder_for_sample else None
+        )
+        result = train_with_cross_validation(
+            train_texts,
+            labels[idx],
+            codes,
+            classifier_id=method,
+            seed=SEED,
+            codebook=codebook,
+            embedder=embedder,
+        )
+        probabilities = result.classifier.predict_proba([texts[i] for i in test])
+    held = agreement(labels[test], result.accept(probabilities), probabilities, codes)
+    return {
+        "train_answers": len(idx),
+        "method": method,
+        "micro_f1": held["micro_f1"],
+        "macro_f1": held["macro_f1"],
+        "alpha": held["alpha"],
+        "cv_micro_f1": result.metrics["micro_f1"],
+        "run_cpu_s": round(clock.cpu, 1),
+        "run_wall_s": round(clock.wall, 1),
+        "load_average": os.getloadavg(),
+    }

