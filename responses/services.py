@@ -487,8 +487,13 @@ def edition_response_counts(*, edition: Edition) -> dict[str, int]:
         "submitted_with_ballot": with_ballot,
         "ballots_issued": by_status.get(ParticipationStatus.BALLOT_ISSUED, 0),
         "released": Response.objects.filter(edition=edition).count(),
-        "held": HeldSubmission.objects.filter(edition=edition).count(),
+        "held": held_count(edition=edition),
     }
+
+
+def held_count(*, edition: Edition) -> int:
+    """Submissions of the edition a release could not write (HeldSubmission), waiting for release_held."""
+    return HeldSubmission.objects.filter(edition=edition).count()
 
 
 def pool_release_sweep() -> list[int]:

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from accounts.access import role_required
 from accounts.models import Role
 from config.uploads import upload_refusal
-from responses.models import HeldSubmission
+from responses.services import held_count
 from surveys import services
 from surveys.definition import DefinitionInvalid
 from surveys.forms import ImportForm, OpenForm, ReplaceForm
@@ -60,7 +60,7 @@ def edition_import(request: HttpRequest) -> HttpResponse:
 def edition_detail(request: HttpRequest, edition_id: int) -> HttpResponse:
     edition = get_object_or_404(Edition.objects.select_related("series"), pk=edition_id)
     pages = build_pages(edition_definition(edition))
-    held = HeldSubmission.objects.filter(edition=edition).count() if edition.status != "draft" else 0
+    held = held_count(edition=edition) if edition.status != "draft" else 0
     return render(
         request,
         "surveys/edition_detail.html",
