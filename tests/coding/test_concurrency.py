@@ -28,6 +28,44 @@ def wait_until_a_query_waits_for_a_lock(timeout: float = 10) -> None:
     raise AssertionError("no query waited for a lock")
 
 
+def run_second_while_first_holds_its_locks(first, second) -> dict[str, str]:
+    """Run `first()` in a transaction held open until `second()` (in another thread) waits for a lock,
+    then commit it; each outcome is what the call returned, or the error it raised (as text)."""
+    first_done, commit_first = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def run(name, call, hold) -> None:
+        try:
+            if hold:
+                with transaction.atomic():
+                    result = call()
+                    first_done.set()
+                    commit_first.wait(10)
+            else:
+                first_done.wait(10)
+                result = call()
+            outcomes[name] = result
+        except Exception as exc:
+            outcomes[name] = str(exc) if isinstance(exc, services.CodebookInvalid) else repr(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=("first", first, True)),
+        threading.Thread(target=run, args=("second", second, False)),
+    ]
+    for thread in threads:
+        thread.start()
+    first_done.wait(10)
+    try:
+        wait_until_a_query_waits_for_a_lock()
+    finally:
+        commit_first.set()
+        for thread in threads:
+            thread.join(30)
+    return outcomes
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_same_coder_saving_an_answer_twice_at_once_keeps_one_set(series):
     """A double click on Save (or two tabs, or a retried PUT): the second save waits for the first and
@@ -36,41 +74,15 @@ def test_the_same_coder_saving_an_answer_twice_at_once_keeps_one_set(series):
     services.codebooks_import_reference(edition=edition)
     (answer,) = add_answers(edition, ITEM, ["More data every year"])
     services.answer_codes_set(answer_id=answer.pk, codes=["technology"], coder="A")
-    first_saved, commit_first = threading.Event(), threading.Event()
-    outcomes: dict[str, str] = {}
 
-    def first() -> None:
-        try:
-            with transaction.atomic():
-                services.answer_codes_set(answer_id=answer.pk, codes=["more_data"], coder="A")
-                first_saved.set()
-                commit_first.wait(10)
-            outcomes["first"] = "saved"
-        except Exception as exc:
-            outcomes["first"] = repr(exc)
-        finally:
-            connection.close()
+    def save(codes: list[str]):
+        def call() -> str:
+            services.answer_codes_set(answer_id=answer.pk, codes=codes, coder="A")
+            return "saved"
 
-    def second() -> None:
-        first_saved.wait(10)
-        try:
-            services.answer_codes_set(answer_id=answer.pk, codes=["more_data", "more_cases"], coder="A")
-            outcomes["second"] = "saved"
-        except Exception as exc:
-            outcomes["second"] = repr(exc)
-        finally:
-            connection.close()
+        return call
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    first_saved.wait(10)
-    try:
-        wait_until_a_query_waits_for_a_lock()
-    finally:
-        commit_first.set()
-        for thread in threads:
-            thread.join(30)
+    outcomes = run_second_while_first_holds_its_locks(save(["more_data"]), save(["more_data", "more_cases"]))
     assert outcomes == {"first": "saved", "second": "saved"}
     assert sorted(
         AnswerCode.objects.filter(answer=answer, coder="A").values_list("category__code", flat=True)
@@ -117,42 +129,11 @@ def test_adding_the_same_category_twice_at_once_refuses_the_second_with_a_messag
     edition = import_reference(series, "2017")
     services.codebooks_import_reference(edition=edition)
     book = Codebook.objects.get(edition=edition, item_code=ITEM)
-    first_added, commit_first = threading.Event(), threading.Event()
-    outcomes: dict[str, str] = {}
 
-    def first() -> None:
-        try:
-            with transaction.atomic():
-                services.category_create(codebook=book, code="other", label="Other reasons")
-                first_added.set()
-                commit_first.wait(10)
-            outcomes["first"] = "added"
-        except Exception as exc:
-            outcomes["first"] = repr(exc)
-        finally:
-            connection.close()
+    def add_other() -> str:
+        services.category_create(codebook=book, code="other", label="Other reasons")
+        return "added"
 
-    def second() -> None:
-        first_added.wait(10)
-        try:
-            services.category_create(codebook=book, code="other", label="Other reasons")
-            outcomes["second"] = "added"
-        except services.CodebookInvalid as exc:
-            outcomes["second"] = str(exc)
-        except Exception as exc:
-            outcomes["second"] = repr(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    first_added.wait(10)
-    try:
-        wait_until_a_query_waits_for_a_lock()
-    finally:
-        commit_first.set()
-        for thread in threads:
-            thread.join(30)
+    outcomes = run_second_while_first_holds_its_locks(add_other, add_other)
     assert outcomes == {"first": "added", "second": "other: already in this codebook"}
     assert Category.objects.filter(codebook=book, code="other").count() == 1
