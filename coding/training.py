@@ -358,6 +358,8 @@ def train_with_cross_validation(
     metrics["relative_cut"] = relative_cut
     metrics["threshold_shrinkage"] = THRESHOLD_SHRINKAGE
     metrics["max_codes"] = max_codes
+    # What the final model learnt besides its weights (e.g. the map over the sentence vectors).
+    metrics["classifier_fit"] = getattr(final, "fit_report_", None)
     report(1.0)
     return TrainResult(
         classifier=final,

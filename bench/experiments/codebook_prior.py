@@ -97,9 +97,9 @@ class ExperimentLogistic(TfidfMiniLMLogistic):
         self.fit_labels_ = labels  # the prototypes' centroids come from the training texts' labels
         return super().fit(texts, labels, seed=seed, sample_weight=sample_weight)
 
-    def _features_fit(self, texts):
+    def _features_fit(self, texts, labels, seed):
         extra = self._extra(texts, self.fit_labels_)
-        return sparse.hstack([super()._features_fit(texts), *extra], format="csr")
+        return sparse.hstack([super()._features_fit(texts, labels, seed), *extra], format="csr")
 
     def _features(self, texts):
         return sparse.hstack([super()._features(texts), *self._extra(texts)], format="csr")

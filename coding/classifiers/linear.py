@@ -13,6 +13,7 @@ from sklearn.svm import LinearSVC
 
 from coding.classifiers.base import BaseClassifier
 from coding.classifiers.features import Embedder, minilm, tfidf_features
+from coding.classifiers.vector_map import learn_vector_map
 
 
 class _PerCategoryLinear(BaseClassifier):
@@ -21,7 +22,9 @@ class _PerCategoryLinear(BaseClassifier):
 
     C = 1.0
 
-    def _features_fit(self, texts: Sequence[str]) -> sparse.csr_matrix | np.ndarray:
+    def _features_fit(
+        self, texts: Sequence[str], labels: np.ndarray, seed: int
+    ) -> sparse.csr_matrix | np.ndarray:
         raise NotImplementedError
 
     def _features(self, texts: Sequence[str]) -> sparse.csr_matrix | np.ndarray:
@@ -35,7 +38,7 @@ class _PerCategoryLinear(BaseClassifier):
     ) -> _PerCategoryLinear:
         """`labels` 1/0 per text and category, or -1 where a text says nothing about a category (a
         codebook text of another category, coding/training.py::CodebookTexts): left out of its model."""
-        features = self._features_fit(texts)
+        features = self._features_fit(texts, labels, seed)
         self.models_: list[LogisticRegression | LinearSVC | float] = []
         for column in labels.T:
             rows = np.flatnonzero(column >= 0)
@@ -151,7 +154,7 @@ class _PerCategorySvm(_PerCategoryLinear):
 
 
 class _TfidfFeatures:
-    def _features_fit(self, texts: Sequence[str]) -> sparse.csr_matrix:
+    def _features_fit(self, texts: Sequence[str], labels: np.ndarray, seed: int) -> sparse.csr_matrix:
         self.vectoriser_ = tfidf_features()
         return self.vectoriser_.fit_transform(texts)
 
@@ -166,17 +169,32 @@ class _TfidfMiniLMFeatures:
     # in cross-validation.
     embedding_weight = 1.0
 
-    def _embed(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        embedder = self.embedder or minilm()
-        return sparse.csr_matrix(embedder.encode(list(texts)) * self.embedding_weight)
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        return (self.embedder or minilm()).encode(list(texts))
 
-    def _features_fit(self, texts: Sequence[str]) -> sparse.csr_matrix:
+    def _embed(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        return sparse.csr_matrix(self._vectors(texts) * self.embedding_weight)
+
+    def _features_fit(self, texts: Sequence[str], labels: np.ndarray, seed: int) -> sparse.csr_matrix:
         self.vectoriser_ = tfidf_features()
         words = self.vectoriser_.fit_transform(texts)
         return sparse.hstack([words, self._embed(texts)], format="csr")
 
     def _features(self, texts: Sequence[str]) -> sparse.csr_matrix:
         return sparse.hstack([self.vectoriser_.transform(texts), self._embed(texts)], format="csr")
+
+
+class _TfidfMappedMiniLMFeatures(_TfidfMiniLMFeatures):
+    """The MiniLM block through a linear map learnt from the training texts' codes (vector_map.py), so each
+    cross-validation fold learns its own map from its own training answers only."""
+
+    def _features_fit(self, texts: Sequence[str], labels: np.ndarray, seed: int) -> sparse.csr_matrix:
+        self.vector_map_ = learn_vector_map(super()._vectors(texts), labels, seed=seed)
+        self.fit_report_ = {"vector_map": self.vector_map_.report}
+        return super()._features_fit(texts, labels, seed)
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        return self.vector_map_.apply(super()._vectors(texts))
 
 
 class TfidfLogistic(_TfidfFeatures, _PerCategoryLogistic):
@@ -189,6 +207,15 @@ class TfidfMiniLMLogistic(_TfidfMiniLMFeatures, _PerCategoryLogistic):
     identifier = "tfidf-minilm-lr"
     version = "1"
     verbose_name = "TF-IDF + MiniLM sentence embeddings (ONNX int8) + logistic regression"
+
+
+class TfidfMappedMiniLMLogistic(_TfidfMappedMiniLMFeatures, _PerCategoryLogistic):
+    identifier = "tfidf-minilm-map-lr"
+    version = "1"
+    verbose_name = (
+        "TF-IDF + MiniLM sentence embeddings (ONNX int8) through a map learnt from the human codes + "
+        "logistic regression"
+    )
 
 
 class TfidfMiniLMSvm(_TfidfMiniLMFeatures, _PerCategorySvm):

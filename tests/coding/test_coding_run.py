@@ -233,15 +233,26 @@ def test_a_run_whose_worker_died_is_requeued_by_the_beat_sweep_and_completes(cel
 def test_the_default_classifier_follows_the_number_of_human_codes(
     coded_item, django_capture_on_commit_callbacks, monkeypatch
 ):
-    """Logistic regression on small samples, the calibrated SVM from SVM_FROM_HUMAN_CODED answers on
-    (docs/performance.md); both code through the same job."""
+    """Logistic regression over mapped sentence vectors below MAPPED_BELOW_HUMAN_CODED answers, plain
+    logistic regression from there, the calibrated SVM from SVM_FROM_HUMAN_CODED answers on
+    (docs/performance.md); all code through the same job."""
     import coding.classifiers
 
     edition, pairs = coded_item
     code_by_human(pairs, 30)
     small = start(edition, django_capture_on_commit_callbacks)
-    assert small.classifier == "tfidf-minilm-lr"
-    small.delete()  # only its choice of classifier matters here; a queued run would hold the item
+    assert small.classifier == "tfidf-minilm-map-lr"
+    assert services.coding_run_execute(run_id=small.pk)
+    small.refresh_from_db()
+    assert small.status == RunStatus.SUCCEEDED, small.error_message
+    # The run records the map its final model learnt: 30 answers and the codebook's texts, and their pairs.
+    learnt = small.metrics["cross_validation"]["classifier_fit"]["vector_map"]
+    assert learnt["texts"] > 30 and learnt["pairs"] > 0 and learnt["loss_end"] < learnt["loss_start"]
+    assert small.metrics["coded"] == 50 and small.metrics["cross_validation"]["micro_f1"] > 0.4
+    monkeypatch.setattr(coding.classifiers, "MAPPED_BELOW_HUMAN_CODED", 30)
+    middle = start(edition, django_capture_on_commit_callbacks)
+    assert middle.classifier == "tfidf-minilm-lr"
+    middle.delete()  # only its choice of classifier matters here; a queued run would hold the item
     monkeypatch.setattr(coding.classifiers, "SVM_FROM_HUMAN_CODED", 30)
     large = start(edition, django_capture_on_commit_callbacks)
     assert large.classifier == "tfidf-minilm-svm"

@@ -1,0 +1,135 @@
+"""The map over the sentence vectors learnt from the human codes (coding/classifiers/vector_map.py) and the
+classifier that uses it: the pairs, the gradient, the pull towards the codes, determinism, and that each
+cross-validation fold learns its map from its own training answers only."""
+
+import numpy as np
+import pytest
+from scipy.optimize import check_grad
+
+from coding.classifiers import CLASSIFIERS
+from coding.classifiers.vector_map import MappedEmbedder, learn_vector_map, training_pairs
+from coding.training import train_with_cross_validation
+
+LABELS = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1], [0, 0, 0]], dtype=np.int8)
+
+
+class TableEmbedder:
+    """Fixed vectors per text; records which texts it was asked for."""
+
+    def __init__(self, vectors: dict[str, np.ndarray]) -> None:
+        self.vectors, self.key, self.dimensions = vectors, "table", 8
+        self.asked: list[list[str]] = []
+
+    def encode(self, texts):
+        self.asked.append(list(texts))
+        return np.stack([self.vectors[t] for t in texts]) if texts else np.zeros((0, 8), np.float32)
+
+
+def unit_vectors(count: int, dimensions: int = 8, seed: int = 0) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, dimensions))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_pairs_target_the_overlap_of_code_sets_and_a_negative_shares_no_code():
+    left, right, target = training_pairs(LABELS, seed=3, draws=4)
+    codes = LABELS.astype(bool)
+    for i, j, t in zip(left, right, target, strict=True):
+        overlap, union = (codes[i] & codes[j]).sum(), (codes[i] | codes[j]).sum()
+        assert t == pytest.approx(overlap / union if union else 0.0)
+        assert i != j or overlap == 0  # a positive partner is another text
+    # Text 1 (codes a and b) is drawn against texts sharing a (0) or b (2) with targets 1/2, and against
+    # texts sharing neither; the text with no code has no positive partner, only negatives.
+    assert set(right[(left == 1) & (target > 0)]) <= {0, 2}
+    assert np.all(target[left == 5] == 0) and len(target[left == 5]) == 4
+    # 6 texts, 4 draws of a negative each, 4 of a positive for the 5 texts that have a code-sharing partner.
+    assert len(target) == 6 * 4 + 5 * 4
+
+
+def test_the_gradient_is_the_losss_derivative():
+    from coding.classifiers import vector_map
+
+    vectors = unit_vectors(len(LABELS))
+    captured = {}
+    original = vector_map.minimize
+
+    def capture(fun, x0, **kwargs):
+        captured["fun"] = fun
+        return original(fun, x0, **kwargs)
+
+    vector_map.minimize = capture
+    try:
+        learn_vector_map(vectors, LABELS, seed=1, max_iterations=1)
+    finally:
+        vector_map.minimize = original
+    fun = captured["fun"]
+    point = np.eye(8).ravel() + np.random.default_rng(5).normal(scale=0.1, size=64)
+    error = check_grad(lambda w: fun(w)[0], lambda w: fun(w)[1], point)
+    assert error < 1e-5 * max(1.0, np.linalg.norm(fun(point)[1]))
+
+
+def test_the_map_pulls_same_code_texts_together_and_is_reproducible():
+    vectors = unit_vectors(len(LABELS), seed=2)
+    learnt = learn_vector_map(vectors, LABELS, seed=4, ridge=0.01)
+    assert learnt.report["loss_end"] < learnt.report["loss_start"]
+    mapped = learnt.apply(vectors)
+    np.testing.assert_allclose(np.linalg.norm(mapped, axis=1), 1.0, rtol=1e-5)
+    # Texts 3 and 4 carry the same code and end closer; 0 and 3 share none and end further apart.
+    assert mapped[3] @ mapped[4] > vectors[3] @ vectors[4] + 0.1
+    # Texts 0 and 3 share no code: their cosine moves towards 0.
+    assert abs(mapped[0] @ mapped[3]) < abs(vectors[0] @ vectors[3])
+    again = learn_vector_map(vectors, LABELS, seed=4, ridge=0.01)
+    np.testing.assert_array_equal(learnt.weights, again.weights)
+
+
+def test_a_large_ridge_keeps_the_identity_and_no_pairs_means_no_change():
+    vectors = unit_vectors(len(LABELS), seed=6)
+    stiff = learn_vector_map(vectors, LABELS, seed=1, ridge=1e6)
+    np.testing.assert_allclose(stiff.weights, np.eye(8), atol=1e-4)
+    alone = learn_vector_map(vectors[:1], LABELS[:1], seed=1)
+    assert alone.report["pairs"] == 0 and alone.report["iterations"] == 0
+    np.testing.assert_allclose(alone.apply(vectors), vectors, rtol=1e-6)
+
+
+def test_each_fold_learns_its_map_from_its_own_training_answers_only(monkeypatch):
+    from coding.classifiers import linear
+
+    texts = [f"answer {i} about {'phones' if i % 2 else 'chat apps'}" for i in range(30)]
+    labels = np.array([[i % 2, 1 - i % 2] for i in range(30)], dtype=np.int8)
+    embedder = TableEmbedder(dict(zip(texts, unit_vectors(30, seed=8), strict=True)))
+    seen: list[set[str]] = []
+    original = linear.learn_vector_map
+
+    def recording(vectors, rows, **kwargs):
+        lookup = {tuple(v): t for t, v in embedder.vectors.items()}
+        seen.append({lookup[tuple(v)] for v in np.asarray(vectors)})
+        return original(vectors, rows, **kwargs)
+
+    monkeypatch.setattr(linear, "learn_vector_map", recording)
+    result = train_with_cross_validation(
+        texts,
+        labels,
+        ["odd", "even"],
+        classifier_id="tfidf-minilm-map-lr",
+        seed=2,
+        folds=3,
+        embedder=embedder,
+    )
+    from coding.training import grouped_folds
+
+    fold_of = grouped_folds(texts, folds=3, seed=2)
+    assert len(seen) == 4  # one map per fold, then the final model's
+    for fold in range(3):
+        assert seen[fold] == {t for t, f in zip(texts, fold_of, strict=True) if f != fold}
+    assert seen[3] == set(texts)
+    assert result.metrics["classifier_fit"]["vector_map"]["texts"] == 30
+    # The final classifier reads mapped vectors of the answers it codes.
+    assert isinstance(result.classifier.vector_map_.weights, np.ndarray)
+    assert CLASSIFIERS["tfidf-minilm-map-lr"].uses_embeddings
+
+
+def test_the_mapped_embedder_applies_the_map_to_its_base_vectors():
+    base = TableEmbedder({"a": unit_vectors(1, seed=9)[0], "b": unit_vectors(1, seed=10)[0]})
+    learnt = learn_vector_map(unit_vectors(len(LABELS), seed=11), LABELS, seed=1)
+    mapped = MappedEmbedder(base, learnt)
+    np.testing.assert_allclose(mapped.encode(["a", "b"]), learnt.apply(base.encode(["a", "b"])))
+    assert mapped.key == "table mapped" and mapped.dimensions == 8
