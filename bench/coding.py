@@ -137,6 +137,7 @@ def stored_vectors(texts: list[str], embedder: MiniLMEmbedder) -> tuple[StoredEm
         "embedding_texts_per_second": round(len(distinct) / clock.wall, 1),
         "embedding_threads": embedder.threads,
         "embedding_model": embedder.key,
+        "embedding_graph": embedder.graph,
     }
     return StoredEmbeddings(dict(zip(distinct, vectors, strict=True)), embedder), timing
 

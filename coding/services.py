@@ -581,8 +581,11 @@ def _execute(run: CodingRun, attempt: int) -> None:
     }
     embedder: Embedder | None = None
     if classifier_cls.uses_embeddings:
-        embedder = minilm()
-        versions["embedding_model"] = embedder.key
+        loaded = minilm()
+        # The key is the model; the graph loaded (its weight form follows the CPU, its vectors do not) is
+        # recorded for operators.
+        versions["embedding_model"], versions["embedding_graph"] = loaded.key, loaded.graph
+        embedder = loaded
     _current(run.pk, attempt).update(versions=versions, heartbeat_at=timezone.now())
     metrics: dict[str, Any] = {"answers": len(answers), "human_coded": len(human)}
     to_code = [(aid, text) for aid, text in answers if aid not in human]

