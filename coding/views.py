@@ -20,6 +20,10 @@ from surveys.models import Edition
 
 staff_required = role_required(Role.ANALYST, Role.ADMINISTRATOR)
 FILTERS = selectors.ITEM_ANSWER_FILTERS
+# The one-answer view's key per active category, in codebook order: the digits (0 for the tenth), then the
+# letters row by row, so a codebook of up to 36 categories (the 2017 `trends` has 11) is coded without the
+# mouse. static/coding/shortcuts.js reads them from the page.
+SHORTCUT_KEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
 
 
 def _codebook(edition_id: int, item_code: str) -> Codebook:
@@ -94,7 +98,10 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
             "edition": book.edition,
             "book": book,
             "categories": categories,
-            "active_categories": [c for c in categories if not c["retired"]],
+            "active_categories": [
+                c | {"key": SHORTCUT_KEYS[i] if i < len(SHORTCUT_KEYS) else ""}
+                for i, c in enumerate(c for c in categories if not c["retired"])
+            ],
             "items": items,
             "page": page,
             "view": view,

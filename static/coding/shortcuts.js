@@ -1,4 +1,5 @@
-// Keyboard shortcuts on the coding screen's one-answer view: 1-9 toggle a category, Enter saves.
+// Keyboard shortcuts on the coding screen's one-answer view: a category's key (shown beside it: 1-9, 0,
+// then letters) toggles it, Enter saves.
 // A static file, not inline, so that the Content-Security-Policy can refuse every inline script.
 document.addEventListener("keydown", function (event) {
   // Ctrl/Alt/Meta with a digit belongs to the browser (switch tab), not to the coding form.
@@ -6,7 +7,9 @@ document.addEventListener("keydown", function (event) {
   if (event.target.matches("input[type=search], input[type=text], textarea, select")) return;
   var form = document.querySelector("[data-coding-form]");
   if (!form) return;
-  var box = form.querySelector('input[data-key="' + event.key + '"]');
+  // With Shift or Caps Lock a letter arrives in upper case; it is the same category's key.
+  var key = event.key.length === 1 ? event.key.toLowerCase() : "";
+  var box = key && form.querySelector('input[data-key="' + CSS.escape(key) + '"]');
   if (box) { box.checked = !box.checked; event.preventDefault(); return; }
   if (event.key !== "Enter") return;
   // Enter on a link, a button or another form's control does what that element does (Next, Apply,

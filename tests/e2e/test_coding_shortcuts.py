@@ -6,7 +6,7 @@ import re
 import pytest
 
 from coding import services as coding_services
-from coding.models import CodingRun, HumanCoding, RunKind, RunStatus
+from coding.models import AnswerCode, CodeSource, CodingRun, HumanCoding, RunKind, RunStatus
 from tests.coding.conftest import add_answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -76,3 +76,30 @@ def test_the_latest_run_s_progress_is_polled_and_its_end_announced_without_a_rel
     expect(status).to_contain_text("The run has finished. Reload the page to see its codes")
     # Nothing reloaded the page: the unsaved tick is still there.
     expect(page.locator('[data-coding-form] input[data-key="1"]')).to_be_checked()
+
+
+def test_every_category_of_an_eleven_category_codebook_has_a_key(login, open_2017, analyst_ann):
+    """The 2017 `trends` frame has 11 categories: the tenth is 0, the eleventh q (also with Shift), and a
+    letter typed into the search box stays there."""
+    coding_services.codebooks_import_reference(edition=open_2017)
+    add_answers(open_2017, "trends", ["Offenders move to encrypted apps"])
+    page = login(analyst_ann, mfa=True)
+    page.goto(f"/staff/coding/editions/{open_2017.pk}/items/trends/")
+    boxes = page.locator("[data-coding-form] input[name=codes]")
+    expect(boxes).to_have_count(11)
+    keys = [boxes.nth(i).get_attribute("data-key") for i in range(11)]
+    assert keys == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "q"]
+    expect(page.locator("[data-coding-form] kbd").nth(10)).to_have_text("q")
+    page.locator("input[type=search]").fill("")
+    page.locator("input[type=search]").press("q")
+    expect(page.locator("input[type=search]")).to_have_value("q")
+    assert not boxes.nth(10).is_checked()
+    page.locator("h1").click()
+    page.keyboard.press("0")
+    page.keyboard.press("Shift+Q")
+    assert boxes.nth(9).is_checked() and boxes.nth(10).is_checked()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    tenth, eleventh = (boxes.nth(i).get_attribute("value") for i in (9, 10))
+    given = AnswerCode.objects.filter(answer__item__code="trends", source=CodeSource.HUMAN)
+    assert sorted(given.values_list("category__code", flat=True)) == sorted([tenth, eleventh])
