@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -48,15 +50,35 @@ def edition_codebooks(request: HttpRequest, edition_id: int) -> HttpResponse:
     return render(request, "coding/edition.html", {"edition": edition, "books": books})
 
 
+def _search_key(edition_id: int, item_code: str) -> str:
+    return f"coding-search:{edition_id}:{item_code}"
+
+
+def _screen_url(edition_id: int, item_code: str, current_filter: str, view: str) -> str:
+    query = urlencode({"filter": current_filter, **({"view": "table"} if view == "table" else {})})
+    return f"{reverse('coding:item', args=[edition_id, item_code])}?{query}"
+
+
 @staff_required
 def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpResponse:
     book = _codebook(edition_id, item_code)
     coder = services.coder_label(user_id=request.user.pk)
-    current_filter = request.GET.get("filter", "")
+    params = request.POST if request.method == "POST" else request.GET
+    current_filter = params.get("filter", "")
     if current_filter not in FILTERS:
         raise Http404
-    search = request.GET.get("q", "")[:200]
-    view = "table" if request.GET.get("view") == "table" else "one"
+    view = "table" if params.get("view") == "table" else "one"
+    # The search term is a piece of answer text: it is kept in the analyst's session, not in the URL, so
+    # that it never reaches an access log, a proxy or the browser's history. The form posts it here; a
+    # link that still carries ?q= is followed once and redirected without it.
+    if request.method == "POST" or "q" in request.GET:
+        term = params.get("q", "").strip()[:200]
+        if term:
+            request.session[_search_key(edition_id, item_code)] = term
+        else:
+            request.session.pop(_search_key(edition_id, item_code), None)
+        return redirect(_screen_url(edition_id, item_code, current_filter, view))
+    search = request.session.get(_search_key(edition_id, item_code), "")
     answers = selectors.item_answers(
         edition_id=edition_id, item_code=item_code, coder=coder, filter=current_filter, search=search
     )

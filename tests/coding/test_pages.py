@@ -1,5 +1,7 @@
 """Staff coding pages: access, the coding screen, codebook edits."""
 
+import re
+
 import pytest
 from django.utils.html import escape
 
@@ -147,7 +149,7 @@ def test_re_saving_an_answer_keeps_the_coders_code_of_a_retired_category(client,
 
     client = login_with_mfa(client, analyst_ann)
     screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
-    body = client.get(screen, {"q": answer.text[:60], "view": "table"}).content.decode()
+    body = client.get(screen, {"q": answer.text[:60], "view": "table"}, follow=True).content.decode()
     form = body[body.index(f"/answers/{answer.pk}/codes/") :]
     form = form[: form.index("</form>")]
     # What the browser sends back: the boxes shown ticked, plus the one the coder adds now.
@@ -170,7 +172,7 @@ def test_a_search_with_a_nul_character_is_no_server_error(client, analyst_ann, c
     edition, pairs = coded_item
     client = login_with_mfa(client, analyst_ann)
     word = pairs[0][0].text.split()[0]
-    page = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/", {"q": f"{word}\x00"})
+    page = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/", {"q": f"{word}\x00"}, follow=True)
     assert page.status_code == 200 and page.context["page"].paginator.count >= 1
     api = api_client_for(analyst_ann).get(
         f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/", {"q": f"{word}\x00"}
@@ -335,3 +337,36 @@ def test_each_toggle_is_described_by_its_category_s_description_in_the_page(clie
     description_id = f"category-{category['code']}-description"
     assert f'aria-describedby="{description_id}"' in body
     assert f'<dd id="{description_id}">{escape(category["description"])}' in body
+
+
+def test_the_search_term_stays_out_of_every_url_and_sticks_until_cleared(client, analyst_ann, coded_item):
+    """A search term is answer text: posted, kept in the session, never in a URL the screen makes (so
+    never in an access log); an old ?q= link is followed once and redirected without it."""
+    edition, pairs = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    term = pairs[0][0].text.split()[0]
+
+    posted = client.post(screen, {"filter": "", "q": term, "view": "table"})
+    assert posted.status_code == 302 and term not in posted["Location"] and "view=table" in posted["Location"]
+    page = client.get(posted["Location"])
+    assert page.context["search"] == term and page.context["view"] == "table"
+    assert 1 <= page.context["page"].paginator.count < len(pairs)
+    # The term is in the search box and the note only: no link, form action or `next` carries it.
+    for url in re.findall(r'(?:href|action|value)="([^"]*/staff/[^"]*|\?[^"]*)"', page.content.decode()):
+        assert term not in url
+    # It sticks across pages of the screen, and an empty search clears it.
+    assert client.get(screen).context["search"] == term
+    client.post(screen, {"filter": "", "q": "  "})
+    assert client.get(screen).context["search"] == ""
+
+    old_link = client.get(screen, {"q": term, "filter": "uncoded"})
+    assert (
+        old_link.status_code == 302
+        and term not in old_link["Location"]
+        and "filter=uncoded" in old_link["Location"]
+    )
+    assert client.get(old_link["Location"]).context["search"] == term
+    # A filter that does not exist is refused, posted or not, and changes nothing saved.
+    assert client.post(screen, {"filter": "nonsense", "q": "other"}).status_code == 404
+    assert client.get(screen).context["search"] == term
