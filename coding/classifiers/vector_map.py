@@ -9,8 +9,8 @@ towards the overlap of their code sets (Jaccard: 1 for the same codes, 0 for non
 penalty towards the identity so that a few dozen answers cannot move the space far. The classifier then
 reads W u in place of u. Scipy's L-BFGS on the analytic gradient; no new dependency.
 
-Deterministic for a given seed: the pairs are drawn from numpy's seeded generator and L-BFGS has no
-randomness.
+Deterministic for a given seed: the pairs are drawn from numpy's seeded generator, L-BFGS has no
+randomness, and the BLAS products run on one thread (below).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 from coding.classifiers.features import Embedder
 
@@ -107,10 +108,14 @@ def learn_vector_map(
         gradient = dz.T @ x + 2 * ridge * (w - eye)
         return float((error**2).mean() + ridge * ((w - eye) ** 2).sum()), gradient.ravel()
 
-    start = loss_and_gradient(eye.ravel())[0]
-    fit = minimize(
-        loss_and_gradient, eye.ravel(), jac=True, method="L-BFGS-B", options={"maxiter": max_iterations}
-    )
+    # One BLAS thread: with several, OpenBLAS may split a product's sums differently by core count, and
+    # L-BFGS carries such last-bit differences into other weights; one thread gives the same map for the
+    # same inputs on every machine of a CPU family (and costs little: the products are 384 wide).
+    with threadpool_limits(limits=1, user_api="blas"):
+        start = loss_and_gradient(eye.ravel())[0]
+        fit = minimize(
+            loss_and_gradient, eye.ravel(), jac=True, method="L-BFGS-B", options={"maxiter": max_iterations}
+        )
     report |= {
         "loss_start": round(start, 6),
         "loss_end": round(float(fit.fun), 6),
