@@ -45,8 +45,10 @@ class VectorMap:
 
 
 def training_pairs(labels: np.ndarray, seed: int, draws: int = DRAWS_PER_TEXT) -> tuple[np.ndarray, ...]:
-    """(left, right, target) arrays: for each text and draw, a text sharing a code with it and one sharing
-    none (when there is one), with the Jaccard overlap of their code sets as the target cosine."""
+    """(left, right, target) arrays: for each text and draw, another text sharing a code with it and
+    another sharing none (when there is one), with the Jaccard overlap of their code sets as the target
+    cosine. Never a text with itself: its cosine is 1 whatever the map (a text with no code shares none
+    with itself, and would otherwise be drawn as its own negative)."""
     codes = np.asarray(labels) > 0
     counts = codes.sum(axis=1)
     overlap = codes.astype(np.int32) @ codes.T.astype(np.int32)
@@ -57,8 +59,8 @@ def training_pairs(labels: np.ndarray, seed: int, draws: int = DRAWS_PER_TEXT) -
     right: list[np.ndarray] = []
     everyone = np.arange(len(codes))
     for i in everyone:
-        shares = overlap[i] > 0
-        for pool in (np.flatnonzero(shares & (everyone != i)), np.flatnonzero(~shares)):
+        shares, others = overlap[i] > 0, everyone != i
+        for pool in (np.flatnonzero(shares & others), np.flatnonzero(~shares & others)):
             if len(pool):
                 right.append(rng.choice(pool, size=draws))
                 left.append(np.full(draws, i))

@@ -36,13 +36,26 @@ def test_pairs_target_the_overlap_of_code_sets_and_a_negative_shares_no_code():
     for i, j, t in zip(left, right, target, strict=True):
         overlap, union = (codes[i] & codes[j]).sum(), (codes[i] | codes[j]).sum()
         assert t == pytest.approx(overlap / union if union else 0.0)
-        assert i != j or overlap == 0  # a positive partner is another text
+        assert i != j  # a partner is always another text
     # Text 1 (codes a and b) is drawn against texts sharing a (0) or b (2) with targets 1/2, and against
     # texts sharing neither; the text with no code has no positive partner, only negatives.
     assert set(right[(left == 1) & (target > 0)]) <= {0, 2}
     assert np.all(target[left == 5] == 0) and len(target[left == 5]) == 4
     # 6 texts, 4 draws of a negative each, 4 of a positive for the 5 texts that have a code-sharing partner.
     assert len(target) == 6 * 4 + 5 * 4
+
+
+def test_a_text_with_no_code_is_never_paired_with_itself():
+    """Its cosine with itself is 1 whatever the map, so a pair (i, i) with target 0 has no gradient: it only
+    adds a constant to the loss and dilutes the weight of every real pair in the mean."""
+    rng = np.random.default_rng(0)
+    labels = (rng.random((20, 3)) < 0.3).astype(np.int8)
+    labels[::2] = 0  # half the answers coded "no category applies"
+    left, right, _ = training_pairs(labels, seed=1)
+    assert len(left) and not np.any(left == right)
+    # A lone answer with no code has no partner at all: no pairs, the identity.
+    alone = learn_vector_map(unit_vectors(1), np.zeros((1, 3), np.int8), seed=1)
+    assert alone.report["pairs"] == 0 and alone.report["iterations"] == 0
 
 
 def test_the_gradient_is_the_losss_derivative():
