@@ -157,6 +157,19 @@ def test_each_fold_learns_its_map_from_its_own_training_answers_only(monkeypatch
     assert CLASSIFIERS["tfidf-minilm-map-lr"].uses_embeddings
 
 
+def test_a_fit_embeds_its_training_texts_once_as_the_unmapped_classifier_does():
+    """Without stored vectors (the bench's reference items embed with MiniLM directly) a second encode of
+    the training texts would double the embedding cost of every fold."""
+    texts = [f"answer {i} about {'phones' if i % 2 else 'chat apps'}" for i in range(30)]
+    labels = np.array([[i % 2, 1 - i % 2] for i in range(30)], dtype=np.int8)
+    asked = {}
+    for identifier in ("tfidf-minilm-lr", "tfidf-minilm-map-lr"):
+        embedder = TableEmbedder(dict(zip(texts, unit_vectors(30, seed=8), strict=True)))
+        CLASSIFIERS[identifier](embedder=embedder).fit(texts, labels, seed=1)
+        asked[identifier] = sum(len(call) for call in embedder.asked)
+    assert asked["tfidf-minilm-map-lr"] == asked["tfidf-minilm-lr"] == 30
+
+
 def test_the_mapped_embedder_applies_the_map_to_its_base_vectors():
     base = TableEmbedder({"a": unit_vectors(1, seed=9)[0], "b": unit_vectors(1, seed=10)[0]})
     learnt = learn_vector_map(unit_vectors(len(LABELS), seed=11), LABELS, seed=1)
