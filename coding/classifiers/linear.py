@@ -175,10 +175,15 @@ class _TfidfMiniLMFeatures:
     def _embed(self, texts: Sequence[str]) -> sparse.csr_matrix:
         return sparse.csr_matrix(self._vectors(texts) * self.embedding_weight)
 
+    def _vectors_fit(self, texts: Sequence[str], labels: np.ndarray, seed: int) -> np.ndarray:
+        """The training texts' vectors (a subclass may learn from them first)."""
+        return self._vectors(texts)
+
     def _features_fit(self, texts: Sequence[str], labels: np.ndarray, seed: int) -> sparse.csr_matrix:
         self.vectoriser_ = tfidf_features()
         words = self.vectoriser_.fit_transform(texts)
-        return sparse.hstack([words, self._embed(texts)], format="csr")
+        embedded = sparse.csr_matrix(self._vectors_fit(texts, labels, seed) * self.embedding_weight)
+        return sparse.hstack([words, embedded], format="csr")
 
     def _features(self, texts: Sequence[str]) -> sparse.csr_matrix:
         return sparse.hstack([self.vectoriser_.transform(texts), self._embed(texts)], format="csr")
@@ -188,10 +193,12 @@ class _TfidfMappedMiniLMFeatures(_TfidfMiniLMFeatures):
     """The MiniLM block through a linear map learnt from the training texts' codes (vector_map.py), so each
     cross-validation fold learns its own map from its own training answers only."""
 
-    def _features_fit(self, texts: Sequence[str], labels: np.ndarray, seed: int) -> sparse.csr_matrix:
-        self.vector_map_ = learn_vector_map(super()._vectors(texts), labels, seed=seed)
+    def _vectors_fit(self, texts: Sequence[str], labels: np.ndarray, seed: int) -> np.ndarray:
+        # Embedded once: the map is learnt from these vectors, then applied to them.
+        vectors = super()._vectors(texts)
+        self.vector_map_ = learn_vector_map(vectors, labels, seed=seed)
         self.fit_report_ = {"vector_map": self.vector_map_.report}
-        return super()._features_fit(texts, labels, seed)
+        return self.vector_map_.apply(vectors)
 
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         return self.vector_map_.apply(super()._vectors(texts))

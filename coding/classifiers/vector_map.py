@@ -46,27 +46,30 @@ class VectorMap:
 
 
 def training_pairs(labels: np.ndarray, seed: int, draws: int = DRAWS_PER_TEXT) -> tuple[np.ndarray, ...]:
-    """(left, right, target) arrays: for each text and draw, a text sharing a code with it and one sharing
-    none (when there is one), with the Jaccard overlap of their code sets as the target cosine."""
+    """(left, right, target) arrays: for each text and draw, another text sharing a code with it and
+    another sharing none (when there is one), with the Jaccard overlap of their code sets as the target
+    cosine. Never a text with itself: its cosine is 1 whatever the map (a text with no code shares none
+    with itself, and would otherwise be drawn as its own negative)."""
     codes = np.asarray(labels) > 0
-    counts = codes.sum(axis=1)
-    overlap = codes.astype(np.int32) @ codes.T.astype(np.int32)
-    union = counts[:, None] + counts[None, :] - overlap
-    jaccard = np.where(union > 0, overlap / np.maximum(union, 1), 0.0)
     rng = np.random.default_rng(seed)
     left: list[np.ndarray] = []
     right: list[np.ndarray] = []
     everyone = np.arange(len(codes))
     for i in everyone:
-        shares = overlap[i] > 0
-        for pool in (np.flatnonzero(shares & (everyone != i)), np.flatnonzero(~shares)):
+        shares = (codes & codes[i]).any(axis=1)
+        others = everyone != i
+        for pool in (np.flatnonzero(shares & others), np.flatnonzero(~shares & others)):
             if len(pool):
                 right.append(rng.choice(pool, size=draws))
                 left.append(np.full(draws, i))
     if not left:
         return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
     left_all, right_all = np.concatenate(left), np.concatenate(right)
-    return left_all, right_all, jaccard[left_all, right_all]
+    # Only the drawn pairs' overlaps: an n x n table of them would take gigabytes at tens of thousands of
+    # answers (a run may name this classifier at any size).
+    overlap = (codes[left_all] & codes[right_all]).sum(axis=1)
+    union = (codes[left_all] | codes[right_all]).sum(axis=1)
+    return left_all, right_all, np.where(union > 0, overlap / np.maximum(union, 1), 0.0)
 
 
 def learn_vector_map(

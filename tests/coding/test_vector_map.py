@@ -36,13 +36,43 @@ def test_pairs_target_the_overlap_of_code_sets_and_a_negative_shares_no_code():
     for i, j, t in zip(left, right, target, strict=True):
         overlap, union = (codes[i] & codes[j]).sum(), (codes[i] | codes[j]).sum()
         assert t == pytest.approx(overlap / union if union else 0.0)
-        assert i != j or overlap == 0  # a positive partner is another text
+        assert i != j  # a partner is always another text
     # Text 1 (codes a and b) is drawn against texts sharing a (0) or b (2) with targets 1/2, and against
     # texts sharing neither; the text with no code has no positive partner, only negatives.
     assert set(right[(left == 1) & (target > 0)]) <= {0, 2}
     assert np.all(target[left == 5] == 0) and len(target[left == 5]) == 4
     # 6 texts, 4 draws of a negative each, 4 of a positive for the 5 texts that have a code-sharing partner.
     assert len(target) == 6 * 4 + 5 * 4
+
+
+def test_a_text_with_no_code_is_never_paired_with_itself():
+    """Its cosine with itself is 1 whatever the map, so a pair (i, i) with target 0 has no gradient: it only
+    adds a constant to the loss and dilutes the weight of every real pair in the mean."""
+    rng = np.random.default_rng(0)
+    labels = (rng.random((20, 3)) < 0.3).astype(np.int8)
+    labels[::2] = 0  # half the answers coded "no category applies"
+    left, right, _ = training_pairs(labels, seed=1)
+    assert len(left) and not np.any(left == right)
+    # A lone answer with no code has no partner at all: no pairs, the identity.
+    alone = learn_vector_map(unit_vectors(1), np.zeros((1, 3), np.int8), seed=1)
+    assert alone.report["pairs"] == 0 and alone.report["iterations"] == 0
+
+
+def test_the_pairs_need_no_table_of_every_pair_of_texts():
+    """A run may name this classifier at any number of human-coded answers: the pairs' targets are computed
+    for the drawn pairs only, not from an n x n overlap table (here 2,000 texts: 16 MB for one int32 table,
+    several times that for the union and Jaccard tables beside it)."""
+    import tracemalloc
+
+    labels = (np.random.default_rng(2).random((2000, 5)) < 0.3).astype(np.int8)
+    tracemalloc.start()
+    try:
+        left, _, target = training_pairs(labels, seed=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(target) == len(left) > 2000
+    assert peak < 10 * 2**20, peak
 
 
 def test_the_gradient_is_the_losss_derivative():
@@ -125,6 +155,19 @@ def test_each_fold_learns_its_map_from_its_own_training_answers_only(monkeypatch
     # The final classifier reads mapped vectors of the answers it codes.
     assert isinstance(result.classifier.vector_map_.weights, np.ndarray)
     assert CLASSIFIERS["tfidf-minilm-map-lr"].uses_embeddings
+
+
+def test_a_fit_embeds_its_training_texts_once_as_the_unmapped_classifier_does():
+    """Without stored vectors (the bench's reference items embed with MiniLM directly) a second encode of
+    the training texts would double the embedding cost of every fold."""
+    texts = [f"answer {i} about {'phones' if i % 2 else 'chat apps'}" for i in range(30)]
+    labels = np.array([[i % 2, 1 - i % 2] for i in range(30)], dtype=np.int8)
+    asked = {}
+    for identifier in ("tfidf-minilm-lr", "tfidf-minilm-map-lr"):
+        embedder = TableEmbedder(dict(zip(texts, unit_vectors(30, seed=8), strict=True)))
+        CLASSIFIERS[identifier](embedder=embedder).fit(texts, labels, seed=1)
+        asked[identifier] = sum(len(call) for call in embedder.asked)
+    assert asked["tfidf-minilm-map-lr"] == asked["tfidf-minilm-lr"] == 30
 
 
 def test_the_mapped_embedder_applies_the_map_to_its_base_vectors():
