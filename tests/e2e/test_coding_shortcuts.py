@@ -103,3 +103,27 @@ def test_every_category_of_an_eleven_category_codebook_has_a_key(login, open_201
     tenth, eleventh = (boxes.nth(i).get_attribute("value") for i in (9, 10))
     given = AnswerCode.objects.filter(answer__item__code="trends", source=CodeSource.HUMAN)
     assert sorted(given.values_list("category__code", flat=True)) == sorted([tenth, eleventh])
+
+
+def test_the_category_keys_can_be_switched_off_and_a_held_key_toggles_once(coding_page):
+    page, _ = coding_page
+    box = page.locator('[data-coding-form] input[data-key="1"]')
+    page.locator("h1").click()
+    page.keyboard.down("1")
+    page.keyboard.down("1")  # auto-repeat: the browser sends the key again with repeat set
+    page.keyboard.up("1")
+    assert box.is_checked()
+    switch = page.locator("[data-shortcuts-switch]")
+    switch.uncheck()
+    page.locator("h1").click()
+    page.keyboard.press("1")
+    assert box.is_checked()  # off: the key no longer toggles
+    page.reload()
+    expect(page.locator("[data-shortcuts-switch]")).not_to_be_checked()  # kept in this browser
+    page.locator("h1").click()
+    page.keyboard.press("1")
+    assert not page.locator('[data-coding-form] input[data-key="1"]').is_checked()
+    page.locator("[data-shortcuts-switch]").check()
+    page.locator("h1").click()
+    page.keyboard.press("1")
+    assert page.locator('[data-coding-form] input[data-key="1"]').is_checked()
