@@ -172,8 +172,8 @@ class _TfidfMiniLMFeatures:
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         return (self.embedder or minilm()).encode(list(texts))
 
-    def _embed(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return sparse.csr_matrix(self._vectors(texts) * self.embedding_weight)
+    def _block(self, vectors: np.ndarray) -> sparse.csr_matrix:
+        return sparse.csr_matrix(vectors * self.embedding_weight)
 
     def _vectors_fit(self, texts: Sequence[str], labels: np.ndarray, seed: int) -> np.ndarray:
         """The training texts' vectors (a subclass may learn from them first)."""
@@ -182,11 +182,13 @@ class _TfidfMiniLMFeatures:
     def _features_fit(self, texts: Sequence[str], labels: np.ndarray, seed: int) -> sparse.csr_matrix:
         self.vectoriser_ = tfidf_features()
         words = self.vectoriser_.fit_transform(texts)
-        embedded = sparse.csr_matrix(self._vectors_fit(texts, labels, seed) * self.embedding_weight)
+        embedded = self._block(self._vectors_fit(texts, labels, seed))
         return sparse.hstack([words, embedded], format="csr")
 
     def _features(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return sparse.hstack([self.vectoriser_.transform(texts), self._embed(texts)], format="csr")
+        return sparse.hstack(
+            [self.vectoriser_.transform(texts), self._block(self._vectors(texts))], format="csr"
+        )
 
 
 class _TfidfMappedMiniLMFeatures(_TfidfMiniLMFeatures):
