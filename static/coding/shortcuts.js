@@ -12,14 +12,25 @@ if (shortcutsSwitch) {
   });
 }
 
+// The shortcut a key press means: the character typed, as the keyboard's labels show it (with Shift or
+// Caps Lock a letter arrives in upper case: the same key). A character that cannot be a shortcut, such
+// as a letter of a non-Latin layout (Cyrillic, Greek) or AZERTY's unshifted top row ("&"), means the
+// key's place on a US keyboard ("KeyQ" -> "q", "Digit1" -> "1"); a Latin letter never does, so on
+// AZERTY the key labelled A stays "a".
+function shortcutOf(event) {
+  var typed = event.key.length === 1 ? event.key.toLowerCase() : "";
+  if (/^[a-z0-9]$/.test(typed)) return typed;
+  var place = /^(?:Key([A-Z])|Digit([0-9]))$/.exec(event.code || "");
+  return typed && place ? (place[1] || place[2]).toLowerCase() : "";
+}
+
 document.addEventListener("keydown", function (event) {
   // Ctrl/Alt/Meta with a digit belongs to the browser (switch tab), not to the coding form.
   if (event.ctrlKey || event.altKey || event.metaKey) return;
   if (event.target.matches("input:not([type]), input[type=search], input[type=text], input[type=number], textarea, select, [contenteditable]")) return;
   var form = document.querySelector("[data-coding-form]");
   if (!form) return;
-  // With Shift or Caps Lock a letter arrives in upper case; it is the same category's key.
-  var key = event.key.length === 1 ? event.key.toLowerCase() : "";
+  var key = shortcutOf(event);
   var box = key && (!shortcutsSwitch || shortcutsSwitch.checked) &&
     form.querySelector('input[data-key="' + CSS.escape(key) + '"]');
   if (box) {

@@ -127,3 +127,25 @@ def test_the_category_keys_can_be_switched_off_and_a_held_key_toggles_once(codin
     page.locator("h1").click()
     page.keyboard.press("1")
     assert page.locator('[data-coding-form] input[data-key="1"]').is_checked()
+
+
+def test_a_non_latin_layout_or_azerty_s_top_row_reaches_the_key_s_place(login, open_2017, analyst_ann):
+    """Cyrillic й sits where q is and AZERTY's unshifted & where 1 is: both toggle those categories; a
+    Latin letter typed elsewhere (AZERTY's A, on the US Q key) keeps its own meaning."""
+    coding_services.codebooks_import_reference(edition=open_2017)
+    add_answers(open_2017, "trends", ["Offenders move to encrypted apps"])
+    page = login(analyst_ann, mfa=True)
+    page.goto(f"/staff/coding/editions/{open_2017.pk}/items/trends/")
+    boxes = page.locator("[data-coding-form] input[name=codes]")
+    expect(boxes).to_have_count(11)
+
+    def press(key: str, code: str) -> None:
+        page.dispatch_event("h1", "keydown", {"key": key, "code": code, "bubbles": True, "cancelable": True})
+
+    press("a", "KeyQ")  # no category has "a" (11 categories: 1-9, 0, q)
+    assert not boxes.nth(10).is_checked()
+    press("й", "KeyQ")
+    press("&", "Digit1")
+    assert boxes.nth(10).is_checked() and boxes.nth(0).is_checked()
+    press("?", "Slash")  # no place of a shortcut: nothing
+    assert [boxes.nth(i).is_checked() for i in range(11)].count(True) == 2
