@@ -220,7 +220,8 @@ class TfidfMiniLMLogistic(_TfidfMiniLMFeatures, _PerCategoryLogistic):
 
 class TfidfMappedMiniLMLogistic(_TfidfMappedMiniLMFeatures, _PerCategoryLogistic):
     identifier = "tfidf-minilm-map-lr"
-    version = "1"
+    # 2: no pair of two answers coded "no category applies" (vector_map.training_pairs).
+    version = "2"
     verbose_name = (
         "TF-IDF + MiniLM sentence embeddings (ONNX int8) through a map learnt from the human codes + "
         "logistic regression"

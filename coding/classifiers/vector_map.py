@@ -49,15 +49,18 @@ def training_pairs(labels: np.ndarray, seed: int, draws: int = DRAWS_PER_TEXT) -
     """(left, right, target) arrays: for each text and draw, another text sharing a code with it and
     another sharing none (when there is one), with the Jaccard overlap of their code sets as the target
     cosine. Never a text with itself: its cosine is 1 whatever the map (a text with no code shares none
-    with itself, and would otherwise be drawn as its own negative)."""
+    with itself, and would otherwise be drawn as its own negative). Never two texts with no code: "no
+    category applies" to either says nothing of how alike they are, so pulling them apart (a target of 0)
+    would teach the map a difference no coder made."""
     codes = np.asarray(labels) > 0
     rng = np.random.default_rng(seed)
     left: list[np.ndarray] = []
     right: list[np.ndarray] = []
     everyone = np.arange(len(codes))
+    coded = codes.any(axis=1)
     for i in everyone:
         shares = (codes & codes[i]).any(axis=1)
-        others = everyone != i
+        others = (everyone != i) & (coded | coded[i])
         for pool in (np.flatnonzero(shares & others), np.flatnonzero(~shares & others)):
             if len(pool):
                 right.append(rng.choice(pool, size=draws))

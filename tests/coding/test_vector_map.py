@@ -58,6 +58,18 @@ def test_a_text_with_no_code_is_never_paired_with_itself():
     assert alone.report["pairs"] == 0 and alone.report["iterations"] == 0
 
 
+def test_two_texts_with_no_code_are_never_a_pair():
+    """Both coded "no category applies": nothing says how alike they are, so no target to pull them to."""
+    labels = np.array([[0, 0], [0, 0], [0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.int8)
+    left, right, target = training_pairs(labels, seed=2, draws=6)
+    empty = ~labels.astype(bool).any(axis=1)
+    assert not np.any(empty[left] & empty[right])
+    # Each text with no code is still pulled away from the coded texts (it shares none of their codes).
+    for i in np.flatnonzero(empty):
+        assert len(right[left == i]) == 6 and not np.any(empty[right[left == i]])
+        assert np.all(target[left == i] == 0)
+
+
 def test_the_pairs_need_no_table_of_every_pair_of_texts():
     """A run may name this classifier at any number of human-coded answers: the pairs' targets are computed
     for the drawn pairs only, not from an n x n overlap table (here 2,000 texts: 16 MB for one int32 table,
