@@ -249,6 +249,7 @@ def test_a_human_coding_only_category_is_empty_for_automatically_coded_answers(
         edition=open_2017, item_code="workload_reasons", kind=RunKind.TRAINED, classifier="tfidf-lr"
     )
     categories = {c.code: c for c in Category.objects.filter(codebook__edition=open_2017)}
+    run.categories.set(categories.values())
     for text, codes in (("text 2", ["more_data", "staff"]), ("text 3", ["staff"])):
         AutoCoding.objects.create(answer_id=answers[text], run=run)
         for code in codes:

@@ -61,7 +61,8 @@ def human_code(answers, codes, coder="ann"):
 
 
 def auto_code(edition, answers, codes):
-    """What a trained run leaves behind: the answer marked auto-coded, and its accepted codes."""
+    """What a trained run leaves behind: the answer marked auto-coded, its accepted codes, and the
+    categories it covered (every one of the codebook)."""
     run = CodingRun.objects.create(
         edition=edition,
         item_code="trends",
@@ -69,6 +70,7 @@ def auto_code(edition, answers, codes):
         status=RunStatus.SUCCEEDED,
         classifier="tfidf-lr",
     )
+    run.categories.set(Category.objects.filter(codebook__edition=edition, codebook__item_code="trends"))
     categories = Category.objects.filter(
         codebook__edition=edition, codebook__item_code="trends", code__in=codes
     )
