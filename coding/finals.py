@@ -102,18 +102,24 @@ decided AS MATERIALIZED (
     SELECT d.answer_id, d.response_id, d.source FROM coding_finalcoding d
     WHERE d.item_id = %(item_id)s %(decided)s
 ),
-unknown AS (
-    -- human: a category a deciding coding was not offered (the adjudicated one, else every coder's)
-    SELECT d.answer_id, d.response_id, d.source, cats.id AS category_id
-    FROM decided d JOIN coding_humancoding h ON h.answer_id = d.answer_id JOIN cats ON 1 = 1
+short AS MATERIALIZED (
+    -- the deciding codings (the adjudicated one, else every coder's) not offered every category
+    SELECT d.answer_id, d.response_id, d.source, h.id AS coding_id
+    FROM decided d JOIN coding_humancoding h ON h.answer_id = d.answer_id
     WHERE d.source = 'human'
       AND (h.coder = %(adjudicated)s OR NOT EXISTS (
           SELECT 1 FROM coding_humancoding x WHERE x.answer_id = d.answer_id AND x.coder = %(adjudicated)s
       ))
-      AND NOT EXISTS (
-          SELECT 1 FROM coding_categoryseen s WHERE s.coding_id = h.id AND s.category_id = cats.id
-      )
-    GROUP BY d.answer_id, d.response_id, d.source, cats.id
+      AND (SELECT count(*) FROM coding_categoryseen s WHERE s.coding_id = h.id) < (SELECT count(*) FROM cats)
+),
+unknown AS (
+    -- human: a category a deciding coding was not offered
+    SELECT h.answer_id, h.response_id, h.source, cats.id AS category_id
+    FROM short h JOIN cats ON 1 = 1
+    WHERE NOT EXISTS (
+        SELECT 1 FROM coding_categoryseen s WHERE s.coding_id = h.coding_id AND s.category_id = cats.id
+    )
+    GROUP BY h.answer_id, h.response_id, h.source, cats.id
     UNION ALL
     -- automatic: a category the answer's run did not cover
     SELECT d.answer_id, d.response_id, d.source, u.category_id
