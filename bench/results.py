@@ -111,10 +111,12 @@ def setup() -> dict[str, Any]:
                 codebook__edition=edition, codebook__item_code=item_code, code__in=codes
             ).update(human_only=True)
         for code in edition.codebooks.values_list("item_code", flat=True):
-            CodingRun.objects.create(
+            run = CodingRun.objects.create(
                 edition=edition, item_code=code, kind=RunKind.TRAINED, status=RunStatus.SUCCEEDED,
                 classifier="tfidf-lr", progress=100,
             )  # fmt: skip
+            # It covered every category (as the coders below saw every one): no final code is unknown.
+            run.categories.set(Category.objects.filter(codebook__edition=edition, codebook__item_code=code))
     runs = dict(CodingRun.objects.filter(edition=edition).values_list("item_code", "pk"))
     analyst = User.objects.filter(email="bench-analyst@example.org").first() or user_create(
         email="bench-analyst@example.org", role=Role.ANALYST
@@ -149,6 +151,7 @@ class Tables:
         "responses_response": ("id", "edition_id"),
         "responses_answer": ("id", "response_id", "item_id", "choice", "number", "text"),
         "coding_humancoding": ("id", "answer_id", "coder"),
+        "coding_categoryseen": ("id", "coding_id", "category_id"),
         "coding_autocoding": ("id", "answer_id", "run_id"),
         "coding_answercode": (
             "id", "answer_id", "category_id", "source", "coder", "run_id", "classifier",
@@ -224,7 +227,8 @@ def load_responses(state: dict[str, Any], *, count: int, first_seed: int) -> dic
         # What autovacuum does soon after a release: visibility map (index-only scans) and statistics.
         cursor.execute(
             "VACUUM ANALYZE responses_response, responses_answer, coding_humancoding, "
-            "coding_autocoding, coding_answercode, coding_finalcoding, coding_finalcode"
+            "coding_autocoding, coding_answercode, coding_categoryseen, coding_finalcoding, coding_finalcode, "
+            "coding_finalunknown"
         )
     # The released count changed, so nothing cached for the edition is read again (results/cache.py).
     return {
@@ -245,7 +249,11 @@ def _code_answer(
 ) -> None:
     """Human codes for a sample; the trained run's accepted codes (the written-for categories) elsewhere."""
     if rng.random() < HUMAN_SHARE:
-        tables.add("coding_humancoding", uuid.uuid4(), answer_id, "bench")
+        coding_id = uuid.uuid4()
+        tables.add("coding_humancoding", coding_id, answer_id, "bench")
+        for (item_code, _), category in state["categories"].items():
+            if item_code == item:  # offered every category of the codebook
+                tables.add("coding_categoryseen", uuid.uuid4(), coding_id, category)
         source, coder, run, probability = state["human"], "bench", None, None
     else:
         tables.add("coding_autocoding", uuid.uuid4(), answer_id, state["runs"][item])

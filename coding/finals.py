@@ -5,10 +5,20 @@ there is one, otherwise the categories every coder gave), else its accepted auto
 trained model (never zero-shot suggestions, never categories flagged "human coding only"). It is one
 SQL text here (`_FINAL_SQL`) and nowhere else.
 
-Its result is kept in FinalCoding (an answer that has final codes, and their source) and FinalCode (one
-final category of such an answer), so results, quotes and exports read an index instead of applying
-the rule to every answer of an item on each read (≈ 0.4 s an item at 100,000 answers). Every write of
-codes calls `final_codes_refresh` for the answers it touched, in its own transaction (coding/services.py).
+A category of the codebook the final codes cannot speak for is unknown for that answer, neither present
+nor absent (`_UNKNOWN_SQL`): for human codes, one the deciding coding was not offered (the adjudicated
+coding if there is one, else any coder's: HumanCoding.categories_seen; e.g. a category added after the
+answer was coded, or retired before); for automatic codes, one the trained run did not cover
+(CodingRun.categories: added after it ran, or retired before). A category flagged "human coding only"
+is not listed as unknown for automatically coded answers: it is never an automatic code, and its share
+is counted among the human-coded answers anyway (coding.selectors.item_category_counts), so listing it
+would only add a row per automatically coded answer.
+
+Its result is kept in FinalCoding (an answer that has final codes, and their source), FinalCode (one
+final category of such an answer) and FinalUnknown (one unknown category of such an answer), so results,
+quotes and exports read an index instead of applying the rule to every answer of an item on each read
+(≈ 0.4 s an item at 100,000 answers). Every write of codes calls
+`final_codes_refresh` for the answers it touched, in its own transaction (coding/services.py).
 The refresh holds a per-item lock until commit: a writer whose codes were not yet committed when another
 refreshed is itself refreshed after that one committed, so the last refresh sees every code.
 """
@@ -71,17 +81,67 @@ _INSERT_FINAL = """
 INSERT INTO coding_finalcode (id, answer_id, category_id, item_id, response_id, source)
 SELECT gen_random_uuid(), f.answer_id, f.category_id, %(item_id)s, f.response_id, f.source FROM final f
 """
+# The unknown categories of the answers just given final codes (read from coding_finalcoding, restricted
+# like the answers above). Normally none: `uncovered` is empty and the deciding codings saw every category.
+_UNKNOWN_SQL = """
+WITH cats AS MATERIALIZED (
+    SELECT cat.id, cat.human_only FROM coding_category cat
+    JOIN coding_codebook cb ON cb.id = cat.codebook_id
+    JOIN surveys_item i ON i.edition_id = cb.edition_id AND i.code = cb.item_code
+    WHERE i.id = %(item_id)s
+),
+uncovered AS MATERIALIZED (
+    SELECT r.id AS run_id, cats.id AS category_id
+    FROM coding_codingrun r JOIN surveys_item i ON i.edition_id = r.edition_id AND i.code = r.item_code
+    JOIN cats ON NOT cats.human_only
+    WHERE i.id = %(item_id)s AND NOT EXISTS (
+        SELECT 1 FROM coding_codingrun_categories rc WHERE rc.codingrun_id = r.id AND rc.category_id = cats.id
+    )
+),
+decided AS MATERIALIZED (
+    SELECT d.answer_id, d.response_id, d.source FROM coding_finalcoding d
+    WHERE d.item_id = %(item_id)s %(decided)s
+),
+short AS MATERIALIZED (
+    -- the deciding codings (the adjudicated one, else every coder's) not offered every category
+    SELECT d.answer_id, d.response_id, d.source, h.id AS coding_id
+    FROM decided d JOIN coding_humancoding h ON h.answer_id = d.answer_id
+    WHERE d.source = 'human'
+      AND (h.coder = %(adjudicated)s OR NOT EXISTS (
+          SELECT 1 FROM coding_humancoding x WHERE x.answer_id = d.answer_id AND x.coder = %(adjudicated)s
+      ))
+      AND (SELECT count(*) FROM coding_categoryseen s WHERE s.coding_id = h.id) < (SELECT count(*) FROM cats)
+),
+unknown AS (
+    -- human: a category a deciding coding was not offered
+    SELECT h.answer_id, h.response_id, h.source, cats.id AS category_id
+    FROM short h JOIN cats ON 1 = 1
+    WHERE NOT EXISTS (
+        SELECT 1 FROM coding_categoryseen s WHERE s.coding_id = h.coding_id AND s.category_id = cats.id
+    )
+    GROUP BY h.answer_id, h.response_id, h.source, cats.id
+    UNION ALL
+    -- automatic: a category the answer's run did not cover
+    SELECT d.answer_id, d.response_id, d.source, u.category_id
+    FROM decided d JOIN coding_autocoding ac ON ac.answer_id = d.answer_id
+    JOIN uncovered u ON u.run_id = ac.run_id
+    WHERE d.source = 'auto'
+)
+INSERT INTO coding_finalunknown (id, answer_id, category_id, item_id, response_id, source)
+SELECT gen_random_uuid(), u.answer_id, u.category_id, %(item_id)s, u.response_id, u.source FROM unknown u
+"""
 
 
-def _run(sql: str, named: dict[str, Any], restriction: tuple[str, list[Any]]) -> None:
-    """Named parameters become positional, in the order they appear; %(restrict)s takes the
-    restriction's SQL and its parameters at that place."""
+def _run(sql: str, named: dict[str, Any], restrictions: dict[str, tuple[str, list[Any]]]) -> None:
+    """Named parameters become positional, in the order they appear; a restriction (%(restrict)s,
+    %(decided)s) takes its SQL and its parameters at that place."""
     order: list[Any] = []
 
     def swap(match: re.Match[str]) -> str:
-        if match.group(1) == "restrict":
-            order.extend(restriction[1])
-            return restriction[0]
+        if match.group(1) in restrictions:
+            text, params = restrictions[match.group(1)]
+            order.extend(params)
+            return text
         order.append(named[match.group(1)])
         return "%s"
 
@@ -99,21 +159,28 @@ def final_codes_refresh(*, item_id: int, answer_ids: Sequence[uuid.UUID] | None 
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, item_id])
     # SQLite (the embedded demo) lets one writer at a time in: no lock is needed there.
     if answer_ids is None:
-        where, restriction = "item_id = %s", ("", [])
+        where = "item_id = %s"
         params: list[Any] = [item_id]
+        restrictions: dict[str, tuple[str, list[Any]]] = {"restrict": ("", []), "decided": ("", [])}
     else:
         ids = [_db_uuid(a) for a in answer_ids]
         if not ids:
             return
         marks = ", ".join(["%s"] * len(ids))
         where, params = f"item_id = %s AND answer_id IN ({marks})", [item_id, *ids]
-        restriction = (f"AND a.id IN ({marks})", ids)
+        restrictions = {
+            "restrict": (f"AND a.id IN ({marks})", ids),
+            "decided": (f"AND d.answer_id IN ({marks})", ids),
+        }
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM coding_finalcode WHERE {where}", params)  # noqa: S608 - placeholders only
+        cursor.execute(f"DELETE FROM coding_finalunknown WHERE {where}", params)  # noqa: S608
         cursor.execute(f"DELETE FROM coding_finalcoding WHERE {where}", params)  # noqa: S608
     named = {"item_id": item_id, "adjudicated": ADJUDICATED}
-    _run(_FINAL_SQL + _INSERT_CODED, named, restriction)
-    _run(_FINAL_SQL + _INSERT_FINAL, named, restriction)
+    _run(_FINAL_SQL + _INSERT_CODED, named, restrictions)
+    _run(_FINAL_SQL + _INSERT_FINAL, named, restrictions)
+    # After the insert of coding_finalcoding, which it reads.
+    _run(_UNKNOWN_SQL, named, restrictions)
 
 
 def _db_uuid(value: uuid.UUID | str) -> Any:

@@ -72,6 +72,9 @@ class HumanCoding(models.Model):
     # Pseudonymous coder label: an HMAC of the user id (see coding.services.coder_label). "adjudicated"
     # marks the agreed codes after a disagreement.
     coder = models.CharField(max_length=32)
+    # The categories the coder was offered at the last save (the active ones, plus the retired ones the
+    # save kept): a category not among them is unknown for this coding, not "absent" (coding/finals.py).
+    categories_seen = models.ManyToManyField("Category", through="CategorySeen", related_name="+", blank=True)
 
     class Meta:
         constraints = [
@@ -80,6 +83,23 @@ class HumanCoding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.answer_id} by {self.coder}"
+
+
+class CategorySeen(models.Model):
+    """A category a human coding was offered (HumanCoding.categories_seen). Anonymous side: the two keys
+    and a random one (no serial number to order saves by), no time, no user."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    coding = models.ForeignKey(HumanCoding, on_delete=models.CASCADE, related_name="+")
+    category = models.ForeignKey("Category", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["coding", "category"], name="category_seen_once_per_coding"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.coding_id} saw {self.category_id}"
 
 
 class AnswerCode(models.Model):
@@ -162,6 +182,9 @@ class CodingRun(models.Model):
     # CODING_STALE_SECONDS is dead, and only the latest attempt may write results.
     attempts = models.PositiveSmallIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The categories a trained run coded (the codebook's active ones when it ran): its automatic codes
+    # say nothing about any other category, which is unknown for the answers it coded (coding/finals.py).
+    categories = models.ManyToManyField(Category, related_name="+", blank=True)
 
     class Meta:
         ordering = ["-queued_at"]
@@ -237,6 +260,29 @@ class FinalCode(_KeptFinal):
 
     def __str__(self) -> str:
         return f"{self.answer_id}: {self.category_id}"
+
+
+class FinalUnknown(_KeptFinal):
+    """A category the final codes of an answer say nothing about: its deciding coder was not offered it,
+    or the run that coded it did not cover it (coding/finals.py). Neither present nor absent, so left out
+    of the category's base, exports and training. Normally no row. Anonymous side: random key, no time."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    answer = models.ForeignKey("responses.Answer", on_delete=models.CASCADE, related_name="+", db_index=False)
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["item", "category"], include=["response", "answer"], name="final_unknown_item"
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["answer", "category"], name="final_unknown_once_per_category"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.answer_id}: {self.category_id} unknown"
 
 
 class AnswerEmbedding(models.Model):

@@ -18,11 +18,13 @@ from coding.models import (
     AnswerCode,
     AutoCoding,
     Category,
+    CategorySeen,
     Codebook,
     CodeSource,
     CodingRun,
     FinalCode,
     FinalCoding,
+    FinalUnknown,
     HumanCoding,
     ReviewItem,
     RunKind,
@@ -38,7 +40,10 @@ def _item_id(edition_id: int, item_code: str) -> int | None:
 
 
 def _finals(
-    model: type[FinalCode] | type[FinalCoding], edition_id: int, item_code: str, response_ids: Any = None
+    model: type[FinalCode] | type[FinalCoding] | type[FinalUnknown],
+    edition_id: int,
+    item_code: str,
+    response_ids: Any = None,
 ) -> QuerySet[Any]:
     """The kept final codes (coding/finals.py) of an item, of the given respondents only if asked."""
     qs = model.objects.filter(item_id=_item_id(edition_id, item_code))
@@ -50,28 +55,34 @@ def item_category_counts(
     edition_id: int,
     item_code: str,
     response_ids: QuerySet[Any] | None = None,
-    counted: tuple[dict[str, int], dict[str, int]] | None = None,
+    counted: tuple[dict[str, int], dict[str, int], dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """Respondents per category among those whose answer to the item has final codes.
 
     {"n": respondents with a final-coded answer, "n_human": those whose answer has human codes,
-    "counts": {code: respondents}, "method": "human" | "automatic" | "mixed" | "none", "human_only":
-    [codes flagged human coding only]}. Shares are counts / n and add up to more than 100 %
-    (multi-label); a "human coding only" category is counted among human-coded answers alone, so its
-    share is count / n_human. A respondent answers an item once, so answers count respondents.
+    "counts": {code: respondents}, "bases": {code: its share's denominator}, "unknown": {code:
+    respondents whose final codes say nothing about it}, "method": "human" | "automatic" | "mixed" |
+    "none", "human_only": [codes flagged human coding only]}. Shares are counts / bases and add up to
+    more than 100 % (multi-label). A category's base is n less the respondents unknown for it (their
+    coder was not offered it, or their automatic codes' run did not cover it: coding/finals.py); a
+    "human coding only" category is counted among human-coded answers alone, so its base starts from
+    n_human. A respondent answers an item once, so answers count respondents.
 
-    `counted`: the respondents per category code and per source, if already counted (results' filter
-    tallies, results/tallies.py); otherwise they are counted here."""
+    `counted`: the respondents per category code, per source and unknown per category code, if already
+    counted (results' filter tallies, results/tallies.py); otherwise they are counted here."""
     if counted is not None:
-        counts, per_source = counted
+        counts, per_source, unknown = counted
     else:
         # COUNT(*): the (item, category, id) and (item, source) indexes answer alone.
-        counts = {
-            row["category__code"]: row["n"]
-            for row in _finals(FinalCode, edition_id, item_code, response_ids)
-            .values("category__code")
-            .annotate(n=Count("*"))
-        }
+        counts, unknown = (
+            {
+                row["category__code"]: row["n"]
+                for row in _finals(model, edition_id, item_code, response_ids)
+                .values("category__code")
+                .annotate(n=Count("*"))
+            }
+            for model in (FinalCode, FinalUnknown)
+        )
         per_source = {
             row["source"]: row["n"]
             for row in _finals(FinalCoding, edition_id, item_code, response_ids)
@@ -80,6 +91,7 @@ def item_category_counts(
         }
     codebook = {c["code"]: c for c in codebook_for(edition_id=edition_id, item_code=item_code)}
     n = sum(per_source.values())
+    n_human = per_source.get("human", 0)
     sources = {s for s, k in per_source.items() if k}
     method = (
         "none"
@@ -90,14 +102,15 @@ def item_category_counts(
         if "human" in sources
         else "automatic"
     )
+    shown = [code for code in codebook if counts.get(code) or not codebook[code]["retired"]]
     return {
         "n": n,
-        "n_human": per_source.get("human", 0),
-        "counts": {
-            code: counts.get(code, 0)
-            for code in codebook
-            if counts.get(code) or not codebook[code]["retired"]
+        "n_human": n_human,
+        "counts": {code: counts.get(code, 0) for code in shown},
+        "bases": {
+            code: (n_human if codebook[code]["human_only"] else n) - unknown.get(code, 0) for code in shown
         },
+        "unknown": {code: k for code, k in unknown.items() if k},
         "method": method,
         "human_only": sorted(code for code, c in codebook.items() if c["human_only"]),
     }
@@ -124,6 +137,16 @@ def coded_answer_sample(
 def final_codes(*, edition_id: int, item_code: str) -> dict[uuid.UUID, set[str]]:
     """answer id → final category codes (an empty set: coded, no category applies)."""
     return _final_sets(edition_id, item_code, {})
+
+
+def final_unknown(*, edition_id: int, item_code: str) -> dict[str, set[uuid.UUID]]:
+    """category code → the final-coded answers whose final codes say nothing about it (coding/finals.py:
+    their coder was not offered it, or their run did not cover it); normally empty."""
+    out: dict[str, set[uuid.UUID]] = {}
+    rows = _finals(FinalUnknown, edition_id, item_code).values_list("category__code", "answer_id")
+    for code, answer_id in rows:
+        out.setdefault(code, set()).add(answer_id)
+    return out
 
 
 def final_code_sources(*, edition_id: int, item_code: str) -> dict[uuid.UUID, str]:
@@ -279,6 +302,20 @@ def _codes_by_coder(**answers: Any) -> dict[uuid.UUID, dict[str, list[str]]]:
     return out
 
 
+def _seen_by_coder(**answers: Any) -> dict[uuid.UUID, dict[str, set[str]]]:
+    """answer id → coder → the categories that person was offered (HumanCoding.categories_seen), for the
+    answers `answers` selects (as _codes_by_coder); the adjudicated coding apart."""
+    out: dict[uuid.UUID, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    rows = (
+        CategorySeen.objects.filter(**{f"coding__{key}": value for key, value in answers.items()})
+        .exclude(coding__coder=ADJUDICATED)
+        .values_list("coding__answer_id", "coding__coder", "category__code")
+    )
+    for answer_id, coder, code in rows:
+        out[answer_id][coder].add(code)
+    return out
+
+
 def coders_codes(answer_ids: list[uuid.UUID], *, coder: str) -> dict[uuid.UUID, dict[str, Any]]:
     """For settling disagreements, per answer: "coders", each person's codes ([] = none applies), the
     caller's first and marked "you" (coders stay unnamed); "agreed", the codes all of them gave (where
@@ -296,43 +333,46 @@ def coders_codes(answer_ids: list[uuid.UUID], *, coder: str) -> dict[uuid.UUID, 
 
 
 def disagreement_answer_ids(*, edition_id: int, item_code: str) -> list[uuid.UUID]:
-    sets = _coder_sets(edition_id=edition_id, item_code=item_code)
-    return [
-        a
-        for a, by_coder in sets.items()
-        if len(by_coder) >= 2 and len({frozenset(s) for s in by_coder.values()}) > 1
-    ]
-
-
-def _coder_sets(*, edition_id: int, item_code: str) -> dict[uuid.UUID, dict[str, set[str]]]:
-    """Each coder's set per answer of the item, for the answers not adjudicated yet."""
+    """The answers two or more coders coded differently, not yet adjudicated. Only the categories every
+    one of them was offered are compared: a coder who was not offered a category did not say "no"."""
     filt = {"answer__item__edition_id": edition_id, "answer__item__code": item_code}
     adjudicated = set(
         HumanCoding.objects.filter(coder=ADJUDICATED, **filt).values_list("answer_id", flat=True)
     )
-    return {
-        answer_id: {coder: set(codes) for coder, codes in by_coder.items()}
-        for answer_id, by_coder in _codes_by_coder(**filt).items()
-        if answer_id not in adjudicated
-    }
+    seen = _seen_by_coder(**filt)
+    out = []
+    for answer_id, by_coder in _codes_by_coder(**filt).items():
+        if answer_id in adjudicated or len(by_coder) < 2:
+            continue
+        common = set.intersection(*(seen[answer_id][coder] for coder in by_coder))
+        if len({frozenset(set(codes) & common) for codes in by_coder.values()}) > 1:
+            out.append(answer_id)
+    return out
 
 
 def coder_agreement(*, edition_id: int, item_code: str) -> dict[str, Any]:
     """Krippendorff's alpha between human coders on the answers at least two of them coded (blind
     double coding), per category and overall (every answer-category pair a unit). Every coder of an
-    answer counts: alpha takes any number of values per unit (NaN where an answer has fewer)."""
+    answer counts: alpha takes any number of values per unit (NaN where an answer has fewer, and where
+    a coder was not offered the category: not offered is not "no")."""
     from coding.training import alpha_nominal
 
-    by_answer = _codes_by_coder(answer__item__edition_id=edition_id, answer__item__code=item_code)
-    doubles = [list(c.values()) for c in by_answer.values() if len(c) >= 2]
+    filt = {"answer__item__edition_id": edition_id, "answer__item__code": item_code}
+    by_answer = _codes_by_coder(**filt)
+    seen = _seen_by_coder(**filt)
+    doubles = [
+        [(set(given), seen[answer_id][coder]) for coder, given in c.items()]
+        for answer_id, c in by_answer.items()
+        if len(c) >= 2
+    ]
     codes = [c["code"] for c in codebook_for(edition_id=edition_id, item_code=item_code)]
     if not doubles:
         return {"units": 0, "overall": None, "categories": {}}
     # (coder slot, answer, category); a unit's values, not who gave them, enter alpha.
     values = np.full((max(len(d) for d in doubles), len(doubles), len(codes)), np.nan)
     for unit, sets in enumerate(doubles):
-        for slot, given in enumerate(sets):
-            values[slot, unit] = [1.0 if c in given else 0.0 for c in codes]
+        for slot, (given, offered) in enumerate(sets):
+            values[slot, unit] = [1.0 if c in given else 0.0 if c in offered else np.nan for c in codes]
     per = {code: alpha_nominal(values[:, :, k]) for k, code in enumerate(codes)}
     return {
         "units": len(doubles),

@@ -200,6 +200,8 @@ def codebook_import(*, edition: Edition, item_code: str, categories: Any, source
                 "retired": False,
             },
         )
+    # A new category is unknown for the answers coded so far (coding/finals.py).
+    final_codes_refresh(item_id=_text_item(edition, item_code).pk)
     results_invalidate(edition_id=edition.pk)
     return codebook
 
@@ -240,7 +242,10 @@ def category_create(
         raise CodebookInvalid([f"{code}: already in this codebook"])
     position = (codebook.categories.order_by("-position").values_list("position", flat=True).first() or 0) + 1
     results_invalidate(edition_id=codebook.edition_id)
-    return Category.objects.create(codebook=codebook, position=position, **data)
+    category = Category.objects.create(codebook=codebook, position=position, **data)
+    # The answers coded so far were not offered it: unknown for it (coding/finals.py).
+    final_codes_refresh(item_id=_text_item(codebook.edition, codebook.item_code).pk)
+    return category
 
 
 def category_update(
@@ -357,7 +362,12 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
     retired = [c for c in wanted if categories[c].retired and c not in had]
     if retired:
         raise CodesInvalid(f"retired categories cannot be given: {', '.join(retired)}")
-    HumanCoding.objects.get_or_create(answer_id=answer.pk, coder=coder)
+    coding, _ = HumanCoding.objects.get_or_create(answer_id=answer.pk, coder=coder)
+    # What this coder was offered: the active categories and the retired ones this save keeps. Any other
+    # category (added later, or retired before) is unknown for this coding, not absent (coding/finals.py).
+    coding.categories_seen.set(
+        [c.pk for c in codebook.categories.all() if not c.retired or c.code in categories]
+    )
     AnswerCode.objects.filter(answer_id=answer.pk, source=CodeSource.HUMAN, coder=coder).delete()
     AnswerCode.objects.bulk_create(
         [
@@ -573,6 +583,8 @@ def _execute(run: CodingRun, attempt: int) -> None:
         .values_list("id", "text")
     )
     human = selectors.human_final_codes(edition_id=run.edition_id, item_code=run.item_code)
+    # category code → answers whose coder was not offered it: neither a positive nor a negative for it.
+    unknown = selectors.final_unknown(edition_id=run.edition_id, item_code=run.item_code)
     classifier_cls = CLASSIFIERS[run.classifier]
     versions: dict[str, Any] = {
         "packages": package_versions(),
@@ -601,7 +613,14 @@ def _execute(run: CodingRun, attempt: int) -> None:
                 answers, embedder=embedder, progress=_Progress(run.pk, attempt, 0, 40)
             )
         coded = [(aid, text) for aid, text in answers if aid in human]
-        labels = np.array([[1 if c in human[aid] else 0 for c in codes] for aid, _ in coded], dtype=np.int8)
+        # -1: left out of that category's model and of its cross-validated figures (coding/training.py).
+        labels = np.array(
+            [
+                [1 if c in human[aid] else -1 if aid in unknown.get(c, ()) else 0 for c in codes]
+                for aid, _ in coded
+            ],
+            dtype=np.int8,
+        )
         # With few human codes the categories' own labels, descriptions and examples are training texts too.
         codebook = codebook_for_training(specs, len(coded))
         metrics["codebook_texts"] = codebook.describe() if codebook else None
@@ -632,13 +651,19 @@ def _execute(run: CodingRun, attempt: int) -> None:
     _Progress(run.pk, attempt, 80, 100)(0.0)
 
     # Estimated shares among all answers: human codes where they exist, calibrated probabilities elsewhere.
+    # A human-coded answer unknown for a category counts in neither its total nor its base.
     if answers:
         totals = probabilities.sum(axis=0) if len(texts) else np.zeros(len(codes))
+        bases = np.full(len(codes), float(len(answers)))
         for aid in human:
             for k, code in enumerate(codes):
-                totals[k] += 1.0 if code in human[aid] else 0.0
+                if aid in unknown.get(code, ()):
+                    bases[k] -= 1
+                else:
+                    totals[k] += 1.0 if code in human[aid] else 0.0
         metrics["estimated_shares"] = {
-            code: round(100 * float(totals[k]) / len(answers), 2) for k, code in enumerate(codes)
+            code: round(100 * float(totals[k]) / bases[k], 2) if bases[k] else None
+            for k, code in enumerate(codes)
         }
 
     rows: list[AnswerCode] = []
@@ -670,6 +695,8 @@ def _execute(run: CodingRun, attempt: int) -> None:
         # Replaced by either kind: kept after a zero-shot run, the answers a trained run had coded counted
         # as automatically coded with no category (their codes were just deleted), lowering every share.
         AutoCoding.objects.filter(answer__in=item_answers).delete()
+        # The categories the run coded: any other one is unknown for the answers it coded (coding/finals.py).
+        run.categories.set(categories)
         if run.kind == RunKind.TRAINED:
             AutoCoding.objects.bulk_create([AutoCoding(answer_id=aid, run=run) for aid, _ in to_code])
             Category.objects.filter(pk__in=[c.pk for c in categories]).update(human_only=False)

@@ -68,22 +68,36 @@ def f1(tp: int, fp: int, fn: int) -> float:
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
 
 
-def micro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """F1 over every (answer, category) pair of two boolean arrays."""
+def micro_f1(truth: np.ndarray, predicted: np.ndarray, known: np.ndarray | None = None) -> float:
+    """F1 over every (answer, category) pair of two boolean arrays (only the `known` pairs if given)."""
+    if known is not None:
+        truth, predicted = truth[known], predicted[known]
     tp = int((predicted & truth).sum())
     return f1(tp, int((predicted & ~truth).sum()), int((~predicted & truth).sum()))
+
+
+# Human labels are 1 (given), 0 (not given) or -1: the answer's coding says nothing about the category
+# (its coder was not offered it: coding/finals.py). A -1 is left out of that category's model, and of
+# every figure below, as the classifiers leave out a codebook text's other categories.
+def _given(labels: np.ndarray) -> np.ndarray:
+    return np.asarray(labels) > 0
+
+
+def _known(labels: np.ndarray) -> np.ndarray:
+    return np.asarray(labels) >= 0
 
 
 def tune_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per category, the threshold that maximises F1 on out-of-fold probabilities (0.5 if no positive)."""
     thresholds = np.full(labels.shape[1], 0.5)
     for k in range(labels.shape[1]):
-        truth = labels[:, k].astype(bool)
+        rows = _known(labels[:, k])
+        truth = _given(labels[rows, k])
         if not truth.any():
             continue
         best = (-1.0, 0.5)
         for threshold in THRESHOLD_GRID:
-            predicted = probabilities[:, k] >= threshold
+            predicted = probabilities[rows, k] >= threshold
             tp = int((predicted & truth).sum())
             score = f1(tp, int((predicted & ~truth).sum()), int((~predicted & truth).sum()))
             # Ties go to the threshold nearest 0.5, so tiny samples do not pick extremes.
@@ -101,18 +115,18 @@ def max_codes_coded(labels: np.ndarray) -> int:
     the coders never gave one answer. Measured (docs/performance.md, "At most as many codes as the coders
     gave"): alpha rose on the three reference items with 10 codes per category; on the NHS benchmark,
     where coders gave up to 8, nothing changed."""
-    return int(labels.astype(bool).sum(axis=1).max(initial=0))
+    return int(_given(labels).sum(axis=1).max(initial=0))
 
 
 def tune_shared_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """The one threshold for every category that, with the best relative cut, maximises micro-F1 on
     out-of-fold probabilities (ties go to the lowest)."""
-    truth = labels.astype(bool)
+    truth, known = _given(labels), _known(labels)
     best = (-1.0, 0.5)
     for threshold in THRESHOLD_GRID:
         for cut in RELATIVE_CUT_GRID:
             predicted = decide(probabilities, np.full(labels.shape[1], threshold), float(cut))
-            score = micro_f1(truth, predicted)
+            score = micro_f1(truth, predicted, known)
             if score > best[0] + 1e-12:
                 best = (score, float(threshold))
     return best[1]
@@ -123,7 +137,7 @@ def shrink_thresholds(
 ) -> np.ndarray:
     """Per-category thresholds (`tune_thresholds`) shrunk towards the shared one by support (see
     THRESHOLD_SHRINKAGE); a category without positives gets the shared one."""
-    support = labels.astype(bool).sum(axis=0)
+    support = _given(labels).sum(axis=0)
     shared = tune_shared_threshold(probabilities, labels)
     return (support * tune_thresholds(probabilities, labels) + shrinkage * shared) / (support + shrinkage)
 
@@ -167,10 +181,10 @@ def decide(
 def tune_relative_cut(probabilities: np.ndarray, labels: np.ndarray, thresholds: np.ndarray) -> float:
     """The relative cut that maximises micro-F1 on out-of-fold probabilities; ties go to the smallest
     (0, no cut, when nothing is gained)."""
-    truth = labels.astype(bool)
+    truth, known = _given(labels), _known(labels)
     best = (-1.0, 0.0)
     for cut in RELATIVE_CUT_GRID:
-        score = micro_f1(truth, decide(probabilities, thresholds, float(cut)))
+        score = micro_f1(truth, decide(probabilities, thresholds, float(cut)), known)
         if score > best[0] + 1e-12:
             best = (score, float(cut))
     return best[1]
@@ -184,7 +198,8 @@ def agreement(
     tps = fps = fns = 0
     f1s = []
     for k, code in enumerate(codes):
-        truth, guess = labels[:, k].astype(bool), predicted[:, k].astype(bool)
+        rows = _known(labels[:, k])  # answers whose coding says nothing about the category left out
+        truth, guess = _given(labels[rows, k]), predicted[rows, k].astype(bool)
         tp, fp, fn = int((truth & guess).sum()), int((~truth & guess).sum()), int((truth & ~guess).sum())
         tps, fps, fns = tps + tp, fps + fp, fns + fn
         category_f1 = f1(tp, fp, fn)
@@ -200,9 +215,10 @@ def agreement(
             "share_hard": round(100 * float(guess.mean()), 2) if len(guess) else 0.0,
         }
         if probabilities is not None and len(truth):
-            entry["share_estimated"] = round(100 * float(probabilities[:, k].mean()), 2)
+            entry["share_estimated"] = round(100 * float(probabilities[rows, k].mean()), 2)
         per_category[code] = entry
-    overall_alpha = alpha_binary(labels.astype(int).ravel(), predicted.astype(int).ravel())
+    known = _known(labels)
+    overall_alpha = alpha_binary(_given(labels[known]).astype(int), predicted[known].astype(int))
     share_errors_hard = [abs(e["share_hard"] - e["share_human"]) for e in per_category.values()]
     result: dict[str, Any] = {
         "n": int(labels.shape[0]),

@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import User
-from coding.selectors import codebook_for, final_code_sources, final_codes
+from coding.selectors import codebook_for, final_code_sources, final_codes, final_unknown
 from exports import dataset as ds
 from exports.models import ExportJob
 from responses.models import Response
@@ -111,7 +111,7 @@ def export_source(
         columns.append(Column(variable, f"CASE r.edition_id {case} END", [e.label for e in ordered]))
     text_items: dict[str, list[int]] = {}
     text_labels: dict[str, str] = {}
-    coding = (final_codes, codebook_for, final_code_sources) if include_categories else None
+    coding = (final_codes, codebook_for, final_code_sources, final_unknown) if include_categories else None
     for code in order:
         items = items_by_code[code]
         first = items[0]
@@ -199,13 +199,15 @@ def _choice_labels(
 
 
 def _category_columns(
-    coding: tuple[Any, Any, Any], items: list[Item], where: str, base: dict[str, Any]
+    coding: tuple[Any, Any, Any, Any], items: list[Item], where: str, base: dict[str, Any]
 ) -> list[Column]:
     """0/1 columns per coding category; the value is looked up by answer id while rows stream. A value
     the coding could not have given is empty, not 0: a category flagged "human coding only" for
     automatically coded answers (the column's mean is then the results' share, among human-coded
-    answers), and a category an edition's codebook lacks for that edition's answers (several editions)."""
-    final_codes, codebook_for, final_code_sources = coding
+    answers), a category an edition's codebook lacks for that edition's answers (several editions), and
+    a category the answer's final codes say nothing about (its coder was not offered it, or its run did
+    not cover it: coding.selectors.final_unknown)."""
+    final_codes, codebook_for, final_code_sources, final_unknown = coding
     columns: list[Column] = []
     frame: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -224,6 +226,8 @@ def _category_columns(
         finals = final_codes(edition_id=item.edition_id, item_code=item.code)
         codes_by_answer.update(finals)
         per_item.append(({entry["code"] for entry in entries}, finals))
+        for code, answers in final_unknown(edition_id=item.edition_id, item_code=item.code).items():
+            unknown.setdefault(code, set()).update(answers)
         flagged = [entry["code"] for entry in entries if entry["human_only"]]
         if flagged:
             sources = final_code_sources(edition_id=item.edition_id, item_code=item.code)

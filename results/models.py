@@ -53,7 +53,8 @@ class FilterTally(models.Model):
 class CodedTally(models.Model):
     """Final codes (coding/finals.py) per pair, for the same filters as FilterTally: among the
     respondents who chose `filter_choice` for `filter_item`, how many have the final code `category` for
-    the free-text `item`, or (`category` empty) whose answer's final codes come from `source`. Counted
+    the free-text `item`, or (`category` empty) whose answer's final codes come from `source`, or (`source`
+    "unknown") whose answer's final codes say nothing about `category` (coding/finals.py). Counted
     at `released` responses and coding generation `generation` (results/cache.py: every write of codes
     replaces it), so valid while both hold. Anonymous side, as FilterTally."""
 

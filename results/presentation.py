@@ -17,6 +17,9 @@ class Bar:
     percent: float | None
     # Coded free text: a category only people code is a share of the human-coded respondents.
     human_coded_only: bool = False
+    # Coded free text: the share's base where it is not the figure's n (some respondents' final codes
+    # say nothing about the category, or it is coded by people only).
+    base: int | None = None
     quotes: list[Any] = field(default_factory=list)  # results.quotes.Quote, redacted
 
 
@@ -86,6 +89,7 @@ def item_figure(
             )
         )
         human_only = set(result["summary"].get("human_only", []))
+        bases = result["summary"].get("bases", {})
         figure.bars = [
             Bar(
                 c,
@@ -93,6 +97,7 @@ def item_figure(
                 result["counts"].get(c),
                 share(result["counts"].get(c), category_base(result, c)),
                 human_coded_only=c in human_only,
+                base=bases.get(c),
                 quotes=(quotes or {}).get(c, []),
             )
             for c in codes

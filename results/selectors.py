@@ -284,7 +284,7 @@ def _text_result(
     item_id = item_ids(edition)[item.code]
     n = answers.count() if kept is None else kept.answered.get(item_id, 0)
     if kept is not None and kept.coded is not None:
-        counted = kept.coded.get(item_id, ({}, {}))
+        counted = kept.coded.get(item_id, ({}, {}, {}))
         coded = item_category_counts(edition_id=edition.pk, item_code=item.code, counted=counted)
     else:
         coded = _coded_counts(edition, item.code, filters)
@@ -294,17 +294,15 @@ def _text_result(
         return {"n": n, "counts": {}, "suppressed": [], "summary": {"coded": False}}
     if coded["n"] < min_cell():
         return {"n": n, "counts": {}, "suppressed": [SUPPRESSED_ALL], "summary": {"coded": True}}
-    # Categories only people code are counted among the human-coded respondents (category_base).
+    # Categories only people code are counted among the human-coded respondents, and a category leaves
+    # out the respondents whose final codes say nothing about it (its base: coding.selectors).
     human_coded = coded["n_human"] if coded["n_human"] >= min_cell() else None
     human_only = [code for code in coded["human_only"] if code in coded["counts"]]
-    counts = {
-        code: count
-        for code, count in coded["counts"].items()
-        if code not in human_only or human_coded is not None
-    }
+    bases = coded["bases"]
+    counts = {code: count for code, count in coded["counts"].items() if bases[code] >= min_cell()}
     shown, hidden = _hide_small(counts, single_choice=False)
-    # Under 10 human-coded respondents, the human-only categories' denominator is not shown at all.
-    hidden = sorted(hidden + [code for code in human_only if code not in counts])
+    # A category whose base is under 10 respondents is not shown at all (nor is its base).
+    hidden = sorted(hidden + [code for code in coded["counts"] if code not in counts])
     return {
         "n": coded["n"],
         "counts": shown,
@@ -314,15 +312,20 @@ def _text_result(
             "method": coded["method"],
             "human_only": human_only,
             "human_coded": human_coded,
+            # The shown categories whose base is not n (human coding only, or some respondents unknown).
+            "bases": {code: bases[code] for code in shown if bases[code] != coded["n"]},
             "answered": n,
         },
     }
 
 
 def category_base(result: Mapping[str, Any], code: str) -> int | None:
-    """The denominator of a coded category's share: the coded respondents, except for a category that
-    only people code ("human coding only"), whose count comes from the human-coded respondents alone."""
+    """The denominator of a coded category's share: the coded respondents, less those whose final codes
+    say nothing about the category (coding/finals.py), and for a category only people code ("human
+    coding only") the human-coded respondents alone (summary "bases" where it differs from n)."""
     summary = result.get("summary") or {}
+    if code in summary.get("bases", {}):
+        return summary["bases"][code]  # type: ignore[no-any-return]
     if code in summary.get("human_only", ()):
         return summary.get("human_coded")  # type: ignore[no-any-return]
     return result["n"]  # type: ignore[no-any-return]

@@ -71,6 +71,15 @@ JOIN coding_category cat ON cat.id = c.category_id
 WHERE f.item_id IN ({filters}) AND c.item_id IN ({items})
 GROUP BY f.item_id, f.choice, c.item_id, cat.code
 """
+# Respondents whose final codes say nothing about a category (coding/finals.py), per category: source
+# 'unknown', so they leave the category's base.
+_UNKNOWN_SQL = """
+SELECT f.item_id, f.choice, u.item_id, cat.code, 'unknown', COUNT(*)
+FROM {answer} f JOIN coding_finalunknown u ON u.response_id = f.response_id
+JOIN coding_category cat ON cat.id = u.category_id
+WHERE f.item_id IN ({filters}) AND u.item_id IN ({items})
+GROUP BY f.item_id, f.choice, u.item_id, cat.code
+"""
 _SOURCES_SQL = """
 SELECT f.item_id, f.choice, d.item_id, '', d.source, COUNT(*)
 FROM {answer} f JOIN coding_finalcoding d ON d.response_id = f.response_id
@@ -201,7 +210,11 @@ def _coded_tallies_refresh(
     if not FinalCoding.objects.filter(item_id__in=text_items).exists():
         kept.delete()
         return False  # nothing coded: views find no final codes to count either
-    rows = _query(_CATEGORIES_SQL, filters, text_items) + _query(_SOURCES_SQL, filters, text_items)
+    rows = [
+        *_query(_CATEGORIES_SQL, filters, text_items),
+        *_query(_SOURCES_SQL, filters, text_items),
+        *_query(_UNKNOWN_SQL, filters, text_items),
+    ]
     kept.delete()
     CodedTally.objects.bulk_create(
         (
@@ -255,8 +268,9 @@ class Tallies:
     counts: dict[int, dict[str, int]]  # item id -> choice -> respondents
     answered: dict[int, int]  # item id -> respondents who answered (multiple choice, free text)
     numbers: dict[int, dict[str, Any]]  # number item id -> FilterTally.summary (one filter choice only)
-    # free-text item id -> (respondents per final category code, per source); None: not current
-    coded: dict[int, tuple[dict[str, int], dict[str, int]]] | None = None
+    # free-text item id -> (respondents per final category code, per source, unknown per category code);
+    # None: not current
+    coded: dict[int, tuple[dict[str, int], dict[str, int], dict[str, int]]] | None = None
 
 
 def filter_tallies(
@@ -296,17 +310,19 @@ def filter_tallies(
 
 def _coded(
     edition_id: int, released: int, filter_item_id: int, choices: Sequence[str]
-) -> dict[int, tuple[dict[str, int], dict[str, int]]] | None:
+) -> dict[int, tuple[dict[str, int], dict[str, int], dict[str, int]]] | None:
     generation = coding_generation(edition_id)
     rows = CodedTally.objects.filter(
         edition_id=edition_id, filter_item_id=filter_item_id, filter_choice__in=list(choices)
     ).values_list("released", "generation", "item_id", "category", "source", "respondents")
-    coded: dict[int, tuple[dict[str, int], dict[str, int]]] = {}
+    coded: dict[int, tuple[dict[str, int], dict[str, int], dict[str, int]]] = {}
     for kept_at, kept_generation, item, category, source, n in rows:
         if generation is None or (kept_at, kept_generation) != (released, generation):
             return None  # counted before the last release or coding write
-        counts, per_source = coded.setdefault(item, ({}, {}))
-        into, key = (counts, category) if category else (per_source, source)
+        counts, per_source, unknown = coded.setdefault(item, ({}, {}, {}))
+        into, key = (
+            (per_source, source) if not category else (unknown, category) if source else (counts, category)
+        )
         into[key] = into.get(key, 0) + n
     if (
         not rows

@@ -100,7 +100,9 @@ class PlattScaling:
     def fit(self, scores: np.ndarray, labels: np.ndarray) -> PlattScaling:
         self.sigmoids_: list[tuple[float, float] | float] = []
         for k in range(labels.shape[1]):
-            column = labels[:, k].astype(int)
+            # -1: the answer says nothing about the category (left out, as in `fit`).
+            rows = np.flatnonzero(labels[:, k] >= 0)
+            column = labels[rows, k].astype(int)
             positives = int(column.sum())
             if positives == 0 or positives == len(column):
                 self.sigmoids_.append(float(positives / max(len(column), 1)))
@@ -108,7 +110,7 @@ class PlattScaling:
             high, low = (positives + 1) / (positives + 2), 1 / (len(column) - positives + 2)
             targets = np.where(column == 1, high, low)
             # Each answer twice, as a positive weighted by its target and a negative by the rest.
-            x = np.concatenate([scores[:, k], scores[:, k]])[:, None]
+            x = np.concatenate([scores[rows, k], scores[rows, k]])[:, None]
             y = np.concatenate([np.ones(len(column)), np.zeros(len(column))])
             weights = np.concatenate([targets, 1 - targets])
             sigmoid = LogisticRegression(C=1e6, solver="lbfgs").fit(x, y, sample_weight=weights)

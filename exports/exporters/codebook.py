@@ -12,6 +12,15 @@ from exports import dataset as ds
 from exports.dataset import Dataset
 from exports.exporters.base import ExportContext, Exporter
 
+# What an empty cell of a coded category column means (exports/selectors.py::_category_columns).
+CATEGORY_EMPTY = (
+    "0 = coded, the category does not apply. Empty = not answered or not coded, or the coding cannot say "
+    "whether the category applies: the coder was not offered it (added to the codebook after the answer "
+    "was coded, or retired before), the automatic coding did not cover it, it is coded by people only and "
+    "the answer was coded automatically, or the edition's codebook lacks it. Such answers are left out of "
+    "the category's base, as in the results."
+)
+
 
 def codebook(dataset: Dataset, report: dict[str, Any]) -> dict[str, Any]:
     variables = []
@@ -32,13 +41,14 @@ def codebook(dataset: Dataset, report: dict[str, Any]) -> dict[str, Any]:
         if v.kind == ds.CATEGORY:
             entry["category"] = v.choice
             entry["coding_frame"] = v.coding.get("frame", [])
+            entry["empty"] = CATEGORY_EMPTY
         variables.append(entry)
     return {
         "title": dataset.title,
         "language": dataset.language,
         "rows": dataset.count,
         "row_id": "numbers 1..n after a fresh random ordering of this export; not a database id",
-        "missing": "an empty cell: not asked or not answered",
+        "missing": "an empty cell: not asked or not answered (coded category columns: see their 'empty')",
         "variables": variables,
         "disclosure_control": report,
     }

@@ -16,6 +16,8 @@ ANSWER_LEVEL = {
     "answerembedding",
     "finalcoding",
     "finalcode",
+    "finalunknown",
+    "categoryseen",
 }
 
 

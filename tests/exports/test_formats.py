@@ -249,6 +249,7 @@ def test_a_human_coding_only_category_is_empty_for_automatically_coded_answers(
         edition=open_2017, item_code="workload_reasons", kind=RunKind.TRAINED, classifier="tfidf-lr"
     )
     categories = {c.code: c for c in Category.objects.filter(codebook__edition=open_2017)}
+    run.categories.set(categories.values())
     for text, codes in (("text 2", ["more_data", "staff"]), ("text 3", ["staff"])):
         AutoCoding.objects.create(answer_id=answers[text], run=run)
         for code in codes:
@@ -312,3 +313,37 @@ def test_a_category_an_editions_codebook_lacks_is_empty_for_that_editions_answer
         (r["edition"], r["workload_reasons__more_data"], r["workload_reasons__staff"]) for r in rows
     )
     assert by_edition == [("2016", "0", ""), ("2016", "1", ""), ("2017", "0", "1"), ("2017", "1", "0")]
+
+
+def test_a_category_the_coder_was_not_offered_is_empty_for_that_answer(
+    open_2017, release, analyst_ann, export_dir
+):
+    """'staff' was added to the codebook after 'text 0' was coded: its coder never saw it, so the
+    answer was written 0 ('not coded with this category') and the column's mean was too low. It is
+    empty now; an answer coded after the addition that did not tick it is a 0."""
+    from coding import services as coding
+    from coding.models import Codebook
+    from responses.models import Answer
+    from tests.exports.helpers import csv_rows
+
+    base = {"country": "SE", "workload_change": "increased"}
+    release(open_2017, [{**base, "workload_reasons": f"text {n}"} for n in range(3)])
+    coding.codebook_import(
+        edition=open_2017,
+        item_code="workload_reasons",
+        categories=[{"code": "more_data", "label": "More data"}],
+    )
+    answers = {a.text: a.pk for a in Answer.objects.filter(item__code="workload_reasons")}
+    coding.answer_codes_set(answer_id=answers["text 0"], codes=["more_data"], coder="ann")
+    codebook = Codebook.objects.get(edition=open_2017, item_code="workload_reasons")
+    coding.category_create(codebook=codebook, code="staff", label="Too few staff")
+    coding.answer_codes_set(answer_id=answers["text 1"], codes=["more_data"], coder="ann")
+    coding.answer_codes_set(answer_id=answers["text 2"], codes=["staff"], coder="ann")
+
+    job = run_export(analyst_ann, [open_2017], format="bundle", free_text="omit")
+    files = unzip(job_path(job))
+    rows = csv_rows(files["law-enforcement-survey_2017.csv"])
+    pairs = sorted((r["workload_reasons__more_data"], r["workload_reasons__staff"]) for r in rows)
+    assert pairs == sorted([("1", ""), ("1", "0"), ("0", "1")])
+    assert "the coder was not offered it" in files["law-enforcement-survey_2017_codebook.html"].decode()
+    assert "the coder was not offered it" in files["law-enforcement-survey_2017_codebook.json"].decode()

@@ -61,7 +61,8 @@ def human_code(answers, codes, coder="ann"):
 
 
 def auto_code(edition, answers, codes):
-    """What a trained run leaves behind: the answer marked auto-coded, and its accepted codes."""
+    """What a trained run leaves behind: the answer marked auto-coded, its accepted codes, and the
+    categories it covered (every one of the codebook)."""
     run = CodingRun.objects.create(
         edition=edition,
         item_code="trends",
@@ -69,6 +70,7 @@ def auto_code(edition, answers, codes):
         status=RunStatus.SUCCEEDED,
         classifier="tfidf-lr",
     )
+    run.categories.set(Category.objects.filter(codebook__edition=edition, codebook__item_code="trends"))
     categories = Category.objects.filter(
         codebook__edition=edition, codebook__item_code="trends", code__in=codes
     )
@@ -264,3 +266,27 @@ def test_a_reviewers_decisions_for_an_export_hold_for_the_quotes_too(
     assert "[REDACTED]" not in page  # a withheld answer is not quoted as a placeholder
     assert "<blockquote>Streaming case [ORG]" in page and f"Streaming case {third}" not in page
     assert edition_results(edition=edition)["items"]["trends"]["counts"]["live_streaming"] == 12
+
+
+def test_a_category_added_after_some_answers_were_coded_is_a_share_of_those_offered_it(edition, staff):
+    from coding.models import Codebook
+    from coding.services import category_create
+
+    human_code(trends_answers(edition, [f"Early {i:02d}" for i in range(12)]), ["grooming"])
+    codebook = Codebook.objects.get(edition=edition, item_code="trends")
+    category_create(codebook=codebook, code="remote_work", label="Remote work")
+    late = trends_answers(edition, [f"Late {i:02d}" for i in range(20)])
+    human_code(late[:10], ["remote_work"])
+    human_code(late[10:], ["grooming"])  # offered remote_work, did not tick it: a known 0
+    trends = edition_results(edition=edition)["items"]["trends"]
+    assert trends["n"] == 32 and trends["counts"]["remote_work"] == 10
+    assert trends["summary"]["bases"] == {"remote_work": 20}
+    page = trends_page(staff, edition)
+    remote = re.search(r"Remote work</th>\s*<td[^>]*>(.*?)</td>\s*<td[^>]*>(.*?)</td>", page, re.S)
+    assert remote is not None
+    assert remote.group(1).strip() == "10" and "50.0 %" in remote.group(2)  # 10 of 20, not 10 of 32
+    assert "(n = 20)" in remote.group(2)
+    grooming = re.search(r"Grooming[^<]*</th>\s*<td[^>]*>(.*?)</td>\s*<td[^>]*>(.*?)</td>", page, re.S)
+    assert grooming is not None and "68.8 %" in grooming.group(2) and "(n =" not in grooming.group(2)
+    csv_body = staff.get(f"/staff/results/{edition.pk}/items/trends.csv").content.decode()
+    assert "trends,remote_work,10,50.0,20" in csv_body and "trends,grooming,22,68.8,32" in csv_body

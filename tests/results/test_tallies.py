@@ -140,3 +140,25 @@ def test_coded_counts_come_from_the_tallies_until_a_coding_write(edition):
     # The warm-up after the writes counts them again.
     assert filter_tallies_refresh(edition_id=edition.pk)
     assert _same(edition_results(edition=edition, filters=filters, item_codes=["workload_reasons"]), later)
+
+
+def test_a_category_added_after_some_answers_were_coded_has_its_own_base_in_the_tallies_too(edition):
+    from coding.models import Codebook
+    from coding.services import category_create
+
+    _code(edition, 12, ["more_cases"])  # before the category exists: unknown for it
+    codebook = Codebook.objects.get(edition=edition, item_code="workload_reasons")
+    category_create(codebook=codebook, code="remote_work", label="Remote work")
+    answers = Answer.objects.filter(item__edition=edition, item__code="workload_reasons").order_by("pk")
+    for n, answer in enumerate(answers[12:25]):
+        answer_codes_set(answer_id=answer.pk, codes=["remote_work"] if n < 10 else [], coder="A")
+    results_stale(edition_id=edition.pk)
+    filters = [ResultFilter("agency_type", ("national",))]
+    expected = _from_answers(edition, filters, item_codes=["workload_reasons"])
+    coded = expected["items"]["workload_reasons"]
+    assert coded["n"] == 25 and coded["counts"]["remote_work"] == 10
+    assert coded["summary"]["bases"] == {"remote_work": 13}  # 10 of the 13 offered it, not of 25
+    assert filter_tallies_refresh(edition_id=edition.pk)
+    assert CodedTally.objects.filter(edition=edition, source="unknown", category="remote_work").exists()
+    tallied = edition_results(edition=edition, filters=filters, item_codes=["workload_reasons"])
+    assert _same(tallied, expected)
