@@ -222,7 +222,8 @@ class TfidfMiniLMLogistic(_TfidfMiniLMFeatures, _PerCategoryLogistic):
 
 class TfidfMappedMiniLMLogistic(_TfidfMappedMiniLMFeatures, _PerCategoryLogistic):
     identifier = "tfidf-minilm-map-lr"
-    # 2: no pair of two answers coded "no category applies" (vector_map.training_pairs).
+    # 2: no pair of two answers coded "no category applies", and overlaps over the categories both
+    # codings speak for (vector_map.training_pairs).
     version = "2"
     verbose_name = (
         "TF-IDF + MiniLM sentence embeddings (ONNX int8) through a map learnt from the human codes + "

@@ -53,6 +53,9 @@ def training_pairs(labels: np.ndarray, seed: int, draws: int = DRAWS_PER_TEXT) -
     category applies" to either says nothing of how alike they are, so pulling them apart (a target of 0)
     would teach the map a difference no coder made."""
     codes = np.asarray(labels) > 0
+    # -1: the text's coding says nothing about the category (its coder was not offered it): the overlap
+    # of two code sets is taken over the categories both codings speak for.
+    known = np.asarray(labels) >= 0
     rng = np.random.default_rng(seed)
     left: list[np.ndarray] = []
     right: list[np.ndarray] = []
@@ -70,8 +73,9 @@ def training_pairs(labels: np.ndarray, seed: int, draws: int = DRAWS_PER_TEXT) -
     left_all, right_all = np.concatenate(left), np.concatenate(right)
     # Only the drawn pairs' overlaps: an n x n table of them would take gigabytes at tens of thousands of
     # answers (a run may name this classifier at any size).
-    overlap = (codes[left_all] & codes[right_all]).sum(axis=1)
-    union = (codes[left_all] | codes[right_all]).sum(axis=1)
+    both = known[left_all] & known[right_all]
+    overlap = (codes[left_all] & codes[right_all] & both).sum(axis=1)
+    union = ((codes[left_all] | codes[right_all]) & both).sum(axis=1)
     return left_all, right_all, np.where(union > 0, overlap / np.maximum(union, 1), 0.0)
 
 

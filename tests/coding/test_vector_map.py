@@ -70,6 +70,17 @@ def test_two_texts_with_no_code_are_never_a_pair():
         assert np.all(target[left == i] == 0)
 
 
+def test_the_overlap_leaves_out_a_category_a_coding_says_nothing_about():
+    """-1: the coder was not offered the category (added after the answer was coded). Two answers coded
+    a, one of them also b, the other not offered b: the same codes, as far as both codings speak."""
+    labels = np.array([[1, 1], [1, -1], [0, 1]], dtype=np.int8)
+    left, right, target = training_pairs(labels, seed=0, draws=20)
+    pair = (left == 0) & (right == 1)
+    assert pair.any() and np.all(target[pair] == 1.0)
+    other = (left == 0) & (right == 2)
+    assert other.any() and np.all(target[other] == 0.5)  # both speak for a and b: {a, b} against {b}
+
+
 def test_the_pairs_need_no_table_of_every_pair_of_texts():
     """A run may name this classifier at any number of human-coded answers: the pairs' targets are computed
     for the drawn pairs only, not from an n x n overlap table (here 2,000 texts: 16 MB for one int32 table,
