@@ -89,7 +89,7 @@ class ItemAnswersView(APIView):
             404: inline_serializer("ItemNotFound", {"detail": serializers.CharField()}),
         },
         summary="Free-text answers of an item with their codes (paginated; filter=uncoded|automatic|"
-        "low_confidence|disagreement, q=search)",
+        "low_confidence|disagreement|incomplete, q=search)",
     )
     def get(self, request: Request, edition_id: int, item_code: str) -> Response:
         edition = get_object_or_404(Edition, pk=edition_id)

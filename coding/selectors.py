@@ -10,7 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Exists, F, OuterRef, QuerySet, Window
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from coding.finals import ADJUDICATED
@@ -217,6 +217,7 @@ ITEM_ANSWER_FILTERS = {
     "automatic": "Automatic",
     "low_confidence": "Low confidence",
     "disagreement": "Disagreement",
+    "incomplete": "Coded by me before a category was added",
 }
 
 
@@ -229,8 +230,9 @@ def item_answers(
     search: str = "",
 ) -> QuerySet[Answer]:
     """Free-text answers of an item, filtered as the coding screen asks: uncoded (by this coder),
-    automatic (auto-coded, no human code), low confidence (in the review queue, most useful first) and
-    disagreement (two coders differ, not yet adjudicated)."""
+    automatic (auto-coded, no human code), low confidence (in the review queue, most useful first),
+    disagreement (two coders differ, not yet adjudicated) and incomplete (this coder's coding was not
+    offered a category now active, so its final codes may say nothing about it: re-saving completes it)."""
     qs = Answer.objects.filter(item__edition_id=edition_id, item__code=item_code, text__isnull=False)
     # No stored text holds NUL (Item.clean_answer refuses it) and PostgreSQL refuses it in a query.
     search = search.replace("\x00", "")
@@ -246,7 +248,24 @@ def item_answers(
     elif filter == "disagreement":
         ids = disagreement_answer_ids(edition_id=edition_id, item_code=item_code)
         qs = qs.filter(pk__in=ids)
+    elif filter == "incomplete":
+        qs = qs.filter(pk__in=_codings_not_offered_every_category(edition_id, item_code, coder))
     return qs.order_by("id")
+
+
+def _codings_not_offered_every_category(edition_id: int, item_code: str, coder: str | None) -> QuerySet[Any]:
+    """The answers whose coding by `coder` (by anyone but the adjudicated set, if None) was not offered
+    every active category of the item's codebook (HumanCoding.categories_seen)."""
+    active = Category.objects.filter(
+        codebook__edition_id=edition_id, codebook__item_code=item_code, retired=False
+    ).count()
+    codings = HumanCoding.objects.filter(answer__item__edition_id=edition_id, answer__item__code=item_code)
+    codings = codings.filter(coder=coder) if coder else codings.exclude(coder=ADJUDICATED)
+    return (
+        codings.annotate(offered=Count("categories_seen", filter=Q(categories_seen__retired=False)))
+        .filter(offered__lt=active)
+        .values("answer_id")
+    )
 
 
 def _review_ordered(qs: QuerySet[Answer]) -> QuerySet[Answer]:
@@ -395,6 +414,14 @@ def coding_progress(*, edition_id: int, item_code: str) -> dict[str, int]:
         "human": human,
         "automatic": auto,
         "uncoded": max(total - human - auto, 0),
+        # Human codes that say nothing about an active category (coded before it was added,
+        # coding/finals.py): coding them again completes them.
+        "incomplete": FinalUnknown.objects.filter(
+            answer__in=answers, source=CodeSource.HUMAN, category__retired=False
+        )
+        .values("answer")
+        .distinct()
+        .count(),
         "review": ReviewItem.objects.filter(answer__in=answers)
         .exclude(Exists(HumanCoding.objects.filter(answer_id=OuterRef("answer_id"))))
         .count(),

@@ -207,3 +207,31 @@ def test_the_migration_gives_earlier_codings_and_runs_every_category_of_their_co
     assert set(CodingRun.objects.get(pk=run.pk).categories.all()) == every
     final_codes_refresh(item_id=Item.objects.get(edition=edition, code=ITEM).pk)
     assert unknown(edition) == {}  # everything reads as it did before the change
+
+
+def test_the_screen_lists_and_counts_the_answers_coded_before_a_category_was_added(coded_item):
+    """The "incomplete" filter: this coder's answers coded without a category now active; saving one
+    again (the category on offer) completes it. The progress counts every such human-coded answer."""
+    edition, pairs = coded_item
+    code_by_human(pairs, 3)  # coder "A"
+    services.answer_codes_set(answer_id=pairs[0][0].pk, codes=[], coder="B")
+
+    def listed(coder):
+        answers = selectors.item_answers(
+            edition_id=edition.pk, item_code=ITEM, coder=coder, filter="incomplete"
+        )
+        return {a.pk for a in answers}
+
+    def incomplete():
+        return selectors.coding_progress(edition_id=edition.pk, item_code=ITEM)["incomplete"]
+
+    assert listed("A") == set() and incomplete() == 0
+    category = add_category(edition)
+    assert listed("A") == {a.pk for a, _ in pairs[:3]} and listed("B") == {pairs[0][0].pk}
+    assert incomplete() == 3
+    services.answer_codes_set(answer_id=pairs[1][0].pk, codes=[*pairs[1][1], category.code], coder="A")
+    assert listed("A") == {pairs[0][0].pk, pairs[2][0].pk} and incomplete() == 2
+    # Retired (it has a code), the category is no longer one to complete, though still unknown for them.
+    assert services.category_remove(category=category) == "retired"
+    assert listed("A") == set() and incomplete() == 0
+    assert unknown(edition)[category.code] == {pairs[0][0].pk, pairs[2][0].pk}

@@ -370,3 +370,21 @@ def test_the_search_term_stays_out_of_every_url_and_sticks_until_cleared(client,
     # A filter that does not exist is refused, posted or not, and changes nothing saved.
     assert client.post(screen, {"filter": "nonsense", "q": "other"}).status_code == 404
     assert client.get(screen).context["search"] == term
+
+
+def test_the_screen_offers_the_answers_coded_before_a_category_was_added(client, analyst_ann, coded_item):
+    edition, pairs = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    client.post(f"{screen}answers/{pairs[0][0].pk}/codes/", {"codes": ["more_data"]})
+    assert "coded before a category was added" not in client.get(screen).content.decode()
+    codebook = edition.codebooks.get(item_code=ITEM)
+    services.category_create(codebook=codebook, code="remote_work", label="Remote work")
+    page = client.get(screen, {"filter": "incomplete"})
+    body = page.content.decode()
+    assert "1 human-coded answer coded before a category was added" in body
+    assert [item["answer"].pk for item in page.context["items"]] == [pairs[0][0].pk]
+    assert 'value="incomplete" selected' in body
+    client.post(f"{screen}answers/{pairs[0][0].pk}/codes/", {"codes": ["more_data"]})
+    page = client.get(screen, {"filter": "incomplete"})
+    assert page.context["items"] == [] and "coded before a category was added" not in page.content.decode()
