@@ -113,6 +113,7 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
                 ],
             }
         )
+    counts = selectors.item_category_counts(edition_id=edition_id, item_code=item_code)
     return render(
         request,
         "coding/item.html",
@@ -134,7 +135,12 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
             "agreement": selectors.coder_agreement(edition_id=edition_id, item_code=item_code),
             "runs": selectors.coding_runs(edition_id=edition_id, item_code=item_code)[:5],
             "model_report": selectors.latest_trained_run_report(edition_id=edition_id, item_code=item_code),
-            "counts": selectors.item_category_counts(edition_id=edition_id, item_code=item_code),
+            "counts": counts,
+            # A count's base where it is not n: human coding only, or some answers unknown for it.
+            "category_counts": [
+                {"code": code, "count": count, "base": counts["bases"][code]}
+                for code, count in counts["counts"].items()
+            ],
         },
     )
 

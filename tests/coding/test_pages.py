@@ -385,6 +385,9 @@ def test_the_screen_offers_the_answers_coded_before_a_category_was_added(client,
     assert "1 human-coded answer coded before a category was added" in body
     assert [item["answer"].pk for item in page.context["items"]] == [pairs[0][0].pk]
     assert 'value="incomplete" selected' in body
+    # The one coded answer was not offered the new category: its count has no base yet.
+    assert "<code>remote_work</code>: 0 of 0 whose codes speak for it" in body
+    assert "<code>more_data</code>: 1</li>" in body
     client.post(f"{screen}answers/{pairs[0][0].pk}/codes/", {"codes": ["more_data"]})
     page = client.get(screen, {"filter": "incomplete"})
     assert page.context["items"] == [] and "coded before a category was added" not in page.content.decode()
