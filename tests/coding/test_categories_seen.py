@@ -158,6 +158,8 @@ def test_a_category_added_after_a_run_is_unknown_for_the_answers_it_coded(
     automatic = {a.pk for a, _ in pairs[40:]}
     human = {a.pk for a, _ in pairs[:40]}
     assert unknown(edition) == {"remote_work": automatic | human}
+    progress = selectors.coding_progress(edition_id=edition.pk, item_code=ITEM)
+    assert (progress["incomplete"], progress["incomplete_automatic"]) == (40, 40)
     # A "human coding only" category is counted among the human-coded answers, as before: it is not
     # listed unknown for the automatic ones, and its base is the human-coded respondents.
     technology = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code="technology")
