@@ -72,8 +72,9 @@ class HumanCoding(models.Model):
     # Pseudonymous coder label: an HMAC of the user id (see coding.services.coder_label). "adjudicated"
     # marks the agreed codes after a disagreement.
     coder = models.CharField(max_length=32)
-    # The categories the coder was offered at the last save (the active ones, plus the retired ones the
-    # save kept): a category not among them is unknown for this coding, not "absent" (coding/finals.py).
+    # The categories the coder was offered at the last save (the active ones, plus the retired ones given
+    # before, shown ticked): a category not among them is unknown for this coding, not "absent"
+    # (coding/finals.py).
     categories_seen = models.ManyToManyField("Category", through="CategorySeen", related_name="+", blank=True)
 
     class Meta:

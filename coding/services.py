@@ -363,11 +363,10 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
     if retired:
         raise CodesInvalid(f"retired categories cannot be given: {', '.join(retired)}")
     coding, _ = HumanCoding.objects.get_or_create(answer_id=answer.pk, coder=coder)
-    # What this coder was offered: the active categories and the retired ones this save keeps. Any other
-    # category (added later, or retired before) is unknown for this coding, not absent (coding/finals.py).
-    coding.categories_seen.set(
-        [c.pk for c in codebook.categories.all() if not c.retired or c.code in categories]
-    )
+    # What this coder was offered: the active categories and the retired ones given before (the screen
+    # shows those ticked: unticking one is a "no"). Any other category (added later, or retired before)
+    # is unknown for this coding, not absent (coding/finals.py).
+    coding.categories_seen.set([c.pk for c in codebook.categories.all() if not c.retired or c.code in had])
     AnswerCode.objects.filter(answer_id=answer.pk, source=CodeSource.HUMAN, coder=coder).delete()
     AnswerCode.objects.bulk_create(
         [

@@ -185,8 +185,34 @@ def test_codings_are_offered_the_active_categories_and_the_retired_ones_they_kee
         Category.objects.filter(codebook=more_data.codebook, retired=False).values_list("code", flat=True)
     )
     assert set(coding.categories_seen.values_list("code", flat=True)) == active | {"more_data"}
+    # The screen shows a retired code the coder gave ticked: unticking it is a "no", not "not offered".
+    services.answer_codes_set(answer_id=answer.pk, codes=["technology"], coder="A")
+    assert set(coding.categories_seen.values_list("code", flat=True)) == active | {"more_data"}
     services.answer_codes_set(answer_id=answer.pk, codes=["technology"], coder="A")
     assert set(coding.categories_seen.values_list("code", flat=True)) == active
+
+
+def test_unticking_a_retired_code_is_a_no_not_unknown(coded_item):
+    """A coder re-saving an answer is shown the retired codes they gave, ticked (coding/views.py), and the
+    adjudicated set is offered the retired codes any coder gave: leaving one out says the category does
+    not apply. Were it unknown, only the answers that kept the code would stay in its base, and its share
+    would rise with every removal."""
+    edition, pairs = coded_item
+    given = [a for a, _ in pairs[:12]]
+    for answer in given:
+        services.answer_codes_set(answer_id=answer.pk, codes=["more_data"], coder="A")
+    services.answer_codes_set(answer_id=given[5].pk, codes=["more_data"], coder="B")
+    more_data = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code="more_data")
+    assert services.category_remove(category=more_data) == "retired"
+    for answer in given[:4]:  # the coder changes their mind: it does not apply
+        services.answer_codes_set(answer_id=answer.pk, codes=[], coder="A")
+    assert "more_data" not in unknown(edition)
+    result = counts(edition)
+    assert result["counts"]["more_data"] == 8 and result["bases"]["more_data"] == 12
+    # Two coders gave it; the adjudicated set, offered it, leaves it out: a known "no" too.
+    services.answer_codes_adjudicate(answer_id=given[5].pk, codes=[])
+    assert "more_data" not in unknown(edition)
+    assert counts(edition)["counts"]["more_data"] == 7 and counts(edition)["bases"]["more_data"] == 12
 
 
 def test_the_migration_gives_earlier_codings_and_runs_every_category_of_their_codebook(

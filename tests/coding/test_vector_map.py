@@ -81,6 +81,24 @@ def test_the_overlap_leaves_out_a_category_a_coding_says_nothing_about():
     assert other.any() and np.all(target[other] == 0.5)  # both speak for a and b: {a, b} against {b}
 
 
+def test_no_pair_of_texts_whose_codings_speak_for_no_category_either_carries():
+    """Over the categories both codings speak for, neither text has a code: as for two texts with no code,
+    nothing says how alike they are. Text 0 was coded "no category applies" before b was added (-1); text
+    1 is coded b alone. Pulled apart (target 0), the map would learn that the answers coded before a new
+    category differ from those coded with it: often the very answers it was added for."""
+    labels = np.array([[0, -1], [0, 1], [1, 0]], dtype=np.int8)
+    left, right, target = training_pairs(labels, seed=0, draws=20)
+    assert not np.any((left == 0) & (right == 1)) and not np.any((left == 1) & (right == 0))
+    # Text 0 still meets text 2, which has a code both codings speak for (a): a known difference.
+    assert np.all(target[(left == 0) & (right == 2)] == 0) and np.any((left == 0) & (right == 2))
+    # Any mix of known and unknown categories: each pair has a code between them where both speak.
+    rng = np.random.default_rng(4)
+    labels = np.where(rng.random((60, 4)) < 0.2, -1, rng.random((60, 4)) < 0.25).astype(np.int8)
+    left, right, _ = training_pairs(labels, seed=5, draws=3)
+    both = (labels[left] >= 0) & (labels[right] >= 0)
+    assert len(left) and np.all((((labels[left] > 0) | (labels[right] > 0)) & both).any(axis=1))
+
+
 def test_the_pairs_need_no_table_of_every_pair_of_texts():
     """A run may name this classifier at any number of human-coded answers: the pairs' targets are computed
     for the drawn pairs only, not from an n x n overlap table (here 2,000 texts: 16 MB for one int32 table,
