@@ -266,7 +266,8 @@ class FinalCode(_KeptFinal):
 class FinalUnknown(_KeptFinal):
     """A category the final codes of an answer say nothing about: its deciding coder was not offered it,
     or the run that coded it did not cover it (coding/finals.py). Neither present nor absent, so left out
-    of the category's base, exports and training. Normally no row. Anonymous side: random key, no time."""
+    of the category's base, exports and training. No row until a category is added or retired. Anonymous
+    side: random key, no time."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     answer = models.ForeignKey("responses.Answer", on_delete=models.CASCADE, related_name="+", db_index=False)

@@ -141,7 +141,8 @@ def final_codes(*, edition_id: int, item_code: str) -> dict[uuid.UUID, set[str]]
 
 def final_unknown(*, edition_id: int, item_code: str) -> dict[str, set[uuid.UUID]]:
     """category code → the final-coded answers whose final codes say nothing about it (coding/finals.py:
-    their coder was not offered it, or their run did not cover it); normally empty."""
+    their coder was not offered it, or their run did not cover it); empty until a category is added or
+    retired."""
     out: dict[str, set[uuid.UUID]] = {}
     rows = _finals(FinalUnknown, edition_id, item_code).values_list("category__code", "answer_id")
     for code, answer_id in rows:

@@ -23,7 +23,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from coding.finals import ADJUDICATED, final_codes_refresh
+from coding.finals import ADJUDICATED, final_codes_refresh, final_unknown_add_category
 from coding.models import (
     AnswerCode,
     AutoCoding,
@@ -244,7 +244,9 @@ def category_create(
     results_invalidate(edition_id=codebook.edition_id)
     category = Category.objects.create(codebook=codebook, position=position, **data)
     # The answers coded so far were not offered it: unknown for it (coding/finals.py).
-    final_codes_refresh(item_id=_text_item(codebook.edition, codebook.item_code).pk)
+    final_unknown_add_category(
+        item_id=_text_item(codebook.edition, codebook.item_code).pk, category_id=category.pk
+    )
     return category
 
 

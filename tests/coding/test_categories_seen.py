@@ -263,3 +263,29 @@ def test_the_screen_lists_and_counts_the_answers_coded_before_a_category_was_add
     assert services.category_remove(category=category) == "retired"
     assert listed("A") == set() and incomplete() == 0
     assert unknown(edition)[category.code] == {pairs[0][0].pk, pairs[2][0].pk}
+
+
+def test_adding_a_category_writes_what_a_whole_refresh_would(coded_item, django_capture_on_commit_callbacks):
+    """category_create writes the new category's unknown rows in one insert (a whole refresh held the
+    item's lock for seconds on a large item): the same rows as the rule gives, for human, adjudicated and
+    automatic final codes."""
+    from coding.models import FinalUnknown
+
+    edition, pairs = coded_item
+    code_by_human(pairs, 30)
+    services.answer_codes_set(answer_id=pairs[0][0].pk, codes=[], coder="B")
+    services.answer_codes_adjudicate(answer_id=pairs[0][0].pk, codes=pairs[0][1])
+    run = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=run.pk)
+
+    def rows():
+        return set(
+            FinalUnknown.objects.values_list("answer_id", "category_id", "response_id", "source", "item_id")
+        )
+
+    category = add_category(edition)
+    added = rows()
+    assert len(added) == 80 and {r[1] for r in added} == {category.pk}
+    assert {r[3] for r in added} == {"human", "auto"}
+    final_codes_refresh(item_id=Item.objects.get(edition=edition, code=ITEM).pk)
+    assert rows() == added
