@@ -7,8 +7,9 @@ SQL text here (`_FINAL_SQL`) and nowhere else.
 
 A category of the codebook the final codes cannot speak for is unknown for that answer, neither present
 nor absent (`_UNKNOWN_SQL`): for human codes, one the deciding coding was not offered (the adjudicated
-coding if there is one, else any coder's: HumanCoding.categories_seen; e.g. a category added after the
-answer was coded, or retired before); for automatic codes, one the trained run did not cover
+coding if there is one, else any coder's, unless another coder was offered it and did not give it,
+which settles it as absent: HumanCoding.categories_seen; e.g. a category added after the answer was
+coded, or retired before); for automatic codes, one the trained run did not cover
 (CodingRun.categories: added after it ran, or retired before). A category flagged "human coding only"
 is not listed as unknown for automatically coded answers: it is never an automatic code, and its share
 is counted among the human-coded answers anyway (coding.selectors.item_category_counts), so listing it
@@ -114,11 +115,24 @@ short AS MATERIALIZED (
       AND (SELECT count(*) FROM coding_categoryseen s WHERE s.coding_id = h.id) < (SELECT count(*) FROM cats)
 ),
 unknown AS (
-    -- human: a category a deciding coding was not offered
+    -- human: a category a deciding coding was not offered, unless another deciding coding was offered
+    -- it and did not give it (the final codes are those every coder gave: one "no" settles it)
     SELECT h.answer_id, h.response_id, h.source, cats.id AS category_id
     FROM short h JOIN cats ON 1 = 1
     WHERE NOT EXISTS (
         SELECT 1 FROM coding_categoryseen s WHERE s.coding_id = h.coding_id AND s.category_id = cats.id
+    ) AND NOT EXISTS (
+        SELECT 1 FROM coding_humancoding x
+        JOIN coding_categoryseen xs ON xs.coding_id = x.id AND xs.category_id = cats.id
+        WHERE x.answer_id = h.answer_id AND x.coder <> %(adjudicated)s
+          AND NOT EXISTS (
+              SELECT 1 FROM coding_humancoding adj
+              WHERE adj.answer_id = h.answer_id AND adj.coder = %(adjudicated)s
+          )
+          AND NOT EXISTS (
+              SELECT 1 FROM coding_answercode c WHERE c.answer_id = x.answer_id AND c.source = 'human'
+                AND c.coder = x.coder AND c.category_id = cats.id
+          )
     )
     GROUP BY h.answer_id, h.response_id, h.source, cats.id
     UNION ALL

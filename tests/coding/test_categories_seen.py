@@ -289,3 +289,19 @@ def test_adding_a_category_writes_what_a_whole_refresh_would(coded_item, django_
     assert {r[3] for r in added} == {"human", "auto"}
     final_codes_refresh(item_id=Item.objects.get(edition=edition, code=ITEM).pk)
     assert rows() == added
+
+
+def test_one_coder_s_no_settles_a_category_another_coder_was_not_offered(coded_item):
+    """Final codes are the categories every coder gave: a coder offered a category who did not give it
+    settles it as absent, whatever a coder who was not offered it would have said."""
+    edition, pairs = coded_item
+    (said_no, _), (said_yes, _) = pairs[0], pairs[1]
+    for answer, _ in (pairs[0], pairs[1]):
+        services.answer_codes_set(answer_id=answer.pk, codes=["more_data"], coder="A")
+    add_category(edition)
+    services.answer_codes_set(answer_id=said_no.pk, codes=["more_data"], coder="B")
+    services.answer_codes_set(answer_id=said_yes.pk, codes=["more_data", "remote_work"], coder="B")
+    # B's "no" is known; B's "yes" is not enough (A, not offered it, might have said no).
+    assert unknown(edition) == {"remote_work": {said_yes.pk}}
+    finals = selectors.final_codes(edition_id=edition.pk, item_code=ITEM)
+    assert finals[said_no.pk] == finals[said_yes.pk] == {"more_data"}
