@@ -239,14 +239,21 @@ class FinalCoding(_KeptFinal):
         return f"{self.answer_id} ({self.source})"
 
 
-class FinalCode(_KeptFinal):
-    """One final category of an answer (coding/finals.py). Anonymous side: random key, no time."""
+class _KeptFinalCategory(_KeptFinal):
+    """One category of an answer in the kept final codes. Anonymous side: random key, no time."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # (answer, category) is unique, and that index serves lookups by answer.
     answer = models.ForeignKey("responses.Answer", on_delete=models.CASCADE, related_name="+", db_index=False)
     # Only an unused category is ever deleted (coding.services.category_remove): no index for that.
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta:
+        abstract = True
+
+
+class FinalCode(_KeptFinalCategory):
+    """One final category of an answer (coding/finals.py)."""
 
     class Meta:
         indexes = [
@@ -263,15 +270,10 @@ class FinalCode(_KeptFinal):
         return f"{self.answer_id}: {self.category_id}"
 
 
-class FinalUnknown(_KeptFinal):
+class FinalUnknown(_KeptFinalCategory):
     """A category the final codes of an answer say nothing about: its deciding coder was not offered it,
     or the run that coded it did not cover it (coding/finals.py). Neither present nor absent, so left out
-    of the category's base, exports and training. No row until a category is added or retired. Anonymous
-    side: random key, no time."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    answer = models.ForeignKey("responses.Answer", on_delete=models.CASCADE, related_name="+", db_index=False)
-    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+", db_index=False)
+    of the category's base, exports and training. No row until a category is added or retired."""
 
     class Meta:
         indexes = [

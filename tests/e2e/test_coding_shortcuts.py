@@ -78,15 +78,22 @@ def test_the_latest_run_s_progress_is_polled_and_its_end_announced_without_a_rel
     expect(page.locator('[data-coding-form] input[data-key="1"]')).to_be_checked()
 
 
-def test_every_category_of_an_eleven_category_codebook_has_a_key(login, open_2017, analyst_ann):
-    """The 2017 `trends` frame has 11 categories: the tenth is 0, the eleventh q (also with Shift), and a
-    letter typed into the search box stays there."""
+@pytest.fixture
+def trends_page(login, open_2017, analyst_ann):
+    """The coding screen of the 2017 `trends` item (11 categories) and its category boxes."""
     coding_services.codebooks_import_reference(edition=open_2017)
     add_answers(open_2017, "trends", ["Offenders move to encrypted apps"])
     page = login(analyst_ann, mfa=True)
     page.goto(f"/staff/coding/editions/{open_2017.pk}/items/trends/")
     boxes = page.locator("[data-coding-form] input[name=codes]")
     expect(boxes).to_have_count(11)
+    return page, boxes
+
+
+def test_every_category_of_an_eleven_category_codebook_has_a_key(trends_page):
+    """The 2017 `trends` frame has 11 categories: the tenth is 0, the eleventh q (also with Shift), and a
+    letter typed into the search box stays there."""
+    page, boxes = trends_page
     keys = [boxes.nth(i).get_attribute("data-key") for i in range(11)]
     assert keys == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "q"]
     expect(page.locator("[data-coding-form] kbd").nth(10)).to_have_text("q")
@@ -129,15 +136,10 @@ def test_the_category_keys_can_be_switched_off_and_a_held_key_toggles_once(codin
     assert page.locator('[data-coding-form] input[data-key="1"]').is_checked()
 
 
-def test_a_non_latin_layout_or_azerty_s_top_row_reaches_the_key_s_place(login, open_2017, analyst_ann):
+def test_a_non_latin_layout_or_azerty_s_top_row_reaches_the_key_s_place(trends_page):
     """Cyrillic й sits where q is and AZERTY's unshifted & where 1 is: both toggle those categories; a
     Latin letter typed elsewhere (AZERTY's A, on the US Q key) keeps its own meaning."""
-    coding_services.codebooks_import_reference(edition=open_2017)
-    add_answers(open_2017, "trends", ["Offenders move to encrypted apps"])
-    page = login(analyst_ann, mfa=True)
-    page.goto(f"/staff/coding/editions/{open_2017.pk}/items/trends/")
-    boxes = page.locator("[data-coding-form] input[name=codes]")
-    expect(boxes).to_have_count(11)
+    page, boxes = trends_page
 
     def press(key: str, code: str) -> None:
         page.dispatch_event("h1", "keydown", {"key": key, "code": code, "bubbles": True, "cancelable": True})
