@@ -401,11 +401,6 @@ def coder_agreement(*, edition_id: int, item_code: str) -> dict[str, Any]:
     }
 
 
-def _unknown_for_an_active_category(answers: QuerySet[Answer], source: str) -> int:
-    unknown = FinalUnknown.objects.filter(answer__in=answers, source=source, category__retired=False)
-    return unknown.values("answer").distinct().count()
-
-
 def coding_progress(*, edition_id: int, item_code: str) -> dict[str, int]:
     answers = Answer.objects.filter(item__edition_id=edition_id, item__code=item_code, text__isnull=False)
     total = answers.count()
@@ -415,15 +410,21 @@ def coding_progress(*, edition_id: int, item_code: str) -> dict[str, int]:
         .exclude(Exists(HumanCoding.objects.filter(answer_id=OuterRef("answer_id"))))
         .count()
     )
+    # Final codes that say nothing about an active category (coded before it was added, coding/finals.py):
+    # a person completes theirs by coding the answer again, a run by running again. One query, by source.
+    incomplete = dict(
+        FinalUnknown.objects.filter(answer__in=answers, category__retired=False)
+        .values("source")
+        .annotate(n=Count("answer", distinct=True))
+        .values_list("source", "n")
+    )
     return {
         "answers": total,
         "human": human,
         "automatic": auto,
         "uncoded": max(total - human - auto, 0),
-        # Final codes that say nothing about an active category (coded before it was added,
-        # coding/finals.py): a person completes theirs by coding the answer again, a run by running again.
-        "incomplete": _unknown_for_an_active_category(answers, CodeSource.HUMAN),
-        "incomplete_automatic": _unknown_for_an_active_category(answers, CodeSource.AUTO),
+        "incomplete": incomplete.get(CodeSource.HUMAN, 0),
+        "incomplete_automatic": incomplete.get(CodeSource.AUTO, 0),
         "review": ReviewItem.objects.filter(answer__in=answers)
         .exclude(Exists(HumanCoding.objects.filter(answer_id=OuterRef("answer_id"))))
         .count(),

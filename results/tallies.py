@@ -320,9 +320,12 @@ def _coded(
         if generation is None or (kept_at, kept_generation) != (released, generation):
             return None  # counted before the last release or coding write
         counts, per_source, unknown = coded.setdefault(item, ({}, {}, {}))
-        into, key = (
-            (per_source, source) if not category else (unknown, category) if source else (counts, category)
-        )
+        # A row is a category's count (no source), a source's count (no category) or a category's
+        # unknown count (source "unknown").
+        if not category:
+            into, key = per_source, source
+        else:
+            into, key = (unknown if source else counts), category
         into[key] = into.get(key, 0) + n
     if (
         not rows
