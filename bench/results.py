@@ -228,7 +228,7 @@ def load_responses(state: dict[str, Any], *, count: int, first_seed: int) -> dic
         cursor.execute(
             "VACUUM ANALYZE responses_response, responses_answer, coding_humancoding, "
             "coding_autocoding, coding_answercode, coding_categoryseen, coding_finalcoding, coding_finalcode, "
-            "coding_finalunknown"
+            "coding_finalunknown, coding_finalfilled, coding_autofill"
         )
     # The released count changed, so nothing cached for the edition is read again (results/cache.py).
     return {

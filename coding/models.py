@@ -206,6 +206,26 @@ class AutoCoding(models.Model):
         return f"{self.answer_id} by run {self.run_id}"
 
 
+class AutoFill(models.Model):
+    """A trained run decided this category for a human-coded answer whose deciding coders were not
+    offered it (added after they coded it, or retired before): a gap the human codes cannot speak for.
+    Its automatic code, if accepted, is the answer's final code for that category until a person codes
+    the answer with the category on offer (coding/finals.py). Anonymous side: random key, no time."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    answer = models.ForeignKey("responses.Answer", on_delete=models.CASCADE, related_name="+", db_index=False)
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+", db_index=False)
+    run = models.ForeignKey(CodingRun, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["answer", "category"], name="auto_fill_once_per_category"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.answer_id}: {self.category_id} by run {self.run_id}"
+
+
 class _KeptFinal(models.Model):
     """What both tables of kept final codes carry besides the answer: copies of the answer's item and
     response, so counts read one index (and filters join by response), and the codes' source. Copied from
@@ -287,6 +307,25 @@ class FinalUnknown(_KeptFinalCategory):
 
     def __str__(self) -> str:
         return f"{self.answer_id}: {self.category_id} unknown"
+
+
+class FinalFilled(_KeptFinalCategory):
+    """A category a human-coded answer's human codes say nothing about, decided instead by a trained
+    run's automatic code (AutoFill; coding/finals.py): its FinalCode row, if any, has source "auto", and
+    the answer's figures are "mixed". Still a gap for training and coder agreement (never a human label)."""
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["item", "category"], include=["response", "answer"], name="final_filled_item"
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["answer", "category"], name="final_filled_once_per_category"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.answer_id}: {self.category_id} filled"
 
 
 class AnswerEmbedding(models.Model):

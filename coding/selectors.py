@@ -24,6 +24,7 @@ from coding.models import (
     CodingRun,
     FinalCode,
     FinalCoding,
+    FinalFilled,
     FinalUnknown,
     HumanCoding,
     ReviewItem,
@@ -34,13 +35,17 @@ from coding.training import ALPHA_HUMAN_ONLY, CODEBOOK_TEXTS_BELOW_HUMAN_CODED
 from responses.models import Answer
 from surveys.models import Item
 
+# Not a source of final codes: the key under which counts of respondents with filled gaps travel with
+# the counts per source (item_category_counts' `counted`, results/tallies.py).
+FILLED = "filled"
+
 
 def _item_id(edition_id: int, item_code: str) -> int | None:
     return Item.objects.filter(edition_id=edition_id, code=item_code).values_list("id", flat=True).first()
 
 
 def _finals(
-    model: type[FinalCode] | type[FinalCoding] | type[FinalUnknown],
+    model: type[FinalCode] | type[FinalCoding] | type[FinalUnknown] | type[FinalFilled],
     edition_id: int,
     item_code: str,
     response_ids: Any = None,
@@ -68,8 +73,11 @@ def item_category_counts(
     "human coding only" category is counted among human-coded answers alone, so its base starts from
     n_human. A respondent answers an item once, so answers count respondents.
 
-    `counted`: the respondents per category code, per source and unknown per category code, if already
-    counted (results' filter tallies, results/tallies.py); otherwise they are counted here."""
+    "filled": respondents whose human codes have a gap a trained run decided (coding/finals.py), which
+    makes the method "mixed".
+
+    `counted`: the respondents per category code, per source (and FILLED) and unknown per category code,
+    if already counted (results' filter tallies, results/tallies.py); otherwise they are counted here."""
     if counted is not None:
         counts, per_source, unknown = counted
     else:
@@ -89,15 +97,20 @@ def item_category_counts(
             .values("source")
             .annotate(n=Count("*"))
         }
+        per_source[FILLED] = (
+            _finals(FinalFilled, edition_id, item_code, response_ids).values("answer_id").distinct().count()
+        )
     codebook = {c["code"]: c for c in codebook_for(edition_id=edition_id, item_code=item_code)}
-    n = sum(per_source.values())
+    filled = per_source.get(FILLED, 0)
     n_human = per_source.get("human", 0)
-    sources = {s for s, k in per_source.items() if k}
+    n = n_human + per_source.get("auto", 0)
+    sources = {s for s, k in per_source.items() if k and s != FILLED}
+    # Human codes with gaps a trained run filled are mixed figures, even where no answer is automatic.
     method = (
         "none"
         if not sources
         else "mixed"
-        if len(sources) > 1
+        if len(sources) > 1 or filled
         else "human"
         if "human" in sources
         else "automatic"
@@ -111,6 +124,7 @@ def item_category_counts(
             code: (n_human if codebook[code]["human_only"] else n) - unknown.get(code, 0) for code in shown
         },
         "unknown": {code: k for code, k in unknown.items() if k},
+        "filled": filled,
         "method": method,
         "human_only": sorted(code for code, c in codebook.items() if c["human_only"]),
     }
@@ -147,6 +161,18 @@ def final_unknown(*, edition_id: int, item_code: str) -> dict[str, set[uuid.UUID
     rows = _finals(FinalUnknown, edition_id, item_code).values_list("category__code", "answer_id")
     for code, answer_id in rows:
         out.setdefault(code, set()).add(answer_id)
+    return out
+
+
+def human_coding_gaps(*, edition_id: int, item_code: str) -> dict[str, set[uuid.UUID]]:
+    """category code → the human-coded answers whose deciding coders were not offered it (coding/finals.py:
+    gaps), whether a trained run filled them or not: never a human label for it."""
+    unfilled = _finals(FinalUnknown, edition_id, item_code).filter(source=CodeSource.HUMAN)
+    filled = _finals(FinalFilled, edition_id, item_code)
+    out: dict[str, set[uuid.UUID]] = {}
+    for rows in (unfilled, filled):
+        for code, answer_id in rows.values_list("category__code", "answer_id"):
+            out.setdefault(code, set()).add(answer_id)
     return out
 
 
@@ -425,6 +451,11 @@ def coding_progress(*, edition_id: int, item_code: str) -> dict[str, int]:
         "uncoded": max(total - human - auto, 0),
         "incomplete": incomplete.get(CodeSource.HUMAN, 0),
         "incomplete_automatic": incomplete.get(CodeSource.AUTO, 0),
+        # Human-coded answers with such a gap that a trained run decided (until a person codes them again).
+        "filled": FinalFilled.objects.filter(answer__in=answers, category__retired=False)
+        .values("answer")
+        .distinct()
+        .count(),
         "review": ReviewItem.objects.filter(answer__in=answers)
         .exclude(Exists(HumanCoding.objects.filter(answer_id=OuterRef("answer_id"))))
         .count(),

@@ -13,6 +13,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from coding.finals import ADJUDICATED, final_codes_refresh, final_unknown_add_ca
 from coding.models import (
     AnswerCode,
     AutoCoding,
+    AutoFill,
     Category,
     Codebook,
     CodeSource,
@@ -584,8 +586,9 @@ def _execute(run: CodingRun, attempt: int) -> None:
         .values_list("id", "text")
     )
     human = selectors.human_final_codes(edition_id=run.edition_id, item_code=run.item_code)
-    # category code → answers whose coder was not offered it: neither a positive nor a negative for it.
-    unknown = selectors.final_unknown(edition_id=run.edition_id, item_code=run.item_code)
+    # category code → human-coded answers whose coders were not offered it (coding/finals.py: gaps, filled
+    # by an earlier run or not): neither a positive nor a negative for it, and this run decides them.
+    gaps = selectors.human_coding_gaps(edition_id=run.edition_id, item_code=run.item_code)
     classifier_cls = CLASSIFIERS[run.classifier]
     versions: dict[str, Any] = {
         "packages": package_versions(),
@@ -617,7 +620,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
         # -1: left out of that category's model and of its cross-validated figures (coding/training.py).
         labels = np.array(
             [
-                [1 if c in human[aid] else -1 if aid in unknown.get(c, ()) else 0 for c in codes]
+                [1 if c in human[aid] else -1 if aid in gaps.get(c, ()) else 0 for c in codes]
                 for aid, _ in coded
             ],
             dtype=np.int8,
@@ -642,6 +645,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
         flagged = set(human_only_codes(result.metrics))
         metrics["human_only"] = sorted(flagged)
         source = CodeSource.AUTO
+        fill = _gap_fill(result, coded, human, gaps, codes, flagged)
     else:
         model = classifier_cls().describe(specs)  # type: ignore[attr-defined]
         probabilities = model.predict_proba(texts) if texts else np.zeros((0, len(codes)))
@@ -649,16 +653,20 @@ def _execute(run: CodingRun, attempt: int) -> None:
         accepted = np.zeros(probabilities.shape, dtype=bool)  # suggestions are never codes
         flagged = set()
         source = CodeSource.SUGGESTION
+        fill = _GapFill([], [], [])
     _Progress(run.pk, attempt, 80, 100)(0.0)
 
-    # Estimated shares among all answers: human codes where they exist, calibrated probabilities elsewhere.
-    # A human-coded answer unknown for a category counts in neither its total nor its base.
+    # Estimated shares among all answers: human codes where they exist, calibrated probabilities elsewhere
+    # (a filled gap's too). A gap left unknown counts in neither a category's total nor its base.
     if answers:
         totals = probabilities.sum(axis=0) if len(texts) else np.zeros(len(codes))
         bases = np.full(len(codes), float(len(answers)))
+        filled_probability = fill.probability_by_pair()
         for aid in human:
             for k, code in enumerate(codes):
-                if aid in unknown.get(code, ()):
+                if (aid, k) in filled_probability:
+                    totals[k] += filled_probability[aid, k]
+                elif aid in gaps.get(code, ()):
                     bases[k] -= 1
                 else:
                     totals[k] += 1.0 if code in human[aid] else 0.0
@@ -683,6 +691,20 @@ def _execute(run: CodingRun, attempt: int) -> None:
                         accepted=bool(row_accepted[k]),
                     )
                 )
+    for (aid, k), probability, is_accepted in fill.decisions():
+        if probability >= min(SUGGESTION_FLOOR, thresholds[k]):
+            rows.append(
+                AnswerCode(
+                    answer_id=aid,
+                    category=categories[k],
+                    source=source,
+                    run=run,
+                    classifier=run.classifier,
+                    classifier_version=run.classifier_version,
+                    probability=round(probability, 4),
+                    accepted=is_accepted,
+                )
+            )
     with transaction.atomic():
         # The run's row stays locked until commit: if another attempt took over, this one writes nothing.
         if not _current(run.pk, attempt).select_for_update().exists():
@@ -696,10 +718,15 @@ def _execute(run: CodingRun, attempt: int) -> None:
         # Replaced by either kind: kept after a zero-shot run, the answers a trained run had coded counted
         # as automatically coded with no category (their codes were just deleted), lowering every share.
         AutoCoding.objects.filter(answer__in=item_answers).delete()
+        AutoFill.objects.filter(answer__in=item_answers).delete()
         # The categories the run coded: any other one is unknown for the answers it coded (coding/finals.py).
         run.categories.set(categories)
         if run.kind == RunKind.TRAINED:
             AutoCoding.objects.bulk_create([AutoCoding(answer_id=aid, run=run) for aid, _ in to_code])
+            AutoFill.objects.bulk_create(
+                [AutoFill(answer_id=aid, category=categories[k], run=run) for aid, k in fill.pairs],
+                batch_size=2000,
+            )
             Category.objects.filter(pk__in=[c.pk for c in categories]).update(human_only=False)
             Category.objects.filter(pk__in=[c.pk for c in categories if c.code in flagged]).update(
                 human_only=True
@@ -719,8 +746,59 @@ def _execute(run: CodingRun, attempt: int) -> None:
         final_codes_refresh(item_id=_text_item(run.edition, run.item_code).pk)
         results_invalidate(edition_id=run.edition_id)
         metrics["codes_written"] = sum(1 for r in rows if r.accepted)
+        # Gaps of human-coded answers this run decided, and how many of those it coded present.
+        metrics["gaps_filled"] = len(fill.pairs)
+        metrics["gap_codes"] = int(sum(fill.accepted))
         CodingRun.objects.filter(pk=run.pk).update(metrics=metrics)
         fault_pause("coding.writing")
+
+
+@dataclass(frozen=True)
+class _GapFill:
+    """A trained run's decisions on the gaps of human-coded answers: (answer id, category index) pairs,
+    with the model's probability and whether the category is given."""
+
+    pairs: list[tuple[uuid.UUID, int]]
+    probabilities: list[float]
+    accepted: list[bool]
+
+    def decisions(self) -> Iterable[tuple[tuple[uuid.UUID, int], float, bool]]:
+        return zip(self.pairs, self.probabilities, self.accepted, strict=True)
+
+    def probability_by_pair(self) -> dict[tuple[uuid.UUID, int], float]:
+        return dict(zip(self.pairs, self.probabilities, strict=True))
+
+
+def _gap_fill(
+    result: Any,
+    coded: Sequence[tuple[uuid.UUID, str]],
+    human: Mapping[uuid.UUID, set[str]],
+    gaps: Mapping[str, set[uuid.UUID]],
+    codes: Sequence[str],
+    flagged: set[str],
+) -> _GapFill:
+    """The trained model's codes for the gaps of human-coded answers, in the categories it may code
+    (not flagged "human coding only"). Each such answer was left out of a gap category's model (label -1),
+    so the prediction is out of sample there. The answer's human decisions stand in for the model's other
+    columns (1 given, 0 not), so the relative cut and the codes-per-answer cap weigh a gap's probability
+    against the codes people gave, as they weigh an automatic answer's codes against each other."""
+    fillable = [k for k, code in enumerate(codes) if code not in flagged and gaps.get(code)]
+    answers = [(aid, text) for aid, text in coded if any(aid in gaps[codes[k]] for k in fillable)]
+    if not answers:
+        return _GapFill([], [], [])
+    predicted = result.classifier.predict_proba([text for _, text in answers])
+    decided = np.array([[1.0 if code in human[aid] else 0.0 for code in codes] for aid, _ in answers])
+    is_gap = np.array([[aid in gaps.get(code, ()) for code in codes] for aid, _ in answers])
+    decided[is_gap] = predicted[is_gap]
+    given = result.accept(decided)
+    pairs, probabilities, accepted = [], [], []
+    for i, (aid, _) in enumerate(answers):
+        for k in fillable:
+            if is_gap[i, k]:
+                pairs.append((aid, k))
+                probabilities.append(float(predicted[i, k]))
+                accepted.append(bool(given[i, k]))
+    return _GapFill(pairs, probabilities, accepted)
 
 
 def answers_embed_released(*, edition_id: int) -> int:

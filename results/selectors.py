@@ -314,6 +314,9 @@ def _text_result(
             "human_coded": human_coded,
             # The shown categories whose base is not n (human coding only, or some respondents unknown).
             "bases": {code: bases[code] for code in shown if bases[code] != coded["n"]},
+            # Whether a trained model decided categories of human-coded answers their coders were not
+            # offered (coding/finals.py); a flag, not a count, which could be a small group.
+            "filled": bool(coded["filled"]),
             "answered": n,
         },
     }

@@ -80,6 +80,14 @@ JOIN coding_category cat ON cat.id = u.category_id
 WHERE f.item_id IN ({filters}) AND u.item_id IN ({items})
 GROUP BY f.item_id, f.choice, u.item_id, cat.code
 """
+# Respondents whose human codes have gaps a trained run filled (coding/finals.py): source 'filled', no
+# category, so they travel with the sources (coding.selectors.FILLED) and make the method "mixed".
+_FILLED_SQL = """
+SELECT f.item_id, f.choice, ff.item_id, '', 'filled', COUNT(DISTINCT ff.answer_id)
+FROM {answer} f JOIN coding_finalfilled ff ON ff.response_id = f.response_id
+WHERE f.item_id IN ({filters}) AND ff.item_id IN ({items})
+GROUP BY f.item_id, f.choice, ff.item_id
+"""
 _SOURCES_SQL = """
 SELECT f.item_id, f.choice, d.item_id, '', d.source, COUNT(*)
 FROM {answer} f JOIN coding_finalcoding d ON d.response_id = f.response_id
@@ -214,6 +222,7 @@ def _coded_tallies_refresh(
         *_query(_CATEGORIES_SQL, filters, text_items),
         *_query(_SOURCES_SQL, filters, text_items),
         *_query(_UNKNOWN_SQL, filters, text_items),
+        *_query(_FILLED_SQL, filters, text_items),
     ]
     kept.delete()
     CodedTally.objects.bulk_create(
@@ -320,8 +329,8 @@ def _coded(
         if generation is None or (kept_at, kept_generation) != (released, generation):
             return None  # counted before the last release or coding write
         counts, per_source, unknown = coded.setdefault(item, ({}, {}, {}))
-        # A row is a category's count (no source), a source's count (no category) or a category's
-        # unknown count (source "unknown").
+        # A row is a category's count (no source), a source's count (no category; or the filled count,
+        # source "filled") or a category's unknown count (source "unknown").
         if not category:
             into, key = per_source, source
         else:

@@ -36,3 +36,26 @@ def coded_item(open_2017):
 def code_by_human(pairs, count: int, coder: str = "A"):
     for answer, codes in pairs[:count]:
         services.answer_codes_set(answer_id=answer.pk, codes=codes, coder=coder)
+
+
+def fill_gaps(edition, item_code: str, category, present: dict) -> None:
+    """What a trained run writes for the gaps it decides (coding.services._gap_fill), without training:
+    `present` maps each answer to whether the run coded `category` present; then the item's refresh."""
+    from coding.finals import final_codes_refresh
+    from coding.models import AnswerCode, AutoFill, Category, CodingRun
+
+    run = CodingRun.objects.create(
+        edition=edition, item_code=item_code, classifier="tfidf-lr", kind="trained", status="succeeded"
+    )
+    run.categories.set(Category.objects.filter(codebook=category.codebook, retired=False))
+    for answer, given in present.items():
+        AutoFill.objects.create(answer=answer, category=category, run=run)
+        AnswerCode.objects.create(
+            answer=answer,
+            category=category,
+            source="auto",
+            run=run,
+            probability=0.3 + 0.4 * given,
+            accepted=given,
+        )
+    final_codes_refresh(item_id=Item.objects.get(edition=edition, code=item_code).pk)

@@ -17,6 +17,8 @@ ANSWER_LEVEL = {
     "finalcoding",
     "finalcode",
     "finalunknown",
+    "finalfilled",
+    "autofill",
     "categoryseen",
 }
 

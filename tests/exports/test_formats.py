@@ -347,3 +347,33 @@ def test_a_category_the_coder_was_not_offered_is_empty_for_that_answer(
     assert pairs == sorted([("1", ""), ("1", "0"), ("0", "1")])
     assert "the coder was not offered it" in files["law-enforcement-survey_2017_codebook.html"].decode()
     assert "the coder was not offered it" in files["law-enforcement-survey_2017_codebook.json"].decode()
+
+
+def test_a_gap_a_trained_run_decided_has_the_run_s_value(open_2017, release, analyst_ann, export_dir):
+    """'staff' was added after 'text 0' and 'text 1' were coded; a trained run decided it for them (present
+    for one, absent for the other): their values are the run's, not empty."""
+    from coding import services as coding
+    from coding.models import Codebook
+    from responses.models import Answer
+    from tests.coding.conftest import fill_gaps
+    from tests.exports.helpers import csv_rows
+
+    base = {"country": "SE", "workload_change": "increased"}
+    release(open_2017, [{**base, "workload_reasons": f"text {n}"} for n in range(3)])
+    coding.codebook_import(
+        edition=open_2017,
+        item_code="workload_reasons",
+        categories=[{"code": "more_data", "label": "More data"}],
+    )
+    answers = {a.text: a for a in Answer.objects.filter(item__code="workload_reasons")}
+    coding.answer_codes_set(answer_id=answers["text 0"].pk, codes=["more_data"], coder="ann")
+    coding.answer_codes_set(answer_id=answers["text 1"].pk, codes=[], coder="ann")
+    codebook = Codebook.objects.get(edition=open_2017, item_code="workload_reasons")
+    staff = coding.category_create(codebook=codebook, code="staff", label="Too few staff")
+    coding.answer_codes_set(answer_id=answers["text 2"].pk, codes=["staff"], coder="ann")
+    fill_gaps(open_2017, "workload_reasons", staff, {answers["text 0"]: False, answers["text 1"]: True})
+
+    job = run_export(analyst_ann, [open_2017], format="bundle", free_text="omit")
+    rows = csv_rows(unzip(job_path(job))["law-enforcement-survey_2017.csv"])
+    pairs = sorted((r["workload_reasons__more_data"], r["workload_reasons__staff"]) for r in rows)
+    assert pairs == sorted([("1", "0"), ("0", "1"), ("0", "1")])

@@ -162,3 +162,29 @@ def test_a_category_added_after_some_answers_were_coded_has_its_own_base_in_the_
     assert CodedTally.objects.filter(edition=edition, source="unknown", category="remote_work").exists()
     tallied = edition_results(edition=edition, filters=filters, item_codes=["workload_reasons"])
     assert _same(tallied, expected)
+
+
+def test_gaps_a_trained_run_decided_count_in_the_tallies_as_from_the_answers(edition):
+    from coding.models import Codebook
+    from coding.services import category_create
+    from tests.coding.conftest import fill_gaps
+
+    _code(edition, 12, ["more_cases"])  # before the category exists: a gap each
+    codebook = Codebook.objects.get(edition=edition, item_code="workload_reasons")
+    category = category_create(codebook=codebook, code="remote_work", label="Remote work")
+    answers = list(Answer.objects.filter(item__edition=edition, item__code="workload_reasons").order_by("pk"))
+    for n, answer in enumerate(answers[12:25]):
+        answer_codes_set(answer_id=answer.pk, codes=["remote_work"] if n < 10 else [], coder="A")
+    fill_gaps(edition, "workload_reasons", category, {a: n < 6 for n, a in enumerate(answers[:12])})
+    results_stale(edition_id=edition.pk)
+    filters = [ResultFilter("agency_type", ("national",))]
+    expected = _from_answers(edition, filters, item_codes=["workload_reasons"])
+    coded = expected["items"]["workload_reasons"]
+    # 10 people gave it and the run 6 of the 12 gaps; the base is every coded respondent again.
+    assert coded["n"] == 25 and coded["counts"]["remote_work"] == 16
+    assert "remote_work" not in coded["summary"]["bases"]
+    assert coded["summary"]["method"] == "mixed" and coded["summary"]["filled"] is True
+    assert filter_tallies_refresh(edition_id=edition.pk)
+    assert CodedTally.objects.filter(edition=edition, source="filled", respondents=12).exists()
+    tallied = edition_results(edition=edition, filters=filters, item_codes=["workload_reasons"])
+    assert _same(tallied, expected)

@@ -1,0 +1,165 @@
+"""A trained run decides the gaps of human-coded answers (categories their coders were not offered) in the
+categories it may code: filled, the gap's automatic code is a final code beside the human ones and the
+figures are "mixed" (coding/finals.py); a person coding the answer again with the category on offer
+decides it instead. A gap is never a human label, and never filled in a "human coding only" category."""
+
+from coding import selectors, services, training
+from coding.finals import final_codes_refresh
+from coding.models import AnswerCode, Category, CodeSource, FinalCode, FinalFilled
+from surveys.models import Item
+from surveys.presentation import build_pages
+from surveys.selectors import edition_definition
+from tests.coding.conftest import code_by_human
+from tests.coding.test_coding_run import ITEM, start
+from tests.conftest import login_with_mfa
+
+GAP = "internet_use"  # cross-validated alpha well above 0.667 on this corpus with 50 known answers
+
+
+def code_with_a_gap(edition, pairs):
+    """Every answer coded by people: 1-20 while GAP is retired (a gap each), the others with it on offer."""
+    category = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code=GAP)
+    code_by_human(pairs, 1)
+    services.answer_codes_set(answer_id=pairs[0][0].pk, codes=[*pairs[0][1], GAP], coder="A")
+    assert services.category_remove(category=category) == "retired"
+    code_by_human([(a, [c for c in codes if c != GAP]) for a, codes in pairs[1:21]], 20)
+    services.category_restore(category=category)
+    code_by_human(pairs[21:], len(pairs) - 21)
+    return {a.pk for a, _ in pairs[1:21]}
+
+
+def run_trained(edition, django_capture_on_commit_callbacks):
+    run = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
+    services.coding_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error_message
+    return run
+
+
+def counts(edition):
+    return selectors.item_category_counts(edition_id=edition.pk, item_code=ITEM)
+
+
+def gap_codes(answer_ids):
+    """answer id → the source of its final GAP code, for those that have one."""
+    rows = FinalCode.objects.filter(answer_id__in=answer_ids, category__code=GAP)
+    return dict(rows.values_list("answer_id", "source"))
+
+
+def test_a_trained_run_fills_the_gaps_of_human_coded_answers(coded_item, django_capture_on_commit_callbacks):
+    edition, pairs = coded_item
+    gapped = code_with_a_gap(edition, pairs)
+    before = counts(edition)
+    assert before["unknown"] == {GAP: 20} and before["bases"][GAP] == 60 and before["method"] == "human"
+    human_before = selectors.human_final_codes(edition_id=edition.pk, item_code=ITEM)
+
+    run = run_trained(edition, django_capture_on_commit_callbacks)
+    assert GAP not in run.metrics["human_only"]
+    assert run.metrics["gaps_filled"] == 20
+    filled = set(FinalFilled.objects.filter(category__code=GAP).values_list("answer_id", flat=True))
+    assert filled == gapped
+    # The gap's final code is the run's accepted automatic code, with source "auto"; the human codes stand.
+    accepted = set(
+        AnswerCode.objects.filter(
+            answer_id__in=gapped, category__code=GAP, source=CodeSource.AUTO, accepted=True
+        ).values_list("answer_id", flat=True)
+    )
+    assert run.metrics["gap_codes"] == len(accepted) > 0
+    assert gap_codes(gapped) == dict.fromkeys(accepted, "auto")
+    assert selectors.human_final_codes(edition_id=edition.pk, item_code=ITEM) == human_before
+    # The figures: no answer unknown for the category any more, so its base is every coded respondent.
+    after = counts(edition)
+    assert after["unknown"] == {} and after["bases"][GAP] == after["n"] == after["n_human"] == 80
+    # Every answer is human-coded, yet the figures are mixed: 20 answers' GAP is the model's.
+    assert after["method"] == "mixed" and after["filled"] == 20
+    assert after["counts"][GAP] == before["counts"][GAP] + len(accepted)
+    # Only the gaps were decided: no automatic code on the categories people decided for those answers.
+    assert not AnswerCode.objects.filter(answer_id__in=gapped, source=CodeSource.AUTO).exclude(
+        category__code=GAP
+    )
+    # The API lists the filled code as automatic, with its probability.
+    listed = selectors.answers_final_codes(sorted(accepted))
+    assert all(
+        any(c["code"] == GAP and c["source"] == "auto" and c["probability"] for c in codes)
+        for codes in listed.values()
+    )
+
+
+def test_a_filled_gap_stays_out_of_training(coded_item, django_capture_on_commit_callbacks, monkeypatch):
+    edition, pairs = coded_item
+    gapped = code_with_a_gap(edition, pairs)
+    run_trained(edition, django_capture_on_commit_callbacks)
+    taught = {}
+    real = training.train_with_cross_validation
+
+    def spy(texts, labels, codes, **kwargs):
+        taught.update(texts=list(texts), labels=labels.copy(), codes=list(codes))
+        return real(texts, labels, codes, **kwargs)
+
+    monkeypatch.setattr(training, "train_with_cross_validation", spy)
+    second = run_trained(edition, django_capture_on_commit_callbacks)
+    column = dict(zip(taught["texts"], taught["labels"][:, taught["codes"].index(GAP)], strict=True))
+    assert {int(column[a.text]) for a, _ in pairs[1:21]} == {-1}  # the run's own output is never a label
+    # The second run decides the same gaps again.
+    assert second.metrics["gaps_filled"] == 20
+    assert set(FinalFilled.objects.values_list("answer_id", flat=True)) == gapped
+
+
+def test_a_person_coding_the_answer_again_decides_the_gap(coded_item, django_capture_on_commit_callbacks):
+    edition, pairs = coded_item
+    code_with_a_gap(edition, pairs)
+    run_trained(edition, django_capture_on_commit_callbacks)
+    answer, corpus = next((a, c) for a, c in pairs[1:21] if gap_codes([a.pk]))  # coded present by the run
+    services.answer_codes_set(answer_id=answer.pk, codes=[c for c in corpus if c != GAP], coder="A")
+    assert gap_codes([answer.pk]) == {}  # offered now, and not ticked: a human "no"
+    assert not FinalFilled.objects.filter(answer=answer).exists()
+    services.answer_codes_set(answer_id=answer.pk, codes=[*corpus, GAP], coder="A")
+    assert gap_codes([answer.pk]) == {answer.pk: "human"}
+    assert counts(edition)["filled"] == 19
+
+
+def test_a_human_coding_only_category_is_not_filled(coded_item, django_capture_on_commit_callbacks):
+    edition, pairs = coded_item
+    gapped = code_with_a_gap(edition, pairs)
+    run_trained(edition, django_capture_on_commit_callbacks)
+    Category.objects.filter(codebook__edition=edition, codebook__item_code=ITEM, code=GAP).update(
+        human_only=True
+    )
+    final_codes_refresh(item_id=Item.objects.get(edition=edition, code=ITEM).pk)
+    assert not FinalFilled.objects.exists()
+    assert selectors.final_unknown(edition_id=edition.pk, item_code=ITEM) == {GAP: gapped}
+    assert not FinalCode.objects.filter(source="auto", category__code=GAP).exists()
+    assert counts(edition)["method"] == "human"
+
+
+def test_a_zero_shot_run_fills_nothing(coded_item, django_capture_on_commit_callbacks):
+    edition, pairs = coded_item
+    gapped = code_with_a_gap(edition, pairs)
+    run_trained(edition, django_capture_on_commit_callbacks)
+    # A zero-shot run replaces the trained run's output, its fills included.
+    zero_shot = start(edition, django_capture_on_commit_callbacks, classifier="label-match")
+    services.coding_run_execute(run_id=zero_shot.pk)
+    zero_shot.refresh_from_db()
+    assert zero_shot.status == "succeeded", zero_shot.error_message
+    assert zero_shot.metrics["gaps_filled"] == 0
+    assert not FinalFilled.objects.exists()
+    assert selectors.final_unknown(edition_id=edition.pk, item_code=ITEM) == {GAP: gapped}
+
+
+def test_the_screens_say_which_figures_a_model_completed(
+    client, analyst_ann, coded_item, django_capture_on_commit_callbacks
+):
+    edition, pairs = coded_item
+    code_with_a_gap(edition, pairs)
+    client = login_with_mfa(client, analyst_ann)
+    screen = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/").content.decode()
+    assert "20 human-coded answers coded before a category was added" in screen
+    run_trained(edition, django_capture_on_commit_callbacks)
+    screen = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/").content.decode()
+    assert "coded before a category was added" not in screen
+    assert "20 human-coded answers have a category their coders were not offered decided by" in screen
+    number = next(
+        n for n, page in enumerate(build_pages(edition_definition(edition)), 1) if ITEM in page.item_codes
+    )
+    page = client.get(f"/staff/results/{edition.pk}/?page={number}").content.decode()
+    assert "Coded free text (mixed codes: for some human-coded respondents, a trained model decided" in page
