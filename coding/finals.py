@@ -6,7 +6,7 @@ trained model (never zero-shot suggestions, never categories flagged "human codi
 SQL text here (`_FINAL_SQL`) and nowhere else.
 
 A category of the codebook a human-coded answer's deciding codings cannot speak for is a gap
-(`_GAP_CTES`): one the deciding coding was not offered (the adjudicated coding if there is one, else any
+(`_UNKNOWN_SQL`): one the deciding coding was not offered (the adjudicated coding if there is one, else any
 coder's, unless another coder was offered it and did not give it, which settles it as absent:
 HumanCoding.categories_seen; e.g. a category added after the answer was coded, or retired before). A
 trained run decides the gaps of the categories it covers (AutoFill): such a gap is filled, its accepted
@@ -85,16 +85,25 @@ _INSERT_FINAL = """
 INSERT INTO coding_finalcode (id, answer_id, category_id, item_id, response_id, source)
 SELECT gen_random_uuid(), f.answer_id, f.category_id, %(item_id)s, f.response_id, f.source FROM final f
 """
-# The gaps of the answers just given final codes (read from coding_finalcoding, restricted like the
-# answers above): the categories a human-coded answer's deciding codings cannot speak for. None until a
-# category is added or retired: then the answers coded before the addition, and those coded after the
-# retirement, have a gap for it (a row each).
-_GAP_CTES = """
+# The unknown categories of the answers just given final codes (read from coding_finalcoding, restricted
+# like the answers above): for human codes, the gaps; for automatic codes, a category the answer's run did
+# not cover. None until a category is added or retired: then the answers coded before the addition, and
+# those coded or auto-coded after the retirement, are unknown for it (a row each). The gaps a run
+# decided then move to coding_finalfilled (_FILLED below).
+_UNKNOWN_SQL = """
 WITH cats AS MATERIALIZED (
     SELECT cat.id, cat.human_only FROM coding_category cat
     JOIN coding_codebook cb ON cb.id = cat.codebook_id
     JOIN surveys_item i ON i.edition_id = cb.edition_id AND i.code = cb.item_code
     WHERE i.id = %(item_id)s
+),
+uncovered AS MATERIALIZED (
+    SELECT r.id AS run_id, cats.id AS category_id
+    FROM coding_codingrun r JOIN surveys_item i ON i.edition_id = r.edition_id AND i.code = r.item_code
+    JOIN cats ON NOT cats.human_only
+    WHERE i.id = %(item_id)s AND NOT EXISTS (
+        SELECT 1 FROM coding_codingrun_categories rc WHERE rc.codingrun_id = r.id AND rc.category_id = cats.id
+    )
 ),
 decided AS MATERIALIZED (
     SELECT d.answer_id, d.response_id, d.source FROM coding_finalcoding d
@@ -110,10 +119,10 @@ short AS MATERIALIZED (
       ))
       AND (SELECT count(*) FROM coding_categoryseen s WHERE s.coding_id = h.id) < (SELECT count(*) FROM cats)
 ),
-gaps AS (
-    -- a category a deciding coding was not offered, unless another deciding coding was offered it and
-    -- did not give it (the final codes are those every coder gave: one "no" settles it)
-    SELECT h.answer_id, h.response_id, h.source, cats.id AS category_id, cats.human_only
+unknown AS (
+    -- the gaps: a category a deciding coding was not offered, unless another deciding coding was offered
+    -- it and did not give it (the final codes are those every coder gave: one "no" settles it)
+    SELECT h.answer_id, h.response_id, h.source, cats.id AS category_id
     FROM short h JOIN cats ON 1 = 1
     WHERE NOT EXISTS (
         SELECT 1 FROM coding_categoryseen s WHERE s.coding_id = h.coding_id AND s.category_id = cats.id
@@ -130,44 +139,9 @@ gaps AS (
                 AND c.coder = x.coder AND c.category_id = cats.id
           )
     )
-    GROUP BY h.answer_id, h.response_id, h.source, cats.id, cats.human_only
-)
-"""
-# A gap a trained run decided (AutoFill), unless the category is flagged "human coding only": filled.
-_INSERT_FILLED = """
-INSERT INTO coding_finalfilled (id, answer_id, category_id, item_id, response_id, source)
-SELECT gen_random_uuid(), g.answer_id, g.category_id, %(item_id)s, g.response_id, 'auto' FROM gaps g
-WHERE NOT g.human_only AND EXISTS (
-    SELECT 1 FROM coding_autofill f WHERE f.answer_id = g.answer_id AND f.category_id = g.category_id
-)
-"""
-# A filled gap's accepted automatic code is a final code (source 'auto'); read after the insert above.
-_INSERT_FILLED_CODES = """
-INSERT INTO coding_finalcode (id, answer_id, category_id, item_id, response_id, source)
-SELECT gen_random_uuid(), ff.answer_id, ff.category_id, ff.item_id, ff.response_id, 'auto'
-FROM coding_finalfilled ff JOIN coding_answercode c
-  ON c.answer_id = ff.answer_id AND c.category_id = ff.category_id AND c.source = 'auto' AND c.accepted
-WHERE ff.item_id = %(item_id)s %(filled)s
-"""
-# The unknown categories: the gaps not filled, and for automatic codes a category the answer's run did
-# not cover. A category flagged "human coding only" is not listed as unknown for automatically coded
-# answers (module docstring).
-_INSERT_UNKNOWN = """,
-uncovered AS MATERIALIZED (
-    SELECT r.id AS run_id, cats.id AS category_id
-    FROM coding_codingrun r JOIN surveys_item i ON i.edition_id = r.edition_id AND i.code = r.item_code
-    JOIN cats ON NOT cats.human_only
-    WHERE i.id = %(item_id)s AND NOT EXISTS (
-        SELECT 1 FROM coding_codingrun_categories rc WHERE rc.codingrun_id = r.id AND rc.category_id = cats.id
-    )
-),
-unknown AS (
-    SELECT g.answer_id, g.response_id, g.source, g.category_id FROM gaps g
-    WHERE NOT EXISTS (
-        SELECT 1 FROM coding_finalfilled ff
-        WHERE ff.answer_id = g.answer_id AND ff.category_id = g.category_id
-    )
+    GROUP BY h.answer_id, h.response_id, h.source, cats.id
     UNION ALL
+    -- automatic: a category the answer's run did not cover
     SELECT d.answer_id, d.response_id, d.source, u.category_id
     FROM decided d JOIN coding_autocoding ac ON ac.answer_id = d.answer_id
     JOIN uncovered u ON u.run_id = ac.run_id
@@ -176,6 +150,32 @@ unknown AS (
 INSERT INTO coding_finalunknown (id, answer_id, category_id, item_id, response_id, source)
 SELECT gen_random_uuid(), u.answer_id, u.category_id, %(item_id)s, u.response_id, u.source FROM unknown u
 """
+# The gaps a trained run decided (AutoFill), unless the category is flagged "human coding only": filled,
+# no longer unknown, and an accepted automatic code is their final code (source 'auto'). Three plain
+# statements over the few gap rows ({where}: the refreshed answers), so the gaps are worked out once.
+_FILLED = (
+    """
+INSERT INTO coding_finalfilled (id, answer_id, category_id, item_id, response_id, source)
+SELECT gen_random_uuid(), u.answer_id, u.category_id, u.item_id, u.response_id, 'auto'
+FROM (SELECT * FROM coding_finalunknown WHERE {where} AND source = 'human') u
+JOIN coding_category cat ON cat.id = u.category_id
+WHERE NOT cat.human_only AND EXISTS (
+    SELECT 1 FROM coding_autofill f WHERE f.answer_id = u.answer_id AND f.category_id = u.category_id
+)
+""",
+    """
+DELETE FROM coding_finalunknown WHERE {where} AND source = 'human' AND EXISTS (
+    SELECT 1 FROM coding_finalfilled ff
+    WHERE ff.answer_id = coding_finalunknown.answer_id AND ff.category_id = coding_finalunknown.category_id
+)
+""",
+    """
+INSERT INTO coding_finalcode (id, answer_id, category_id, item_id, response_id, source)
+SELECT gen_random_uuid(), ff.answer_id, ff.category_id, ff.item_id, ff.response_id, 'auto'
+FROM (SELECT * FROM coding_finalfilled WHERE {where}) ff JOIN coding_answercode c
+  ON c.answer_id = ff.answer_id AND c.category_id = ff.category_id AND c.source = 'auto' AND c.accepted
+""",
+)
 
 
 def _run(sql: str, named: dict[str, Any], restrictions: dict[str, tuple[str, list[Any]]]) -> None:
@@ -211,11 +211,7 @@ def final_codes_refresh(*, item_id: int, answer_ids: Sequence[uuid.UUID] | None 
     if answer_ids is None:
         where = "item_id = %s"
         params: list[Any] = [item_id]
-        restrictions: dict[str, tuple[str, list[Any]]] = {
-            "restrict": ("", []),
-            "decided": ("", []),
-            "filled": ("", []),
-        }
+        restrictions: dict[str, tuple[str, list[Any]]] = {"restrict": ("", []), "decided": ("", [])}
     else:
         ids = [_db_uuid(a) for a in answer_ids]
         if not ids:
@@ -225,7 +221,6 @@ def final_codes_refresh(*, item_id: int, answer_ids: Sequence[uuid.UUID] | None 
         restrictions = {
             "restrict": (f"AND a.id IN ({marks})", ids),
             "decided": (f"AND d.answer_id IN ({marks})", ids),
-            "filled": (f"AND ff.answer_id IN ({marks})", ids),
         }
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM coding_finalcode WHERE {where}", params)  # noqa: S608 - placeholders only
@@ -235,11 +230,11 @@ def final_codes_refresh(*, item_id: int, answer_ids: Sequence[uuid.UUID] | None 
     named = {"item_id": item_id, "adjudicated": ADJUDICATED}
     _run(_FINAL_SQL + _INSERT_CODED, named, restrictions)
     _run(_FINAL_SQL + _INSERT_FINAL, named, restrictions)
-    # After the insert of coding_finalcoding, which the gaps read; the filled gaps first, which the other
-    # two read.
-    _run(_GAP_CTES + _INSERT_FILLED, named, restrictions)
-    _run(_INSERT_FILLED_CODES, named, restrictions)
-    _run(_GAP_CTES + _INSERT_UNKNOWN, named, restrictions)
+    # After the insert of coding_finalcoding, which it reads.
+    _run(_UNKNOWN_SQL, named, restrictions)
+    with connection.cursor() as cursor:
+        for statement in _FILLED:
+            cursor.execute(statement.format(where=where), params)
 
 
 @transaction.atomic
