@@ -18,7 +18,8 @@ CATEGORY_EMPTY = (
     "whether the category applies: the coder was not offered it (added to the codebook after the answer "
     "was coded, or retired before), the automatic coding did not cover it, it is coded by people only and "
     "the answer was coded automatically, or the edition's codebook lacks it. Such answers are left out of "
-    "the category's base, as in the results."
+    "the category's base, as in the results. Where a trained model decided a category the coder was not "
+    "offered, the value is the model's, as in the results (their method is then 'mixed')."
 )
 
 
