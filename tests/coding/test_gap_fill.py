@@ -157,7 +157,7 @@ def test_the_screens_say_which_figures_a_model_completed(
     run_trained(edition, django_capture_on_commit_callbacks)
     screen = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/").content.decode()
     assert "coded before a category was added" not in screen
-    assert "20 human-coded answers have a category their coders were not offered decided by" in screen
+    assert "For 20 human-coded answers, the trained model decided a category the coders were not" in screen
     number = next(
         n for n, page in enumerate(build_pages(edition_definition(edition)), 1) if ITEM in page.item_codes
     )
