@@ -16,10 +16,10 @@ from exports.exporters.base import ExportContext, Exporter
 CATEGORY_EMPTY = (
     "0 = coded, the category does not apply. Empty = not answered or not coded, or the coding cannot say "
     "whether the category applies: the coder was not offered it (added to the codebook after the answer "
-    "was coded, or retired before), the automatic coding did not cover it, it is coded by people only and "
-    "the answer was coded automatically, or the edition's codebook lacks it. Such answers are left out of "
-    "the category's base, as in the results. Where a trained model decided a category the coder was not "
-    "offered, the value is the model's, as in the results (their method is then 'mixed')."
+    "was coded, or retired before), unless a trained model decided it for that answer (then its value is "
+    "the model's, as in the results' mixed figures), the automatic coding did not cover it, it is coded by "
+    "people only and the answer was coded automatically, or the edition's codebook lacks it. Such answers "
+    "are left out of the category's base, as in the results."
 )
 
 

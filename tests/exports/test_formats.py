@@ -374,6 +374,10 @@ def test_a_gap_a_trained_run_decided_has_the_run_s_value(open_2017, release, ana
     fill_gaps(open_2017, "workload_reasons", staff, {answers["text 0"]: False, answers["text 1"]: True})
 
     job = run_export(analyst_ann, [open_2017], format="bundle", free_text="omit")
-    rows = csv_rows(unzip(job_path(job))["law-enforcement-survey_2017.csv"])
+    files = unzip(job_path(job))
+    rows = csv_rows(files["law-enforcement-survey_2017.csv"])
     pairs = sorted((r["workload_reasons__more_data"], r["workload_reasons__staff"]) for r in rows)
     assert pairs == sorted([("1", "0"), ("0", "1"), ("0", "1")])
+    # The codebook says such a value is the model's, not a person's (an empty cell is no longer the rule).
+    for name in ("law-enforcement-survey_2017_codebook.html", "law-enforcement-survey_2017_codebook.json"):
+        assert "unless a trained model decided it" in files[name].decode()
