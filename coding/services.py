@@ -370,7 +370,11 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
     # What this coder was offered: the active categories and the retired ones given before (the screen
     # shows those ticked: unticking one is a "no"). Any other category (added later, or retired before)
     # is unknown for this coding, not absent (coding/finals.py).
-    coding.categories_seen.set([c.pk for c in codebook.categories.all() if not c.retired or c.code in had])
+    offered = [c.pk for c in codebook.categories.all() if not c.retired or c.code in had]
+    coding.categories_seen.set(offered)
+    # A person has now decided these categories: a model's earlier decision of one for this answer (a
+    # filled gap) must not come back if it becomes a gap again (say, adjudicated while it is retired).
+    AutoFill.objects.filter(answer_id=answer.pk, category_id__in=offered).delete()
     AnswerCode.objects.filter(answer_id=answer.pk, source=CodeSource.HUMAN, coder=coder).delete()
     AnswerCode.objects.bulk_create(
         [
@@ -780,8 +784,10 @@ def _gap_fill(
     """The trained model's codes for the gaps of human-coded answers, in the categories it may code
     (not flagged "human coding only"). Each such answer was left out of a gap category's model (label -1),
     so the prediction is out of sample there. The answer's human decisions stand in for the model's other
-    columns (1 given, 0 not), so the relative cut and the codes-per-answer cap weigh a gap's probability
-    against the codes people gave, as they weigh an automatic answer's codes against each other."""
+    columns (1 given, 0 not), so the relative cut weighs a gap's probability against the codes people
+    gave, as it weighs an automatic answer's codes against each other."""
+    from coding.training import decide
+
     fillable = [k for k, code in enumerate(codes) if code not in flagged and gaps.get(code)]
     answers = [(aid, text) for aid, text in coded if any(aid in gaps[codes[k]] for k in fillable)]
     if not answers:
@@ -790,7 +796,10 @@ def _gap_fill(
     decided = np.array([[1.0 if code in human[aid] else 0.0 for code in codes] for aid, _ in answers])
     is_gap = np.array([[aid in gaps.get(code, ()) for code in codes] for aid, _ in answers])
     decided[is_gap] = predicted[is_gap]
-    given = result.accept(decided)
+    passed = decide(decided, result.thresholds, result.relative_cut) & is_gap
+    # The cap on codes per answer is on the model's codes: people's codes are no over-coding by the model,
+    # and counting them would leave an answer people gave the most codes no gap code at all.
+    given = decide(np.where(passed, predicted, 0.0), result.thresholds, max_codes=result.max_codes) & passed
     pairs, probabilities, accepted = [], [], []
     for i, (aid, _) in enumerate(answers):
         for k in fillable:

@@ -3,9 +3,14 @@ categories it may code: filled, the gap's automatic code is a final code beside 
 figures are "mixed" (coding/finals.py); a person coding the answer again with the category on offer
 decides it instead. A gap is never a human label, and never filled in a "human coding only" category."""
 
+import uuid
+from types import SimpleNamespace
+
+import numpy as np
+
 from coding import selectors, services, training
 from coding.finals import final_codes_refresh
-from coding.models import AnswerCode, Category, CodeSource, FinalCode, FinalFilled
+from coding.models import AnswerCode, AutoFill, Category, CodeSource, FinalCode, FinalFilled
 from surveys.models import Item
 from surveys.presentation import build_pages
 from surveys.selectors import edition_definition
@@ -163,3 +168,45 @@ def test_the_screens_say_which_figures_a_model_completed(
     )
     page = client.get(f"/staff/results/{edition.pk}/?page={number}").content.decode()
     assert "Coded free text (mixed codes: for some human-coded respondents, a trained model decided" in page
+
+
+def test_a_person_s_decision_retires_the_model_s_for_good(coded_item, django_capture_on_commit_callbacks):
+    """Coded "no" by a person, then the category retired and the answer adjudicated without it on offer:
+    a gap again, and the run's old decision must not stand in for the person's."""
+    edition, pairs = coded_item
+    gapped = code_with_a_gap(edition, pairs)
+    run_trained(edition, django_capture_on_commit_callbacks)
+    answer, corpus = next((a, c) for a, c in pairs[1:21] if gap_codes([a.pk]))
+    assert AutoFill.objects.filter(answer=answer, category__code=GAP).exists()
+    services.answer_codes_set(answer_id=answer.pk, codes=[c for c in corpus if c != GAP], coder="A")
+    assert not AutoFill.objects.filter(answer=answer).exists()
+    assert AutoFill.objects.filter(answer_id__in=gapped - {answer.pk}).count() == 19
+    services.answer_codes_set(answer_id=answer.pk, codes=[c for c in corpus if c != GAP], coder="B")
+    category = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code=GAP)
+    services.category_remove(category=category)
+    services.answer_codes_adjudicate(answer_id=answer.pk, codes=[c for c in corpus if c != GAP])
+    assert gap_codes([answer.pk]) == {}
+    assert answer.pk in selectors.final_unknown(edition_id=edition.pk, item_code=ITEM)[GAP]
+
+
+def test_the_cap_on_codes_per_answer_counts_the_model_s_codes_only():
+    """An answer people gave the most codes any answer carries (the cap) can still get a gap code; two
+    gap codes over a cap of one keep the more probable."""
+    first, second = uuid.uuid4(), uuid.uuid4()
+    codes = ["a", "b", "c", "d"]
+    probabilities = np.array([[0.9, 0.9, 0.8, 0.1], [0.9, 0.1, 0.7, 0.9]])
+    result = SimpleNamespace(
+        classifier=SimpleNamespace(predict_proba=lambda texts: probabilities[: len(texts)]),
+        thresholds=np.full(4, 0.5),
+        relative_cut=0.5,
+        max_codes=1,
+    )
+    human = {first: {"a", "b"}, second: {"a"}}
+    gaps = {"c": {first, second}, "d": {second}}
+    fill = services._gap_fill(result, [(first, "x"), (second, "y")], human, gaps, codes, flagged=set())
+    decided = {(aid, codes[k]): given for (aid, k), _, given in fill.decisions()}
+    # first: people gave two codes (over the cap of one), and its gap c (0.8) passes the threshold and
+    # the relative cut (0.8 >= 0.5 x 1.0): given. second: gaps c (0.7) and d (0.9), the cap keeps d.
+    assert decided == {(first, "c"): True, (second, "c"): False, (second, "d"): True}
+    flagged = services._gap_fill(result, [(first, "x"), (second, "y")], human, gaps, codes, flagged={"d"})
+    assert {(aid, codes[k]) for aid, k in flagged.pairs} == {(first, "c"), (second, "c")}
