@@ -38,7 +38,19 @@ class CodedAnswerSerializer(serializers.Serializer):
     codes = CodeSerializer(many=True)
 
 
-class CodesInSerializer(serializers.Serializer):
+class KnownKeysSerializer(serializers.Serializer):
+    """Refuses keys it does not declare: a misspelt optional key was dropped in silence, so
+    {"adjudicated": true} replaced the caller's own codes and a misspelt "classifier" ran the default."""
+
+    def validate(self, attrs: dict) -> dict:
+        # The browsable API's form posts carry the CSRF token in the body.
+        unknown = set(self.initial_data) - set(self.fields) - {"csrfmiddlewaretoken"}
+        if unknown:
+            raise serializers.ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
+        return attrs
+
+
+class CodesInSerializer(KnownKeysSerializer):
     codes = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=True)
     adjudicate = serializers.BooleanField(
         required=False,
@@ -51,7 +63,7 @@ class CodesOutSerializer(serializers.Serializer):
     codes = serializers.ListField(child=serializers.CharField())
 
 
-class RunInSerializer(serializers.Serializer):
+class RunInSerializer(KnownKeysSerializer):
     classifier = serializers.CharField(required=False)
     seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
 

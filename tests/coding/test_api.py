@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from coding import selectors, services
-from coding.models import RunStatus
+from coding.models import AnswerCode, CodingRun, RunStatus
 from tests.coding.conftest import code_by_human
 from tests.conftest import api_client_for
 
@@ -173,3 +173,38 @@ def test_answers_of_an_unknown_or_non_text_item_are_a_404_not_an_empty_list(
     edition, _ = coded_item
     response = api_client_for(analyst_ann).get(f"/api/v1/editions/{edition.pk}/items/{item_code}/answers/")
     assert response.status_code == 404
+
+
+def test_a_misspelt_key_is_refused_and_the_saved_codes_stay(coded_item, analyst_ann):
+    """{"adjudicated": true} (for "adjudicate") replaced the caller's own codes with the set meant to
+    settle the disagreement, and answered 200 as if it had been settled."""
+    edition, pairs = coded_item
+    answer = pairs[0][0]
+    me = services.coder_label(user_id=analyst_ann.pk)
+    services.answer_codes_set(answer_id=answer.pk, codes=["more_data", "more_cases"], coder=me)
+    services.answer_codes_set(answer_id=answer.pk, codes=["more_data"], coder="B")
+    response = api_client_for(analyst_ann).put(
+        f"/api/v1/answers/{answer.pk}/codes/", {"codes": [], "adjudicated": True}, format="json"
+    )
+    assert response.status_code == 400 and "adjudicated" in response.json()
+    assert set(
+        AnswerCode.objects.filter(answer=answer, source="human", coder=me).values_list(
+            "category__code", flat=True
+        )
+    ) == {"more_data", "more_cases"}
+    assert selectors.disagreement_answer_ids(edition_id=edition.pk, item_code=ITEM) == [answer.pk]
+
+
+def test_a_run_with_a_misspelt_key_is_refused_not_started_with_the_default(
+    coded_item, analyst_ann, django_capture_on_commit_callbacks
+):
+    edition, pairs = coded_item
+    code_by_human(pairs, 40)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api_client_for(analyst_ann).post(
+            f"/api/v1/editions/{edition.pk}/items/{ITEM}/coding-runs/",
+            {"classifer": "tfidf-lr"},
+            format="json",
+        )
+    assert response.status_code == 400 and "classifer" in response.json()
+    assert not CodingRun.objects.exists()
