@@ -169,12 +169,15 @@ class CodingRunStartView(APIView):
         responses={
             202: RunSerializer,
             400: inline_serializer("RunRefused", {"detail": serializers.CharField()}),
+            404: inline_serializer("RunItemNotFound", {"detail": serializers.CharField()}),
             409: inline_serializer("RunActive", {"detail": serializers.CharField()}),
         },
         summary="Start auto-coding an item (409 while a run of it is queued or running)",
     )
     def post(self, request: Request, edition_id: int, item_code: str) -> Response:
         edition = get_object_or_404(Edition, pk=edition_id)
+        # As for its answers: a mistyped or non-text item is a 404, not "no codebook yet".
+        get_object_or_404(Item, edition=edition, code=item_code, type__in=services.TEXT_TYPES)
         form = RunInSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         try:

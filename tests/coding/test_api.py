@@ -208,3 +208,14 @@ def test_a_run_with_a_misspelt_key_is_refused_not_started_with_the_default(
         )
     assert response.status_code == 400 and "classifer" in response.json()
     assert not CodingRun.objects.exists()
+
+
+@pytest.mark.parametrize("item_code", ["workload_reason", "country"])
+def test_a_run_of_an_unknown_or_non_text_item_is_a_404_as_its_answers_are(coded_item, analyst_ann, item_code):
+    """A mistyped or choice item was a 400 "has no codebook yet", which reads as "import one" for an item
+    that cannot have one; the answers of the same URL are a 404."""
+    edition, _ = coded_item
+    client = api_client_for(analyst_ann)
+    response = client.post(f"/api/v1/editions/{edition.pk}/items/{item_code}/coding-runs/")
+    assert response.status_code == 404
+    assert not CodingRun.objects.exists()
