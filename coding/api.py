@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -48,6 +48,22 @@ class KnownKeysSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
         return attrs
+
+
+class AnswerPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = CodedAnswerSerializer(many=True)
+
+
+BODY_REFUSED = '{"detail": why} for a refusal, or {field: [messages]} for a malformed body'
+
+
+def body_refused(name: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        inline_serializer(name, {"detail": serializers.CharField(required=False)}), description=BODY_REFUSED
+    )
 
 
 class CodesInSerializer(KnownKeysSerializer):
@@ -95,8 +111,14 @@ class ItemAnswersView(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
+        parameters=[
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int, description="at most 500 (default 50)"),
+            OpenApiParameter("filter", str, enum=[f for f in selectors.ITEM_ANSWER_FILTERS if f]),
+            OpenApiParameter("q", str, description="answers whose text holds this (any case)"),
+        ],
         responses={
-            200: CodedAnswerSerializer(many=True),
+            200: AnswerPageSerializer,
             400: inline_serializer("AnswerFilterError", {"detail": serializers.CharField()}),
             404: inline_serializer("ItemNotFound", {"detail": serializers.CharField()}),
         },
@@ -137,7 +159,8 @@ class AnswerCodesView(APIView):
         request=CodesInSerializer,
         responses={
             200: CodesOutSerializer,
-            400: inline_serializer("CodesError", {"detail": serializers.CharField()}),
+            400: body_refused("CodesError"),
+            404: inline_serializer("AnswerNotFound", {"detail": serializers.CharField()}),
         },
         summary="Set your human codes on an answer (replaces yours; [] = no category applies), or adjudicate",
     )
@@ -168,7 +191,7 @@ class CodingRunStartView(APIView):
         request=RunInSerializer,
         responses={
             202: RunSerializer,
-            400: inline_serializer("RunRefused", {"detail": serializers.CharField()}),
+            400: body_refused("RunRefused"),
             404: inline_serializer("RunItemNotFound", {"detail": serializers.CharField()}),
             409: inline_serializer("RunActive", {"detail": serializers.CharField()}),
         },
@@ -192,6 +215,12 @@ class CodingRunStartView(APIView):
 class CodingRunDetailView(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses=RunSerializer, summary="A coding run: status, progress, metrics")
+    @extend_schema(
+        responses={
+            200: RunSerializer,
+            404: inline_serializer("RunNotFound", {"detail": serializers.CharField()}),
+        },
+        summary="A coding run: status, progress, metrics",
+    )
     def get(self, request: Request, run_id: uuid.UUID) -> Response:
         return Response(RunSerializer(get_object_or_404(CodingRun, pk=run_id)).data)
