@@ -352,10 +352,12 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
     if not isinstance(codes, list | tuple) or not all(isinstance(c, str) for c in codes):
         raise CodesInvalid("codes must be a list of category codes")
     wanted = sorted(set(codes))
-    categories = {c.code: c for c in codebook.categories.filter(code__in=wanted)}
+    # The whole codebook, not `code__in` the given codes: 200,000 of them made one SQL statement that size.
+    categories = {c.code: c for c in codebook.categories.all()}
     unknown = [c for c in wanted if c not in categories]
     if unknown:
-        raise CodesInvalid(f"not in the codebook: {', '.join(unknown)}")
+        named = ", ".join(unknown[:10]) + (f" ({len(unknown)} codes in all)" if len(unknown) > 10 else "")
+        raise CodesInvalid(f"not in the codebook: {named}")
     # A retired category cannot be given anew, but a coder re-saving an answer keeps the retired codes
     # they gave before (retiring keeps history and old figures), and the adjudicated set may keep those
     # any coder of the answer gave (settling must not drop a code every coder gave).
