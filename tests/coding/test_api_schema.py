@@ -84,3 +84,26 @@ def test_a_refused_run_matches_the_schema(
     assert response.status_code == 400
     path = "/api/v1/editions/{edition_id}/items/{item_code}/coding-runs/"
     assert_conforms(schema, path, "POST", url, response)
+
+
+def test_codes_set_and_a_run_started_and_followed_match_the_schema(
+    schema, coded_item, analyst_ann, django_capture_on_commit_callbacks
+):
+    edition, pairs = coded_item
+    client = api_client_for(analyst_ann)
+    url = f"/api/v1/answers/{pairs[0][0].pk}/codes/"
+    response = client.put(url, {"codes": ["more_data"]}, format="json")
+    assert response.status_code == 200
+    assert_conforms(schema, "/api/v1/answers/{answer_id}/codes/", "PUT", url, response)
+    url = f"/api/v1/editions/{edition.pk}/items/{ITEM}/coding-runs/"
+    with django_capture_on_commit_callbacks(execute=False):
+        started = client.post(url, {"seed": 7}, format="json")
+    assert started.status_code == 202
+    assert_conforms(
+        schema, "/api/v1/editions/{edition_id}/items/{item_code}/coding-runs/", "POST", url, started
+    )
+    services.coding_run_execute(run_id=started.json()["id"])
+    url = f"/api/v1/coding-runs/{started.json()['id']}/"
+    followed = client.get(url)
+    assert followed.json()["status"] == "succeeded"
+    assert_conforms(schema, "/api/v1/coding-runs/{run_id}/", "GET", url, followed)
