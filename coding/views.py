@@ -162,6 +162,7 @@ def answer_code(request: HttpRequest, edition_id: int, item_code: str, answer_id
             answer_id=answer_id,
             codes=request.POST.getlist("codes"),
             coder=services.coder_label(user_id=request.user.pk),
+            shown=_shown(request),
         )
     except services.CodesInvalid as exc:
         messages.error(request, str(exc))
@@ -175,11 +176,19 @@ def answer_adjudicate(
 ) -> HttpResponse:
     _answer_of_item(edition_id, item_code, answer_id)
     try:
-        services.answer_codes_adjudicate(answer_id=answer_id, codes=request.POST.getlist("codes"))
+        services.answer_codes_adjudicate(
+            answer_id=answer_id, codes=request.POST.getlist("codes"), shown=_shown(request)
+        )
         messages.success(request, "Adjudicated: these are now the answer's final codes.")
     except services.CodesInvalid as exc:
         messages.error(request, str(exc))
     return _back(request, edition_id, item_code)
+
+
+def _shown(request: HttpRequest) -> list[str] | None:
+    """The category codes the posted form offered (its `shown` field, codes separated by spaces)."""
+    shown = request.POST.get("shown")
+    return None if shown is None else shown.split()
 
 
 def _back(request: HttpRequest, edition_id: int, item_code: str) -> HttpResponse:
