@@ -422,7 +422,8 @@ def test_a_page_loaded_before_a_category_was_added_does_not_answer_for_it(client
     client.post(action, {**_form_fields(body, action), "codes": ["more_data"]})
     # The coder never saw remote_work: their codes say nothing about it (a gap), not "absent".
     assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[answer.pk] == {"more_data"}
-    assert answer.pk in selectors.final_unknown(edition_id=edition.pk, item_code=ITEM).get("remote_work", set())
+    unknown = selectors.final_unknown(edition_id=edition.pk, item_code=ITEM)
+    assert answer.pk in unknown.get("remote_work", set())
     page = client.get(screen, {"filter": "incomplete"})
     assert [item["answer"].pk for item in page.context["items"]] == [answer.pk]
 
