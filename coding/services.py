@@ -371,7 +371,6 @@ def answer_codes_set(
     retired = [c for c in wanted if categories[c].retired and c not in had]
     if retired:
         raise CodesInvalid(f"retired categories cannot be given: {', '.join(retired)}")
-    coding, _ = HumanCoding.objects.get_or_create(answer_id=answer.pk, coder=coder)
     # What this coder was offered: the active categories and the retired ones given before (the screen
     # shows those ticked: unticking one is a "no"). Any other category (added later, or retired before)
     # is unknown for this coding, not absent (coding/finals.py).
@@ -383,6 +382,10 @@ def answer_codes_set(
         for c in codebook.categories.all()
         if (not c.retired or c.code in had) and (on_form is None or c.code in on_form)
     ]
+    if not offered:
+        # Nothing was decided (every category retired, say): saved, it counted as a human-coded answer.
+        raise CodesInvalid("no category to code with: add or restore one in the codebook first")
+    coding, _ = HumanCoding.objects.get_or_create(answer_id=answer.pk, coder=coder)
     coding.categories_seen.set(offered)
     # A person has now decided these categories: a model's earlier decision of one for this answer (a
     # filled gap) must not come back if it becomes a gap again (say, adjudicated while it is retired).

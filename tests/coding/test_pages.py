@@ -443,3 +443,20 @@ def test_what_a_form_says_it_offered_is_checked_against_the_codebook(coded_item)
     seen = CategorySeen.objects.filter(coding=HumanCoding.objects.get(answer=answer, coder="B"))
     # Not "nonsense", not a retired category B never gave; more_data, given, was offered whatever was said.
     assert set(seen.values_list("category__code", flat=True)) == {"more_data"}
+
+
+def test_saving_with_no_category_on_offer_is_refused_not_counted_as_coded(client, analyst_ann, coded_item):
+    edition, _ = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    codebook = edition.codebooks.get(item_code=ITEM)
+    for category in codebook.categories.all():
+        services.category_remove(category=category)
+    page = client.get(screen)
+    answer, body = page.context["items"][0]["answer"], page.content.decode()
+    action = f"{screen}answers/{answer.pk}/codes/"
+    # Enter on the page submits the (empty) form: it decided nothing, so it must not count as coded.
+    response = client.post(action, _form_fields(body, action), follow=True)
+    assert "no category" in " ".join(str(m) for m in response.context["messages"])
+    assert selectors.coding_progress(edition_id=edition.pk, item_code=ITEM)["human"] == 0
+    assert answer.pk not in selectors.final_codes(edition_id=edition.pk, item_code=ITEM)
