@@ -460,3 +460,27 @@ def test_saving_with_no_category_on_offer_is_refused_not_counted_as_coded(client
     assert "no category" in " ".join(str(m) for m in response.context["messages"])
     assert selectors.coding_progress(edition_id=edition.pk, item_code=ITEM)["human"] == 0
     assert answer.pk not in selectors.final_codes(edition_id=edition.pk, item_code=ITEM)
+
+
+def test_a_search_finds_an_accented_word_however_its_accent_was_typed(client, analyst_ann, coded_item):
+    """Answers are stored as typed: an "é" composed (NFC) or as "e" plus a combining accent (NFD, as some
+    tools write it). The analyst's search in either form finds both."""
+    import unicodedata
+
+    from tests.coding.conftest import add_answers
+
+    edition, _ = coded_item
+    composed, decomposed = add_answers(
+        edition,
+        ITEM,
+        [
+            unicodedata.normalize("NFC", "Le café du commissariat"),
+            unicodedata.normalize("NFD", "Un café froid"),
+        ],
+    )
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    for form in ("NFC", "NFD"):
+        client.post(screen, {"filter": "", "q": unicodedata.normalize(form, "CAFÉ"), "view": "table"})
+        found = client.get(screen, {"view": "table"}).context["items"]
+        assert {row["answer"].pk for row in found} == {composed.pk, decomposed.pk}, form
