@@ -237,7 +237,10 @@ def codebook_for(*, edition_id: int, item_code: str) -> list[dict[str, Any]]:
 
 
 def codebooks_of_edition(*, edition_id: int) -> QuerySet[Codebook]:
-    return Codebook.objects.filter(edition_id=edition_id).annotate(n_categories=Count("categories"))
+    # The categories a coder is offered: a retired one stays in the codebook (it has codes) but not on screen.
+    return Codebook.objects.filter(edition_id=edition_id).annotate(
+        n_categories=Count("categories", filter=Q(categories__retired=False))
+    )
 
 
 # The coding screen's and the API's filters of an item's answers (item_answers), with their names.

@@ -484,3 +484,14 @@ def test_a_search_finds_an_accented_word_however_its_accent_was_typed(client, an
         client.post(screen, {"filter": "", "q": unicodedata.normalize(form, "CAFÉ"), "view": "table"})
         found = client.get(screen, {"view": "table"}).context["items"]
         assert {row["answer"].pk for row in found} == {composed.pk, decomposed.pk}, form
+
+
+def test_the_edition_page_counts_the_categories_a_coder_is_offered(client, analyst_ann, coded_item):
+    edition, pairs = coded_item
+    services.answer_codes_set(answer_id=pairs[0][0].pk, codes=["more_cases"], coder="A")
+    codebook = edition.codebooks.get(item_code=ITEM)
+    assert services.category_remove(category=codebook.categories.get(code="more_cases")) == "retired"
+    body = login_with_mfa(client, analyst_ann).get(f"/staff/coding/editions/{edition.pk}/").content.decode()
+    row = body[body.index(f"items/{ITEM}/codebook/") :]
+    # 8 reference categories, one retired: 7 are offered on the coding screen.
+    assert re.search(r"<td>(\d+)</td>", row).group(1) == "7"
