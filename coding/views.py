@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from itertools import pairwise
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -113,6 +114,10 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
                 ],
             }
         )
+    # The table view's save comes back to the answer after the saved one (its place on a page of fifty);
+    # the saved one may have left the filter (uncoded, say).
+    for row, following in pairwise(items):
+        row["following"] = following["answer"].pk
     counts = selectors.item_category_counts(edition_id=edition_id, item_code=item_code)
     return render(
         request,

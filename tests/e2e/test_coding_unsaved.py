@@ -57,3 +57,28 @@ def test_saving_one_row_of_the_table_asks_before_dropping_another_row_s_ticks(sc
     assert dialogs == ["beforeunload"]
     assert forms.nth(0).locator("input[name=codes]").first.is_checked()
     assert not HumanCoding.objects.filter(answer__in=answers).exists()
+
+
+def test_saving_a_row_of_the_table_keeps_the_analyst_s_place(screen):
+    """The page reloads at the answer after the saved one, and Tab goes on from there: it reloaded at the
+    top, fifty answers away."""
+    page, answers, dialogs, url = screen
+    edition_answers = add_answers(answers[0].item.edition, ITEM, [f"More text {n}" for n in range(9)])
+    page.set_viewport_size({"width": 800, "height": 500})
+    page.goto(f"{url}?view=table")
+    rows = page.locator("article.coding-answer")
+    expect(rows).to_have_count(len(answers) + len(edition_answers))
+    following = rows.nth(8).get_attribute("id")
+    rows.nth(7).locator("input[name=codes]").first.check()
+    with page.expect_navigation():
+        rows.nth(7).get_by_role("button", name="Save codes").click()
+    expect(rows.nth(7).locator("input[name=codes]").first).to_be_checked()
+    assert page.evaluate("window.scrollY") > 0
+    page.keyboard.press("Tab")
+    assert (
+        page.evaluate(
+            "document.activeElement.closest('article') && document.activeElement.closest('article').id"
+        )
+        == following
+    )
+    assert dialogs == []
