@@ -1,5 +1,6 @@
 """Ticked boxes not saved are not dropped silently: leaving the coding screen (Next, a filter, another
-answer's Save in the table view) asks first; saving the form that holds them does not."""
+answer's Save in the table view) asks first; saving the form that holds them does not. A table row's save
+comes back at the analyst's place."""
 
 import pytest
 
