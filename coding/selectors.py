@@ -5,8 +5,11 @@ Final codes (the rule is in coding/finals.py) are read from the tables that keep
 
 from __future__ import annotations
 
+import operator
+import unicodedata
 import uuid
 from collections import defaultdict
+from functools import reduce
 from typing import Any
 
 import numpy as np
@@ -234,7 +237,10 @@ def codebook_for(*, edition_id: int, item_code: str) -> list[dict[str, Any]]:
 
 
 def codebooks_of_edition(*, edition_id: int) -> QuerySet[Codebook]:
-    return Codebook.objects.filter(edition_id=edition_id).annotate(n_categories=Count("categories"))
+    # The categories a coder is offered: a retired one stays in the codebook (it has codes) but not on screen.
+    return Codebook.objects.filter(edition_id=edition_id).annotate(
+        n_categories=Count("categories", filter=Q(categories__retired=False))
+    )
 
 
 # The coding screen's and the API's filters of an item's answers (item_answers), with their names.
@@ -264,7 +270,10 @@ def item_answers(
     # No stored text holds NUL (Item.clean_answer refuses it) and PostgreSQL refuses it in a query.
     search = search.replace("\x00", "")
     if search:
-        qs = qs.filter(text__icontains=search)
+        # Answers are stored as typed: an accented letter composed or as a letter plus a combining mark
+        # (some tools write it so). Either form of the term finds both.
+        forms = {unicodedata.normalize(form, search) for form in ("NFC", "NFD")}
+        qs = qs.filter(reduce(operator.or_, (Q(text__icontains=form) for form in forms)))
     human = HumanCoding.objects.filter(answer_id=OuterRef("pk"))
     if filter == "uncoded":
         qs = qs.exclude(Exists(human.filter(coder=coder) if coder else human))

@@ -338,8 +338,13 @@ def _codebook_of_answer(answer: Answer) -> Codebook:
 
 
 @transaction.atomic
-def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) -> list[str]:
-    """Replace one coder's codes on an answer (an empty list means "coded: none applies")."""
+def answer_codes_set(
+    *, answer_id: uuid.UUID, codes: Sequence[str], coder: str, shown: Sequence[str] | None = None
+) -> list[str]:
+    """Replace one coder's codes on an answer (an empty list means "coded: none applies").
+
+    `shown`: the category codes the coder's form offered (the coding screen says which); None, every
+    category they may give now (an API client codes against the codebook as it is)."""
     # The answer's row is locked until commit, so two saves of the same answer (a double click, two tabs,
     # a retried PUT) run one after the other: interleaved, the second deleted none of the first's rows
     # and its insert hit the unique constraint (a 500).
@@ -368,11 +373,21 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
     retired = [c for c in wanted if categories[c].retired and c not in had]
     if retired:
         raise CodesInvalid(f"retired categories cannot be given: {', '.join(retired)}")
-    coding, _ = HumanCoding.objects.get_or_create(answer_id=answer.pk, coder=coder)
     # What this coder was offered: the active categories and the retired ones given before (the screen
     # shows those ticked: unticking one is a "no"). Any other category (added later, or retired before)
     # is unknown for this coding, not absent (coding/finals.py).
-    offered = [c.pk for c in codebook.categories.all() if not c.retired or c.code in had]
+    # A form loaded before a category was added (or restored) did not offer it: its "no" is not a no. Only
+    # categories of this codebook the coder may give count, whatever the form claims; a code given was shown.
+    on_form = None if shown is None else set(shown) | set(wanted)
+    offered = [
+        c.pk
+        for c in codebook.categories.all()
+        if (not c.retired or c.code in had) and (on_form is None or c.code in on_form)
+    ]
+    if not offered:
+        # Nothing was decided (every category retired, say): saved, it counted as a human-coded answer.
+        raise CodesInvalid("no category to code with: add or restore one in the codebook first")
+    coding, _ = HumanCoding.objects.get_or_create(answer_id=answer.pk, coder=coder)
     coding.categories_seen.set(offered)
     # A person has now decided these categories: a model's earlier decision of one for this answer (a
     # filled gap) must not come back if it becomes a gap again (say, adjudicated while it is retired).
@@ -391,14 +406,16 @@ def answer_codes_set(*, answer_id: uuid.UUID, codes: Sequence[str], coder: str) 
 
 
 @transaction.atomic
-def answer_codes_adjudicate(*, answer_id: uuid.UUID, codes: Sequence[str]) -> list[str]:
+def answer_codes_adjudicate(
+    *, answer_id: uuid.UUID, codes: Sequence[str], shown: Sequence[str] | None = None
+) -> list[str]:
     """Settle what the coders of an answer disagree on: the adjudicated set becomes its final codes
     (coding/finals.py) and the answer leaves the disagreement filter; the coders' own codes stay, so
     their agreement is still measured. Only an answer two or more people coded can be adjudicated."""
     coders = HumanCoding.objects.filter(answer_id=answer_id).exclude(coder=ADJUDICATED).count()
     if coders < 2:
         raise CodesInvalid("only an answer coded by two or more coders can be adjudicated")
-    return answer_codes_set(answer_id=answer_id, codes=codes, coder=ADJUDICATED)
+    return answer_codes_set(answer_id=answer_id, codes=codes, coder=ADJUDICATED, shown=shown)
 
 
 @transaction.atomic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from itertools import pairwise
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -113,6 +114,10 @@ def item_screen(request: HttpRequest, edition_id: int, item_code: str) -> HttpRe
                 ],
             }
         )
+    # The table view's save comes back to the answer after the saved one (its place on a page of fifty);
+    # the saved one may have left the filter (uncoded, say).
+    for row, following in pairwise(items):
+        row["following"] = following["answer"].pk
     counts = selectors.item_category_counts(edition_id=edition_id, item_code=item_code)
     return render(
         request,
@@ -162,6 +167,7 @@ def answer_code(request: HttpRequest, edition_id: int, item_code: str, answer_id
             answer_id=answer_id,
             codes=request.POST.getlist("codes"),
             coder=services.coder_label(user_id=request.user.pk),
+            shown=_shown(request),
         )
     except services.CodesInvalid as exc:
         messages.error(request, str(exc))
@@ -175,11 +181,19 @@ def answer_adjudicate(
 ) -> HttpResponse:
     _answer_of_item(edition_id, item_code, answer_id)
     try:
-        services.answer_codes_adjudicate(answer_id=answer_id, codes=request.POST.getlist("codes"))
+        services.answer_codes_adjudicate(
+            answer_id=answer_id, codes=request.POST.getlist("codes"), shown=_shown(request)
+        )
         messages.success(request, "Adjudicated: these are now the answer's final codes.")
     except services.CodesInvalid as exc:
         messages.error(request, str(exc))
     return _back(request, edition_id, item_code)
+
+
+def _shown(request: HttpRequest) -> list[str] | None:
+    """The category codes the posted form offered (its `shown` field, codes separated by spaces)."""
+    shown = request.POST.get("shown")
+    return None if shown is None else shown.split()
 
 
 def _back(request: HttpRequest, edition_id: int, item_code: str) -> HttpResponse:

@@ -391,3 +391,107 @@ def test_the_screen_offers_the_answers_coded_before_a_category_was_added(client,
     client.post(f"{screen}answers/{pairs[0][0].pk}/codes/", {"codes": ["more_data"]})
     page = client.get(screen, {"filter": "incomplete"})
     assert page.context["items"] == [] and "coded before a category was added" not in page.content.decode()
+
+
+def _form_fields(body: str, action: str) -> dict[str, list[str]]:
+    """What the browser posts from the form with this action, as rendered: its hidden fields and the
+    boxes shown ticked (the csrf token aside: the test client does not check it)."""
+    form = body[body.index(f'action="{action}"') :]
+    form = form[: form.index("</form>")]
+    fields: dict[str, list[str]] = {}
+    for tag in re.findall(r"<input\b[^>]*>", form):
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if not name or name.group(1) == "csrfmiddlewaretoken":
+            continue
+        if 'type="hidden"' in tag or ('type="checkbox"' in tag and re.search(r"\bchecked\b", tag)):
+            fields.setdefault(name.group(1), []).append(value.group(1) if value else "")
+    return fields
+
+
+def test_a_page_loaded_before_a_category_was_added_does_not_answer_for_it(client, analyst_ann, coded_item):
+    edition, _ = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    page = client.get(screen)
+    answer, body = page.context["items"][0]["answer"], page.content.decode()
+    action = f"{screen}answers/{answer.pk}/codes/"
+    # Another analyst adds a category while this coder's page, loaded before, is open.
+    codebook = edition.codebooks.get(item_code=ITEM)
+    services.category_create(codebook=codebook, code="remote_work", label="Remote work")
+    client.post(action, {**_form_fields(body, action), "codes": ["more_data"]})
+    # The coder never saw remote_work: their codes say nothing about it (a gap), not "absent".
+    assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[answer.pk] == {"more_data"}
+    unknown = selectors.final_unknown(edition_id=edition.pk, item_code=ITEM)
+    assert answer.pk in unknown.get("remote_work", set())
+    page = client.get(screen, {"filter": "incomplete"})
+    assert [item["answer"].pk for item in page.context["items"]] == [answer.pk]
+
+
+def test_what_a_form_says_it_offered_is_checked_against_the_codebook(coded_item):
+    from coding.models import CategorySeen, HumanCoding
+
+    edition, pairs = coded_item
+    answer = pairs[0][0]
+    codebook = edition.codebooks.get(item_code=ITEM)
+    services.category_remove(category=codebook.categories.get(code="more_cases"))  # unused: deleted
+    services.answer_codes_set(answer_id=answer.pk, codes=["technology"], coder="A")
+    services.category_remove(category=codebook.categories.get(code="technology"))  # used: retired
+    services.answer_codes_set(
+        answer_id=answer.pk, codes=["more_data"], coder="B", shown=["more_data", "technology", "nonsense"]
+    )
+    seen = CategorySeen.objects.filter(coding=HumanCoding.objects.get(answer=answer, coder="B"))
+    # Not "nonsense", not a retired category B never gave; more_data, given, was offered whatever was said.
+    assert set(seen.values_list("category__code", flat=True)) == {"more_data"}
+
+
+def test_saving_with_no_category_on_offer_is_refused_not_counted_as_coded(client, analyst_ann, coded_item):
+    edition, _ = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    codebook = edition.codebooks.get(item_code=ITEM)
+    for category in codebook.categories.all():
+        services.category_remove(category=category)
+    page = client.get(screen)
+    answer, body = page.context["items"][0]["answer"], page.content.decode()
+    action = f"{screen}answers/{answer.pk}/codes/"
+    # Enter on the page submits the (empty) form: it decided nothing, so it must not count as coded.
+    response = client.post(action, _form_fields(body, action), follow=True)
+    assert "no category" in " ".join(str(m) for m in response.context["messages"])
+    assert selectors.coding_progress(edition_id=edition.pk, item_code=ITEM)["human"] == 0
+    assert answer.pk not in selectors.final_codes(edition_id=edition.pk, item_code=ITEM)
+
+
+def test_a_search_finds_an_accented_word_however_its_accent_was_typed(client, analyst_ann, coded_item):
+    """Answers are stored as typed: an "é" composed (NFC) or as "e" plus a combining accent (NFD, as some
+    tools write it). The analyst's search in either form finds both."""
+    import unicodedata
+
+    from tests.coding.conftest import add_answers
+
+    edition, _ = coded_item
+    composed, decomposed = add_answers(
+        edition,
+        ITEM,
+        [
+            unicodedata.normalize("NFC", "Le café du commissariat"),
+            unicodedata.normalize("NFD", "Un café froid"),
+        ],
+    )
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+    for form in ("NFC", "NFD"):
+        client.post(screen, {"filter": "", "q": unicodedata.normalize(form, "CAFÉ"), "view": "table"})
+        found = client.get(screen, {"view": "table"}).context["items"]
+        assert {row["answer"].pk for row in found} == {composed.pk, decomposed.pk}, form
+
+
+def test_the_edition_page_counts_the_categories_a_coder_is_offered(client, analyst_ann, coded_item):
+    edition, pairs = coded_item
+    services.answer_codes_set(answer_id=pairs[0][0].pk, codes=["more_cases"], coder="A")
+    codebook = edition.codebooks.get(item_code=ITEM)
+    assert services.category_remove(category=codebook.categories.get(code="more_cases")) == "retired"
+    body = login_with_mfa(client, analyst_ann).get(f"/staff/coding/editions/{edition.pk}/").content.decode()
+    row = body[body.index(f"items/{ITEM}/codebook/") :]
+    # 8 reference categories, one retired: 7 are offered on the coding screen.
+    assert re.search(r"<td>(\d+)</td>", row).group(1) == "7"
