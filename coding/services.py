@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -33,6 +33,7 @@ from coding.models import (
     Codebook,
     CodeSource,
     CodingRun,
+    FinalFilled,
     HumanCoding,
     ReviewItem,
     RunKind,
@@ -374,14 +375,14 @@ def answer_codes_set(
     if retired:
         raise CodesInvalid(f"retired categories cannot be given: {', '.join(retired)}")
     # What this coder was offered: the active categories and the retired ones given before (the screen
-    # shows those ticked: unticking one is a "no"). Any other category (added later, or retired before)
-    # is unknown for this coding, not absent (coding/finals.py).
-    # A form loaded before a category was added (or restored) did not offer it: its "no" is not a no. Only
-    # categories of this codebook the coder may give count, whatever the form claims; a code given was shown.
+    # shows those ticked: unticking one is a "no"), of those the form showed if it says (one loaded before
+    # a category was added did not offer it: its "no" is no no). Whatever the form claims, only categories
+    # the coder may give count, and a code given was shown. Any other category is unknown for this coding,
+    # not absent (coding/finals.py).
     on_form = None if shown is None else set(shown) | set(wanted)
     offered = [
         c.pk
-        for c in codebook.categories.all()
+        for c in categories.values()
         if (not c.retired or c.code in had) and (on_form is None or c.code in on_form)
     ]
     if not offered:
@@ -767,6 +768,15 @@ def _execute(run: CodingRun, attempt: int) -> None:
             )
         metrics["coded"] = len(to_code)
         final_codes_refresh(item_id=_text_item(run.edition, run.item_code).pk)
+        # A gap a person decided while the run worked is no gap now: its decision must not be kept to
+        # stand in for theirs if the category becomes a gap again.
+        AutoFill.objects.filter(run=run).exclude(
+            Exists(
+                FinalFilled.objects.filter(
+                    answer_id=OuterRef("answer_id"), category_id=OuterRef("category_id")
+                )
+            )
+        ).delete()
         results_invalidate(edition_id=run.edition_id)
         metrics["codes_written"] = sum(1 for r in rows if r.accepted)
         # Gaps of human-coded answers this run decided, and how many of those it coded present.

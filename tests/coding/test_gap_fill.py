@@ -210,3 +210,22 @@ def test_the_cap_on_codes_per_answer_counts_the_model_s_codes_only():
     assert decided == {(first, "c"): True, (second, "c"): False, (second, "d"): True}
     flagged = services._gap_fill(result, [(first, "x"), (second, "y")], human, gaps, codes, flagged={"d"})
     assert {(aid, codes[k]) for aid, k in flagged.pairs} == {(first, "c"), (second, "c")}
+
+
+def test_a_gap_a_person_decides_while_the_run_works_keeps_no_model_decision(
+    coded_item, django_capture_on_commit_callbacks, monkeypatch
+):
+    edition, pairs = coded_item
+    gapped = code_with_a_gap(edition, pairs)
+    answer, corpus = pairs[1]
+    real = services._gap_fill
+
+    def person_saves_meanwhile(*args, **kwargs):
+        fill = real(*args, **kwargs)  # the run has read the gaps and decided them
+        services.answer_codes_set(answer_id=answer.pk, codes=corpus, coder="A")  # GAP on offer now
+        return fill
+
+    monkeypatch.setattr(services, "_gap_fill", person_saves_meanwhile)
+    run_trained(edition, django_capture_on_commit_callbacks)
+    assert set(AutoFill.objects.values_list("answer_id", flat=True)) == gapped - {answer.pk}
+    assert set(FinalFilled.objects.values_list("answer_id", flat=True)) == gapped - {answer.pk}
