@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -699,36 +700,27 @@ def _execute(run: CodingRun, attempt: int) -> None:
             for k, code in enumerate(codes)
         }
 
-    rows: list[AnswerCode] = []
-    for (aid, _), row, row_accepted in zip(to_code, probabilities, accepted, strict=True):
-        for k, probability in enumerate(row):
-            if probability >= min(SUGGESTION_FLOOR, thresholds[k]):
-                rows.append(
-                    AnswerCode(
-                        answer_id=aid,
-                        category=categories[k],
-                        source=source,
-                        run=run,
-                        classifier=run.classifier,
-                        classifier_version=run.classifier_version,
-                        probability=round(float(probability), 4),
-                        accepted=bool(row_accepted[k]),
-                    )
-                )
-    for (aid, k), probability, is_accepted in fill.decisions():
-        if probability >= min(SUGGESTION_FLOOR, thresholds[k]):
-            rows.append(
-                AnswerCode(
-                    answer_id=aid,
-                    category=categories[k],
-                    source=source,
-                    run=run,
-                    classifier=run.classifier,
-                    classifier_version=run.classifier_version,
-                    probability=round(probability, 4),
-                    accepted=is_accepted,
-                )
-            )
+    # Every category at least as probable as the suggestion floor (or its threshold, if lower) is written,
+    # with whether it is given; the answers coded, then the gaps of human-coded answers decided.
+    decisions = (
+        ((aid, k), float(probability), bool(row_accepted[k]))
+        for (aid, _), row, row_accepted in zip(to_code, probabilities, accepted, strict=True)
+        for k, probability in enumerate(row)
+    )
+    rows = [
+        AnswerCode(
+            answer_id=aid,
+            category=categories[k],
+            source=source,
+            run=run,
+            classifier=run.classifier,
+            classifier_version=run.classifier_version,
+            probability=round(probability, 4),
+            accepted=is_accepted,
+        )
+        for (aid, k), probability, is_accepted in chain(decisions, fill.decisions())
+        if probability >= min(SUGGESTION_FLOOR, thresholds[k])
+    ]
     with transaction.atomic():
         # The run's row stays locked until commit: if another attempt took over, this one writes nothing.
         if not _current(run.pk, attempt).select_for_update().exists():

@@ -59,3 +59,18 @@ def fill_gaps(edition, item_code: str, category, present: dict) -> None:
             accepted=given,
         )
     final_codes_refresh(item_id=Item.objects.get(edition=edition, code=item_code).pk)
+
+
+def spy_on_training(monkeypatch) -> dict:
+    """What the next trained run is taught: its texts, label matrix (1, 0, -1 unknown) and codes."""
+    from coding import training
+
+    taught: dict = {}
+    real = training.train_with_cross_validation
+
+    def spy(texts, labels, codes, **kwargs):
+        taught.update(texts=list(texts), labels=labels.copy(), codes=list(codes))
+        return real(texts, labels, codes, **kwargs)
+
+    monkeypatch.setattr(training, "train_with_cross_validation", spy)
+    return taught

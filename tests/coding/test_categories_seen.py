@@ -12,7 +12,7 @@ from coding import selectors, services, training
 from coding.finals import ADJUDICATED, final_codes_refresh
 from coding.models import Category, CategorySeen, Codebook, CodingRun, FinalCode, HumanCoding
 from surveys.models import Item
-from tests.coding.conftest import code_by_human
+from tests.coding.conftest import code_by_human, spy_on_training
 from tests.coding.test_coding_run import ITEM, start
 
 
@@ -106,14 +106,7 @@ def test_a_human_coded_answer_not_offered_a_category_is_no_training_negative_for
     code_by_human(pairs, 30)
     add_category(edition)
     code_by_human(pairs[30:40], 10)  # offered remote_work, none ticks it: known negatives
-    taught = {}
-    real = training.train_with_cross_validation
-
-    def spy(texts, labels, codes, **kwargs):
-        taught.update(texts=list(texts), labels=labels.copy(), codes=list(codes))
-        return real(texts, labels, codes, **kwargs)
-
-    monkeypatch.setattr(training, "train_with_cross_validation", spy)
+    taught = spy_on_training(monkeypatch)
     run = start(edition, django_capture_on_commit_callbacks, classifier="tfidf-lr")
     services.coding_run_execute(run_id=run.pk)
     run.refresh_from_db()

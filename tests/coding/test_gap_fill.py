@@ -8,13 +8,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from coding import selectors, services, training
+from coding import selectors, services
 from coding.finals import final_codes_refresh
 from coding.models import AnswerCode, AutoFill, Category, CodeSource, FinalCode, FinalFilled
 from surveys.models import Item
 from surveys.presentation import build_pages
 from surveys.selectors import edition_definition
-from tests.coding.conftest import code_by_human
+from tests.coding.conftest import code_by_human, spy_on_training
 from tests.coding.test_coding_run import ITEM, start
 from tests.conftest import login_with_mfa
 
@@ -94,14 +94,7 @@ def test_a_filled_gap_stays_out_of_training(coded_item, django_capture_on_commit
     edition, pairs = coded_item
     gapped = code_with_a_gap(edition, pairs)
     run_trained(edition, django_capture_on_commit_callbacks)
-    taught = {}
-    real = training.train_with_cross_validation
-
-    def spy(texts, labels, codes, **kwargs):
-        taught.update(texts=list(texts), labels=labels.copy(), codes=list(codes))
-        return real(texts, labels, codes, **kwargs)
-
-    monkeypatch.setattr(training, "train_with_cross_validation", spy)
+    taught = spy_on_training(monkeypatch)
     second = run_trained(edition, django_capture_on_commit_callbacks)
     column = dict(zip(taught["texts"], taught["labels"][:, taught["codes"].index(GAP)], strict=True))
     assert {int(column[a.text]) for a, _ in pairs[1:21]} == {-1}  # the run's own output is never a label
