@@ -163,12 +163,14 @@ def _answer_of_item(edition_id: int, item_code: str, answer_id: uuid.UUID) -> No
 def answer_code(request: HttpRequest, edition_id: int, item_code: str, answer_id: uuid.UUID) -> HttpResponse:
     _answer_of_item(edition_id, item_code, answer_id)
     try:
-        services.answer_codes_set(
+        saved = services.answer_codes_set(
             answer_id=answer_id,
             codes=request.POST.getlist("codes"),
             coder=services.coder_label(user_id=request.user.pk),
             shown=_shown(request),
         )
+        # Said in the page's status region, so a screen reader announces that the save took.
+        messages.success(request, f"Saved: {', '.join(saved)}." if saved else "Saved: no category applies.")
     except services.CodesInvalid as exc:
         messages.error(request, str(exc))
     return _back(request, edition_id, item_code)

@@ -31,14 +31,18 @@ def test_an_analyst_codes_one_answer_at_a_time(client, analyst_ann, coded_item):
     body = page.content.decode()
     assert page.status_code == 200 and "Page 1 of 80" in body and "<kbd>1</kbd>" in body
     answer = page.context["items"][0]["answer"]
-    client.post(
+    saved = client.post(
         f"/staff/coding/editions/{edition.pk}/items/{ITEM}/answers/{answer.pk}/codes/",
         {"codes": ["more_data", "lack_resources"]},
+        follow=True,
     )
     assert selectors.final_codes(edition_id=edition.pk, item_code=ITEM)[answer.pk] == {
         "more_data",
         "lack_resources",
     }
+    # The save is said in the page's status region (a screen reader announces it).
+    assert '<ul class="messages" role="status">' in saved.content.decode()
+    assert "Saved: lack_resources, more_data." in saved.content.decode()
     table = client.get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/?filter=uncoded&view=table")
     assert "Page 1 of 2" in table.content.decode()
 
