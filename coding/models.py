@@ -227,7 +227,7 @@ class AutoFill(models.Model):
 
 
 class _KeptFinal(models.Model):
-    """What both tables of kept final codes carry besides the answer: copies of the answer's item and
+    """What every table of kept final codes carries besides the answer: copies of the answer's item and
     response, so counts read one index (and filters join by response), and the codes' source. Copied from
     the answer row itself, so no database check (a deferred check per row at commit doubled the time of
     an item's refresh)."""

@@ -13,7 +13,6 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any
@@ -678,7 +677,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
         accepted = np.zeros(probabilities.shape, dtype=bool)  # suggestions are never codes
         flagged = set()
         source = CodeSource.SUGGESTION
-        fill = _GapFill([], [], [])
+        fill: list[_Decision] = []
     _Progress(run.pk, attempt, 80, 100)(0.0)
 
     # Estimated shares among all answers: human codes where they exist, calibrated probabilities elsewhere
@@ -686,7 +685,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
     if answers:
         totals = probabilities.sum(axis=0) if len(texts) else np.zeros(len(codes))
         bases = np.full(len(codes), float(len(answers)))
-        filled_probability = fill.probability_by_pair()
+        filled_probability = {pair: probability for pair, probability, _ in fill}
         for aid in human:
             for k, code in enumerate(codes):
                 if (aid, k) in filled_probability:
@@ -702,7 +701,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
 
     # Every category at least as probable as the suggestion floor (or its threshold, if lower) is written,
     # with whether it is given; the answers coded, then the gaps of human-coded answers decided.
-    decisions = (
+    decisions: Iterable[_Decision] = (
         ((aid, k), float(probability), bool(row_accepted[k]))
         for (aid, _), row, row_accepted in zip(to_code, probabilities, accepted, strict=True)
         for k, probability in enumerate(row)
@@ -718,7 +717,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
             probability=round(probability, 4),
             accepted=is_accepted,
         )
-        for (aid, k), probability, is_accepted in chain(decisions, fill.decisions())
+        for (aid, k), probability, is_accepted in chain(decisions, fill)
         if probability >= min(SUGGESTION_FLOOR, thresholds[k])
     ]
     with transaction.atomic():
@@ -740,7 +739,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
         if run.kind == RunKind.TRAINED:
             AutoCoding.objects.bulk_create([AutoCoding(answer_id=aid, run=run) for aid, _ in to_code])
             AutoFill.objects.bulk_create(
-                [AutoFill(answer_id=aid, category=categories[k], run=run) for aid, k in fill.pairs],
+                [AutoFill(answer_id=aid, category=categories[k], run=run) for (aid, k), _, _ in fill],
                 batch_size=2000,
             )
             Category.objects.filter(pk__in=[c.pk for c in categories]).update(human_only=False)
@@ -772,26 +771,14 @@ def _execute(run: CodingRun, attempt: int) -> None:
         results_invalidate(edition_id=run.edition_id)
         metrics["codes_written"] = sum(1 for r in rows if r.accepted)
         # Gaps of human-coded answers this run decided, and how many of those it coded present.
-        metrics["gaps_filled"] = len(fill.pairs)
-        metrics["gap_codes"] = int(sum(fill.accepted))
+        metrics["gaps_filled"] = len(fill)
+        metrics["gap_codes"] = sum(given for _, _, given in fill)
         CodingRun.objects.filter(pk=run.pk).update(metrics=metrics)
         fault_pause("coding.writing")
 
 
-@dataclass(frozen=True)
-class _GapFill:
-    """A trained run's decisions on the gaps of human-coded answers: (answer id, category index) pairs,
-    with the model's probability and whether the category is given."""
-
-    pairs: list[tuple[uuid.UUID, int]]
-    probabilities: list[float]
-    accepted: list[bool]
-
-    def decisions(self) -> Iterable[tuple[tuple[uuid.UUID, int], float, bool]]:
-        return zip(self.pairs, self.probabilities, self.accepted, strict=True)
-
-    def probability_by_pair(self) -> dict[tuple[uuid.UUID, int], float]:
-        return dict(zip(self.pairs, self.probabilities, strict=True))
+# A run's decision on one category of one answer: ((answer id, category index), probability, given).
+_Decision = tuple[tuple[uuid.UUID, int], float, bool]
 
 
 def _gap_fill(
@@ -801,7 +788,7 @@ def _gap_fill(
     gaps: Mapping[str, set[uuid.UUID]],
     codes: Sequence[str],
     flagged: set[str],
-) -> _GapFill:
+) -> list[_Decision]:
     """The trained model's codes for the gaps of human-coded answers, in the categories it may code
     (not flagged "human coding only"). Each such answer was left out of a gap category's model (label -1),
     so the prediction is out of sample there. The answer's human decisions stand in for the model's other
@@ -812,7 +799,7 @@ def _gap_fill(
     fillable = [k for k, code in enumerate(codes) if code not in flagged and gaps.get(code)]
     answers = [(aid, text) for aid, text in coded if any(aid in gaps[codes[k]] for k in fillable)]
     if not answers:
-        return _GapFill([], [], [])
+        return []
     predicted = result.classifier.predict_proba([text for _, text in answers])
     decided = np.array([[1.0 if code in human[aid] else 0.0 for code in codes] for aid, _ in answers])
     is_gap = np.array([[aid in gaps.get(code, ()) for code in codes] for aid, _ in answers])
@@ -821,14 +808,12 @@ def _gap_fill(
     # The cap on codes per answer is on the model's codes: people's codes are no over-coding by the model,
     # and counting them would leave an answer people gave the most codes no gap code at all.
     given = decide(np.where(passed, predicted, 0.0), result.thresholds, max_codes=result.max_codes) & passed
-    pairs, probabilities, accepted = [], [], []
-    for i, (aid, _) in enumerate(answers):
-        for k in fillable:
-            if is_gap[i, k]:
-                pairs.append((aid, k))
-                probabilities.append(float(predicted[i, k]))
-                accepted.append(bool(given[i, k]))
-    return _GapFill(pairs, probabilities, accepted)
+    return [
+        ((aid, k), float(predicted[i, k]), bool(given[i, k]))
+        for i, (aid, _) in enumerate(answers)
+        for k in fillable
+        if is_gap[i, k]
+    ]
 
 
 def answers_embed_released(*, edition_id: int) -> int:

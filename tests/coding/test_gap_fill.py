@@ -197,12 +197,12 @@ def test_the_cap_on_codes_per_answer_counts_the_model_s_codes_only():
     human = {first: {"a", "b"}, second: {"a"}}
     gaps = {"c": {first, second}, "d": {second}}
     fill = services._gap_fill(result, [(first, "x"), (second, "y")], human, gaps, codes, flagged=set())
-    decided = {(aid, codes[k]): given for (aid, k), _, given in fill.decisions()}
+    decided = {(aid, codes[k]): given for (aid, k), _, given in fill}
     # first: people gave two codes (over the cap of one), and its gap c (0.8) passes the threshold and
     # the relative cut (0.8 >= 0.5 x 1.0): given. second: gaps c (0.7) and d (0.9), the cap keeps d.
     assert decided == {(first, "c"): True, (second, "c"): False, (second, "d"): True}
     flagged = services._gap_fill(result, [(first, "x"), (second, "y")], human, gaps, codes, flagged={"d"})
-    assert {(aid, codes[k]) for aid, k in flagged.pairs} == {(first, "c"), (second, "c")}
+    assert {(aid, codes[k]) for (aid, k), _, _ in flagged} == {(first, "c"), (second, "c")}
 
 
 def test_a_gap_a_person_decides_while_the_run_works_keeps_no_model_decision(
