@@ -802,7 +802,10 @@ def _gap_fill(
         return []
     predicted = result.classifier.predict_proba([text for _, text in answers])
     decided = np.array([[1.0 if code in human[aid] else 0.0 for code in codes] for aid, _ in answers])
-    is_gap = np.array([[aid in gaps.get(code, ()) for code in codes] for aid, _ in answers])
+    # Only the categories it may code: a "human coding only" one left at 0 takes no place under the cap.
+    is_gap = np.array(
+        [[k in fillable and aid in gaps[code] for k, code in enumerate(codes)] for aid, _ in answers]
+    )
     decided[is_gap] = predicted[is_gap]
     passed = decide(decided, result.thresholds, result.relative_cut) & is_gap
     # The cap on codes per answer is on the model's codes: people's codes are no over-coding by the model,

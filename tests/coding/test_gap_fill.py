@@ -203,6 +203,11 @@ def test_the_cap_on_codes_per_answer_counts_the_model_s_codes_only():
     assert decided == {(first, "c"): True, (second, "c"): False, (second, "d"): True}
     flagged = services._gap_fill(result, [(first, "x"), (second, "y")], human, gaps, codes, flagged={"d"})
     assert {(aid, codes[k]) for (aid, k), _, _ in flagged} == {(first, "c"), (second, "c")}
+    # A "human coding only" gap takes no place under the cap: with d flagged, second's c (0.7) is given.
+    assert {(aid, codes[k]): given for (aid, k), _, given in flagged} == {
+        (first, "c"): True,
+        (second, "c"): True,
+    }
 
 
 def test_a_gap_a_person_decides_while_the_run_works_keeps_no_model_decision(
