@@ -9,6 +9,8 @@ import operator
 import unicodedata
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
@@ -234,6 +236,44 @@ def codebook_for(*, edition_id: int, item_code: str) -> list[dict[str, Any]]:
         }
         for c in Category.objects.filter(codebook__edition_id=edition_id, codebook__item_code=item_code)
     ]
+
+
+@dataclass(frozen=True)
+class CategoryUsage:
+    """What removing a category would touch: the codes people gave with it, a trained run's decisions on
+    it (given or not: the record of what the run decided) and zero-shot suggestions of it."""
+
+    human: int = 0
+    automatic: int = 0
+    suggestions: int = 0
+
+    @property
+    def used(self) -> bool:
+        """A used category is retired, never deleted (coding.services.category_remove): its codes are
+        history and old figures. Suggestions were never codes: they go with a deleted category."""
+        return bool(self.human or self.automatic)
+
+
+def category_usage(*, category_ids: Iterable[int]) -> dict[int, CategoryUsage]:
+    """category id → its usage (zeros for one nobody used); one grouped query."""
+    ids = list(category_ids)
+    counted: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = (
+        AnswerCode.objects.filter(category_id__in=ids)
+        .values("category_id", "source")
+        .annotate(n=Count("*"))
+        .values_list("category_id", "source", "n")
+    )
+    for category_id, source, n in rows:
+        counted[category_id][source] = n
+    return {
+        pk: CategoryUsage(
+            human=counted[pk].get(CodeSource.HUMAN, 0),
+            automatic=counted[pk].get(CodeSource.AUTO, 0),
+            suggestions=counted[pk].get(CodeSource.SUGGESTION, 0),
+        )
+        for pk in ids
+    }
 
 
 def codebooks_of_edition(*, edition_id: int) -> QuerySet[Codebook]:

@@ -67,6 +67,14 @@ class CodebookInvalid(Exception):
         self.errors = errors
 
 
+class CategoryDeleteUnconfirmed(Exception):
+    """Removing the category would delete it, which cannot be undone, and that was not confirmed."""
+
+    def __init__(self, category: Category, usage: Any) -> None:
+        super().__init__(f"{category.code}: deleting it cannot be undone; confirm to delete")
+        self.category, self.usage = category, usage
+
+
 class CodesInvalid(Exception):
     pass
 
@@ -189,8 +197,10 @@ def codebook_import(*, edition: Edition, item_code: str, categories: Any, source
         codebook.source = source
         codebook.save(update_fields=["source"])
     wanted = {c["code"] for c in cleaned}
+    # The list is the caller's instruction (an import, or a carry-over with "replace" ticked): the
+    # categories it leaves out go without a second question.
     for category in codebook.categories.exclude(code__in=wanted):
-        category_remove(category=category)
+        category_remove(category=category, delete_confirmed=True)
     for position, data in enumerate(cleaned):
         Category.objects.update_or_create(
             codebook=codebook,
@@ -271,10 +281,18 @@ def category_update(
     return category
 
 
-def category_remove(*, category: Category) -> str:
-    """Delete a category nobody used; retire one that has codes (history and old figures stay)."""
+def category_remove(*, category: Category, delete_confirmed: bool = False) -> str:
+    """Retire a category that has codes (history and old figures stay; restoring it undoes that); delete
+    one nobody used. Deleting cannot be undone, so it takes `delete_confirmed`: without it nothing changes
+    and CategoryDeleteUnconfirmed says what would go (the codebook page asks the analyst first; a page
+    loaded while the category still had codes offered a one-click retire, not a delete)."""
+    from coding import selectors
+
+    usage = selectors.category_usage(category_ids=[category.pk])[category.pk]
+    if not usage.used and not delete_confirmed:
+        raise CategoryDeleteUnconfirmed(category, usage)
     results_invalidate(edition_id=category.codebook.edition_id)
-    if AnswerCode.objects.filter(category=category).exclude(source=CodeSource.SUGGESTION).exists():
+    if usage.used:
         category.retired = True
         category.save(update_fields=["retired"])
         return "retired"

@@ -237,7 +237,18 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
             elif action in {"remove", "restore", "update"}:
                 category = get_object_or_404(Category, codebook=book, code=request.POST.get("code"))
                 if action == "remove":
-                    messages.info(request, f"{category.code}: {services.category_remove(category=category)}.")
+                    try:
+                        outcome = services.category_remove(
+                            category=category, delete_confirmed=request.POST.get("confirm") == "delete"
+                        )
+                    except services.CategoryDeleteUnconfirmed as exc:
+                        # Deleting cannot be undone: the analyst sees what goes and posts again to confirm.
+                        return render(
+                            request,
+                            "coding/category_delete.html",
+                            {"edition": book.edition, "book": book, "category": category, "usage": exc.usage},
+                        )
+                    messages.info(request, _removed_message(category, outcome))
                 elif action == "restore":
                     services.category_restore(category=category)
                 else:
@@ -264,8 +275,24 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                 messages.error(request, error)
         return redirect("coding:codebook", edition_id=edition_id, item_code=item_code)
     others = Edition.objects.filter(series_id=book.edition.series_id).exclude(pk=edition_id)
+    categories = list(book.categories.all())
+    usage = selectors.category_usage(category_ids=[c.pk for c in categories])
     return render(
         request,
         "coding/codebook.html",
-        {"edition": book.edition, "book": book, "categories": book.categories.all(), "others": others},
+        {
+            "edition": book.edition,
+            "book": book,
+            "categories": [{"category": c, "usage": usage[c.pk]} for c in categories],
+            "others": others,
+        },
+    )
+
+
+def _removed_message(category: Category, outcome: str) -> str:
+    if outcome == "deleted":
+        return f"{category.code}: deleted."
+    return (
+        f"{category.code}: retired. Its codes stay in the figures and exports; it is no longer offered "
+        f"for coding. Restore it to offer it again."
     )

@@ -80,10 +80,15 @@ def test_retiring_a_category_keeps_its_history(coded_item):
         services.answer_codes_set(answer_id=pairs[30][0].pk, codes=[used], coder="A")
 
 
-def test_an_unused_category_is_deleted(open_2017):
+def test_an_unused_category_is_deleted_only_once_that_is_confirmed(open_2017):
+    """Deleting cannot be undone: unconfirmed, nothing changes and the refusal says what would go."""
     (book, *_) = services.codebooks_import_reference(edition=open_2017)
     category = services.category_create(codebook=book, code="other", label="Other")
-    assert services.category_remove(category=category) == "deleted"
+    with pytest.raises(services.CategoryDeleteUnconfirmed) as refused:
+        services.category_remove(category=category)
+    assert refused.value.usage == selectors.CategoryUsage() and not refused.value.usage.used
+    assert Category.objects.filter(pk=category.pk, retired=False).exists()
+    assert services.category_remove(category=category, delete_confirmed=True) == "deleted"
     assert not Category.objects.filter(pk=category.pk).exists()
 
 

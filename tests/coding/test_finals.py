@@ -101,7 +101,7 @@ def test_a_deleted_unused_category_and_a_deleted_answer_leave_no_kept_code(coded
     codebook = edition.codebooks.get(item_code=ITEM)
     extra = services.category_create(codebook=codebook, code="unused_extra", label="Unused")
     code_by_human(pairs, 5)
-    assert services.category_remove(category=extra) == "deleted"
+    assert services.category_remove(category=extra, delete_confirmed=True) == "deleted"
     answer = pairs[0][0]
     assert FinalCode.objects.filter(answer=answer).exists()
     answer.delete()

@@ -68,9 +68,66 @@ def test_the_codebook_page_adds_and_retires(client, analyst_ann, coded_item):
     client.post(url, {"action": "add", "code": "Bad Code", "label": "x"})
     codes = {c["code"]: c for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
     assert "other" in codes and "Bad Code" not in codes
-    client.post(url, {"action": "remove", "code": "other"})
+    client.post(url, {"action": "remove", "code": "other", "confirm": "delete"})
     assert "other" not in {c["code"] for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
     assert "not a code" in client.get(url).content.decode()
+
+
+def test_deleting_an_unused_category_takes_a_confirmation_the_server_checks(client, analyst_ann, coded_item):
+    """The "Retire / delete" button deleted a category nobody had used at one click, for good. The server
+    now asks first, says it is a delete (no codes; the suggestions that go with it) and deletes only on
+    the confirming post; Cancel leads back with the category kept."""
+    from coding.models import AnswerCode, Category, CodeSource
+
+    edition, pairs = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    client.post(url, {"action": "add", "code": "other", "label": "Other reasons"})
+    other = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code="other")
+    AnswerCode.objects.create(
+        answer=pairs[0][0], category=other, source=CodeSource.SUGGESTION, probability=0.4, accepted=False
+    )
+    listed = client.get(url).content.decode()
+    assert re.search(r'value="remove">Delete<span class="visually-hidden"> other</span>', listed)
+
+    asked = client.post(url, {"action": "remove", "code": "other"})
+    body = asked.content.decode()
+    assert asked.status_code == 200 and "<h1>Delete the category other?</h1>" in body
+    assert "No answer has a code of it" in body and "<strong>deleted</strong>, not retired" in body
+    assert "The 1 zero-shot suggestion of it goes with it." in body and "cannot be undone" in body
+    assert 'name="confirm" value="delete"' in body and f'href="{url}">Cancel' in body
+    assert Category.objects.filter(pk=other.pk, retired=False).exists()
+    # Only the exact confirmation deletes: anything else asks again.
+    client.post(url, {"action": "remove", "code": "other", "confirm": "yes"})
+    assert Category.objects.filter(pk=other.pk).exists()
+
+    done = client.post(url, {"action": "remove", "code": "other", "confirm": "delete"}, follow=True)
+    assert not Category.objects.filter(pk=other.pk).exists()
+    assert "other: deleted." in [str(m) for m in done.context["messages"]]
+
+
+def test_a_used_category_is_retired_in_one_click_and_restored(client, analyst_ann, coded_item):
+    """Retiring is reversible and keeps the codes: no confirmation, and the page says how many codes it
+    has, what retiring did and how to undo it."""
+    from coding.models import Category
+
+    edition, pairs = coded_item
+    services.answer_codes_set(answer_id=pairs[0][0].pk, codes=["more_data"], coder="A")
+    services.answer_codes_set(answer_id=pairs[1][0].pk, codes=["more_data"], coder="A")
+    client = login_with_mfa(client, analyst_ann)
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    listed = client.get(url).content.decode()
+    row = re.search(r"<code>more_data</code>.*?</tr>", listed, re.S).group(0)
+    assert "2 human codes, 0 automatic" in row and "Retire<span" in row and "Delete" not in row
+
+    done = client.post(url, {"action": "remove", "code": "more_data"}, follow=True)
+    more_data = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code="more_data")
+    assert more_data.retired
+    (message,) = [str(m) for m in done.context["messages"]]
+    assert message.startswith("more_data: retired. Its codes stay") and "Restore it" in message
+    client.post(url, {"action": "restore", "code": "more_data"})
+    more_data.refresh_from_db()
+    assert not more_data.retired
 
 
 def test_the_screen_reports_the_latest_trained_model_per_category(
@@ -438,7 +495,9 @@ def test_what_a_form_says_it_offered_is_checked_against_the_codebook(coded_item)
     edition, pairs = coded_item
     answer = pairs[0][0]
     codebook = edition.codebooks.get(item_code=ITEM)
-    services.category_remove(category=codebook.categories.get(code="more_cases"))  # unused: deleted
+    services.category_remove(  # unused: deleted
+        category=codebook.categories.get(code="more_cases"), delete_confirmed=True
+    )
     services.answer_codes_set(answer_id=answer.pk, codes=["technology"], coder="A")
     services.category_remove(category=codebook.categories.get(code="technology"))  # used: retired
     services.answer_codes_set(
@@ -455,7 +514,7 @@ def test_saving_with_no_category_on_offer_is_refused_not_counted_as_coded(client
     screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
     codebook = edition.codebooks.get(item_code=ITEM)
     for category in codebook.categories.all():
-        services.category_remove(category=category)
+        services.category_remove(category=category, delete_confirmed=True)
     page = client.get(screen)
     answer, body = page.context["items"][0]["answer"], page.content.decode()
     action = f"{screen}answers/{answer.pk}/codes/"
