@@ -102,8 +102,8 @@ def item_category_counts(
             .values("source")
             .annotate(n=Count("*"))
         }
-        per_source[FILLED] = (
-            _finals(FinalFilled, edition_id, item_code, response_ids).values("answer_id").distinct().count()
+        per_source[FILLED] = filled_count(
+            edition_id=edition_id, item_code=item_code, response_ids=response_ids
         )
     codebook = {c["code"]: c for c in codebook_for(edition_id=edition_id, item_code=item_code)}
     filled = per_source.get(FILLED, 0)
@@ -133,6 +133,15 @@ def item_category_counts(
         "method": method,
         "human_only": sorted(code for code, c in codebook.items() if c["human_only"]),
     }
+
+
+def filled_count(*, edition_id: int, item_code: str, response_ids: QuerySet[Any] | None = None) -> int:
+    """Respondents whose human codes have a gap a trained run decided (FinalFilled, coding/finals.py): the
+    one count behind the figures' "mixed" method (item_category_counts; results/tallies.py counts the same
+    rows per filter) and the coding screen's sentence about them (coding_progress), so the two agree.
+    A gap in a category retired since counts: its decision stays among the final codes (a retired
+    category's figure is still shown while it has codes) until a person decides it."""
+    return _finals(FinalFilled, edition_id, item_code, response_ids).values("answer_id").distinct().count()
 
 
 def coded_answer_sample(
@@ -500,11 +509,9 @@ def coding_progress(*, edition_id: int, item_code: str) -> dict[str, int]:
         "uncoded": max(total - human - auto, 0),
         "incomplete": incomplete.get(CodeSource.HUMAN, 0),
         "incomplete_automatic": incomplete.get(CodeSource.AUTO, 0),
-        # Human-coded answers with such a gap that a trained run decided (until a person codes them again).
-        "filled": FinalFilled.objects.filter(answer__in=answers, category__retired=False)
-        .values("answer")
-        .distinct()
-        .count(),
+        # Human-coded answers with a gap a trained run decided (until a person codes them again): the
+        # respondents that make the figures "mixed", counted as the figures count them.
+        "filled": filled_count(edition_id=edition_id, item_code=item_code),
         "review": ReviewItem.objects.filter(answer__in=answers)
         .exclude(Exists(HumanCoding.objects.filter(answer_id=OuterRef("answer_id"))))
         .count(),

@@ -81,7 +81,8 @@ WHERE f.item_id IN ({filters}) AND u.item_id IN ({items})
 GROUP BY f.item_id, f.choice, u.item_id, cat.code
 """
 # Respondents whose human codes have gaps a trained run filled (coding/finals.py): source 'filled', no
-# category, so they travel with the sources (coding.selectors.FILLED) and make the method "mixed".
+# category, so they travel with the sources (coding.selectors.FILLED) and make the method "mixed". The
+# same count as coding.selectors.filled_count (every FinalFilled row, retired categories' too), per filter.
 _FILLED_SQL = """
 SELECT f.item_id, f.choice, ff.item_id, '', 'filled', COUNT(DISTINCT ff.answer_id)
 FROM {answer} f JOIN coding_finalfilled ff ON ff.response_id = f.response_id

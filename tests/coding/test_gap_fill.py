@@ -227,3 +227,27 @@ def test_a_gap_a_person_decides_while_the_run_works_keeps_no_model_decision(
     run_trained(edition, django_capture_on_commit_callbacks)
     assert set(AutoFill.objects.values_list("answer_id", flat=True)) == gapped - {answer.pk}
     assert set(FinalFilled.objects.values_list("answer_id", flat=True)) == gapped - {answer.pk}
+
+
+def test_the_screen_counts_the_filled_answers_the_figures_call_mixed_after_a_retirement(
+    client, analyst_ann, coded_item
+):
+    """Gaps a run decided, then the category retired: the figures (results, and the screen's own shares)
+    still hold those decisions and say "mixed", but the screen's count left retired categories out and
+    said nothing of why. Both now count the same respondents (selectors.filled_count)."""
+    from tests.coding.conftest import fill_gaps
+
+    edition, pairs = coded_item
+    code_with_a_gap(edition, pairs)  # 20 gaps
+    category = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code=GAP)
+    fill_gaps(edition, ITEM, category, {a: n < 6 for n, (a, _) in enumerate(pairs[1:21])})
+    assert services.category_remove(category=category) == "retired"
+
+    figures = counts(edition)
+    assert figures["method"] == "mixed" and figures["filled"] == 20
+    assert figures["counts"][GAP] > 0  # the retired category's figure is shown, with the run's codes in it
+    assert selectors.coding_progress(edition_id=edition.pk, item_code=ITEM)["filled"] == 20
+    body = login_with_mfa(client, analyst_ann).get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/")
+    text = body.content.decode()
+    assert "For 20 human-coded answers, the trained model decided" in text
+    assert "Method: <strong>mixed</strong>" in text
