@@ -4,13 +4,18 @@ services and selectors. Staff only (administrators and analysts)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from django.template.defaultfilters import pluralize
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from api.permissions import IsStaff
@@ -21,9 +26,22 @@ from surveys.models import Edition, Item
 
 
 class AnswerPagination(PageNumberPagination):
+    """Pages of the answers listing, at the page and size its query was validated to (AnswerQuerySerializer):
+    DRF's own reading fell back to 50 for a bad page_size and cut one over 500 to 500, in silence."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def __init__(self, query: Mapping[str, Any]) -> None:
+        self.query = query
+
+    def get_page_size(self, request: Request) -> int:
+        return int(self.query.get("page_size", self.page_size))
+
+    def get_page_number(self, request: Request, paginator: Any) -> int:
+        # A page past the last is still DRF's 404 ("Invalid page."): the caller has read every page.
+        return int(self.query.get("page", 1))
 
 
 class CodeSerializer(serializers.Serializer):
@@ -48,6 +66,72 @@ class KnownKeysSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
         return attrs
+
+
+class KnownQuerySerializer(serializers.Serializer):
+    """Query parameters read through a serializer, refused rather than ignored: a misspelt name
+    (?filtre=uncoded) listed every answer as if filtered. Unknown and repeated names are refused too, and
+    every problem is said in one message (`refusal`), as {"detail": ...} in a 400."""
+
+    def refusal(self) -> str | None:
+        """Why the query is refused, or None: then `validated_data` holds it."""
+        params = self.initial_data
+        problems = [
+            f"{name}: {message}"
+            for name, messages in ({} if self.is_valid() else self.errors).items()
+            for message in messages
+        ]
+        # DRF's own ?format=json (or api, the browsable page) chooses how the answer is rendered.
+        known = [*self.fields, api_settings.URL_FORMAT_OVERRIDE]
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            problems.append(
+                f"unknown query parameter{pluralize(len(unknown))} {', '.join(unknown)}; "
+                f"known: {', '.join(self.fields)}"
+            )
+        repeated = sorted(name for name in set(params) & set(known) if len(params.getlist(name)) > 1)
+        if repeated:
+            problems.append(f"given more than once: {', '.join(repeated)}")
+        return "; ".join(problems) or None
+
+
+ANSWER_FILTERS = [f for f in selectors.ITEM_ANSWER_FILTERS if f]
+
+
+class SearchField(serializers.CharField):
+    """Search text as typed: the search itself drops a NUL character (coding.selectors.item_answers), as
+    the coding screen's does, rather than the 400 a CharField gives for one."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+
+
+class AnswerQuerySerializer(KnownQuerySerializer):
+    page = serializers.IntegerField(
+        required=False, min_value=1, help_text="1 (the default) or more; a page past the last is a 404"
+    )
+    page_size = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=AnswerPagination.max_page_size,
+        help_text=f"answers a page, 1 to {AnswerPagination.max_page_size}"
+        f" ({AnswerPagination.page_size} if left out)",
+    )
+    filter = serializers.ChoiceField(
+        choices=ANSWER_FILTERS,
+        required=False,
+        allow_blank=True,
+        help_text="uncoded: not coded by you; incomplete: coded by you before a category now active was "
+        "added; empty or left out: every answer",
+        error_messages={"invalid_choice": f'"{{input}}" is not one of {", ".join(ANSWER_FILTERS)}'},
+    )
+    q = SearchField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="answers whose text holds this (any case)",
+    )
 
 
 class AnswerPageSerializer(serializers.Serializer):
@@ -111,16 +195,18 @@ class ItemAnswersView(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int, description="at most 500 (default 50)"),
-            OpenApiParameter("filter", str, enum=[f for f in selectors.ITEM_ANSWER_FILTERS if f]),
-            OpenApiParameter("q", str, description="answers whose text holds this (any case)"),
-        ],
+        parameters=[AnswerQuerySerializer],
         responses={
             200: AnswerPageSerializer,
-            400: inline_serializer("AnswerFilterError", {"detail": serializers.CharField()}),
-            404: inline_serializer("ItemNotFound", {"detail": serializers.CharField()}),
+            400: OpenApiResponse(
+                inline_serializer("AnswerQueryRefused", {"detail": serializers.CharField()}),
+                description="an unknown or repeated query parameter, an unknown filter, or a page or "
+                "page_size that is not a whole number in range; every problem in one message",
+            ),
+            404: OpenApiResponse(
+                inline_serializer("ItemNotFound", {"detail": serializers.CharField()}),
+                description="not a free-text item of the edition, or a page past the last",
+            ),
         },
         summary="Free-text answers of an item with their codes (paginated; filter=uncoded|automatic|"
         "low_confidence|disagreement|incomplete, q=search)",
@@ -130,22 +216,17 @@ class ItemAnswersView(APIView):
         # A mistyped or non-text item is a 404, not an empty list that reads as "no answers yet".
         get_object_or_404(Item, edition=edition, code=item_code, type__in=services.TEXT_TYPES)
         coder = services.coder_label(user_id=request.user.pk)
-        answer_filter = request.query_params.get("filter", "")
-        if answer_filter not in selectors.ITEM_ANSWER_FILTERS:
-            # Refused, not ignored: a mistyped filter must not list every answer as if filtered.
-            known = ", ".join(f for f in selectors.ITEM_ANSWER_FILTERS if f)
-            return Response(
-                {"detail": f"unknown filter {answer_filter!r}; known: {known}"},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+        query = AnswerQuerySerializer(data=request.query_params)
+        if refusal := query.refusal():
+            return Response({"detail": refusal}, status=status.HTTP_400_BAD_REQUEST)
         qs = selectors.item_answers(
             edition_id=edition.pk,
             item_code=item_code,
             coder=coder,
-            filter=answer_filter,
-            search=request.query_params.get("q", ""),
+            filter=query.validated_data.get("filter", ""),
+            search=query.validated_data.get("q", ""),
         ).only("id", "text")
-        paginator = AnswerPagination()
+        paginator = AnswerPagination(query.validated_data)
         page = paginator.paginate_queryset(qs, request, view=self) or []
         codes = selectors.answers_final_codes([a.pk for a in page])
         data = [{"id": a.pk, "text": a.text, "codes": codes[a.pk]} for a in page]

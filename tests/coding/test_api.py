@@ -103,6 +103,48 @@ def test_an_unknown_filter_is_a_400_not_every_answer(coded_item, analyst_ann):
     assert "uncoded" in typo.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("filtre=uncoded", "unknown query parameter filtre; known: page, page_size, filter, q"),
+        ("page_size=abc", "page_size: A valid integer is required."),
+        ("page_size=0", "page_size: Ensure this value is greater than or equal to 1."),
+        ("page_size=-5", "page_size: Ensure this value is greater than or equal to 1."),
+        ("page_size=501", "page_size: Ensure this value is less than or equal to 500."),
+        ("page=abc", "page: A valid integer is required."),
+        ("page=0", "page: Ensure this value is greater than or equal to 1."),
+        ("page=last", "page: A valid integer is required."),
+        ("filter=uncoded&filter=automatic", "given more than once: filter"),
+        (
+            "pagesize=10&filter=nope",
+            'filter: "nope" is not one of uncoded, automatic, low_confidence, disagreement, incomplete; '
+            "unknown query parameter pagesize; known: page, page_size, filter, q",
+        ),
+    ],
+)
+def test_a_query_the_listing_does_not_understand_is_a_400_not_a_guess(coded_item, analyst_ann, query, said):
+    """A misspelt parameter (?filtre=uncoded) listed all 80 answers as if filtered, and a bad page_size
+    gave 50 answers (or 500 for one over 500) as if asked: a script read them as what it had asked for."""
+    edition, _ = coded_item
+    refused = api_client_for(analyst_ann).get(f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/?{query}")
+    assert refused.status_code == 400 and refused.json() == {"detail": said}
+
+
+def test_the_listing_pages_as_asked_and_a_page_past_the_last_is_a_404(coded_item, analyst_ann):
+    edition, _ = coded_item
+    client = api_client_for(analyst_ann)
+    url = f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/"
+    everything = client.get(f"{url}?page_size=500&format=json&filter=&q=")
+    assert everything.status_code == 200 and len(everything.json()["results"]) == 80
+    # An empty value is a parameter left out (as a form sends an empty field): the default.
+    assert len(client.get(f"{url}?page_size=&page=").json()["results"]) == 50
+    ids = [row["id"] for row in everything.json()["results"]]
+    last = client.get(f"{url}?page=27&page_size=3")
+    assert [row["id"] for row in last.json()["results"]] == ids[78:]
+    assert last.json()["next"] is None and "page=26" in last.json()["previous"]
+    assert client.get(f"{url}?page=28&page_size=3").status_code == 404
+
+
 def test_put_with_adjudicate_settles_a_disagreement_and_is_refused_for_a_single_coder(
     coded_item, analyst_ann
 ):

@@ -44,11 +44,14 @@ def test_the_answers_page_and_its_refusals_match_the_schema(schema, coded_item, 
     code_by_human(pairs, 3, coder=services.coder_label(user_id=analyst_ann.pk))
     client = api_client_for(analyst_ann)
     path = "/api/v1/editions/{edition_id}/items/{item_code}/answers/"
-    for query in ("?page_size=2", "?filter=nope"):
+    for query in ("?page_size=2", "?filter=nope", "?filtre=uncoded", "?page_size=501", "?page=99"):
         url = f"/api/v1/editions/{edition.pk}/items/{ITEM}/answers/{query}"
         assert_conforms(schema, path, "GET", url, client.get(url))
-    parameters = {p["name"] for p in schema.raw_schema["paths"][path]["get"]["parameters"]}
-    assert {"page", "page_size", "filter", "q"} <= parameters
+    parameters = {p["name"]: p for p in schema.raw_schema["paths"][path]["get"]["parameters"]}
+    assert {"page", "page_size", "filter", "q"} <= set(parameters)
+    # The bounds the server checks are in the schema a client generates its checks from.
+    assert parameters["page"]["schema"] == {"type": "integer", "minimum": 1}
+    assert parameters["page_size"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 500}
 
 
 @pytest.mark.parametrize("body", [{"codes": ["nope"]}, {"codes": "more_data"}, {"codes": [], "x": 1}])
