@@ -431,6 +431,8 @@ def answer_codes_adjudicate(
     """Settle what the coders of an answer disagree on: the adjudicated set becomes its final codes
     (coding/finals.py) and the answer leaves the disagreement filter; the coders' own codes stay, so
     their agreement is still measured. Only an answer two or more people coded can be adjudicated."""
+    # Counted before answer_codes_set locks the answer, and safe so: saving codes only ever adds a coder
+    # (no view, API or task removes one), so a save that lands after the count cannot make it wrong.
     coders = HumanCoding.objects.filter(answer_id=answer_id).exclude(coder=ADJUDICATED).count()
     if coders < 2:
         raise CodesInvalid("only an answer coded by two or more coders can be adjudicated")
