@@ -558,3 +558,40 @@ def test_the_edition_page_counts_the_categories_a_coder_is_offered(client, analy
     row = body[body.index(f"items/{ITEM}/codebook/") :]
     # 8 reference categories, one retired: 7 are offered on the coding screen.
     assert re.search(r"<td>(\d+)</td>", row).group(1) == "7"
+
+
+def test_each_row_of_the_table_view_names_its_answer_to_a_screen_reader(client, analyst_ann, coded_item):
+    """Every row's fieldset had the legend "Categories" (and every adjudication "Adjudicate: ..."), so a
+    screen-reader user moving through the table's checkboxes could not tell which answer a box was of.
+    Each group and button now names its answer: its number in the list and its opening words."""
+    from django.utils.text import Truncator
+
+    edition, pairs = coded_item
+    for answer, _ in pairs[:2]:
+        services.answer_codes_set(answer_id=answer.pk, codes=["more_data"], coder="A")
+        services.answer_codes_set(answer_id=answer.pk, codes=["technology"], coder="B")
+    client = login_with_mfa(client, analyst_ann)
+    screen = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/"
+
+    def legends(page, start: int) -> None:
+        body = page.content.decode()
+        assert "{#" not in body and "{{" not in body and "{%" not in body  # no template source shown
+        rows = page.context["items"]
+        for kind, button in (("Categories", "Save codes"), ("Adjudicate", "Adjudicate")):
+            shown = re.findall(rf"<legend>{kind}(.*?)</legend>", body)
+            if kind == "Adjudicate" and not rows[0]["coders"]:
+                assert shown == []
+                continue
+            assert len(shown) == len(rows) == len(set(shown))
+            for number, (row, legend) in enumerate(zip(rows, shown, strict=True), start=start):
+                about = escape(Truncator(row["answer"].text).chars(60))
+                assert f"answer {number}, “{about}”</span>" in legend
+            buttons = re.findall(
+                rf"{button}<span class=\"visually-hidden\"> (?:of )?answer (\d+)</span>", body
+            )
+            assert [int(n) for n in buttons] == list(range(start, start + len(rows)))
+
+    legends(client.get(screen, {"view": "table"}), 1)
+    legends(client.get(screen, {"view": "table", "page": 2}), 51)  # numbered through the list
+    legends(client.get(screen, {"filter": "disagreement", "view": "table"}), 1)
+    legends(client.get(screen, {"page": 3}), 3)  # one answer a page: its number is the page's

@@ -1,6 +1,12 @@
-"""axe-core finds no WCAG 2.1 A or AA violation on any page an officer sees while answering."""
+"""axe-core finds no WCAG 2.1 A or AA violation on any page an officer sees while answering, nor on the
+analyst's coding screen and codebook pages."""
+
+import re
 
 import pytest
+
+from coding import services as coding_services
+from tests.coding.conftest import add_answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -93,4 +99,49 @@ def test_every_page_of_the_2017_questionnaire_passes_axe(
 
     # The portal (before and with a ballot held), 8 pages, the error state, the receipt, the anonymity page.
     assert len(audit.pages) == 13
+    assert not audit.found, "axe found WCAG 2.1 A/AA violations:\n" + audit.report()
+
+
+def test_the_coding_screen_and_the_codebook_pass_axe_and_name_each_answer_s_controls(
+    login, shot, axe_source, open_2017, analyst_ann
+):
+    """The table view's rows each name their answer (the groups of checkboxes and the buttons), which axe
+    does not check: a screen reader announces the group's name with each box."""
+    item = "workload_reasons"
+    coding_services.codebooks_import_reference(edition=open_2017)
+    texts = ["More data every year", "Less staff, more cases", "Bigger devices"]
+    answers = add_answers(open_2017, item, texts)
+    for coder, codes in (("A", ["more_data"]), ("B", ["technology"])):
+        coding_services.answer_codes_set(answer_id=answers[0].pk, codes=codes, coder=coder)
+    page = login(analyst_ann, mfa=True, bypass_csp=True)
+    audit = Audit(page, axe_source, shot)
+    screen = f"/staff/coding/editions/{open_2017.pk}/items/{item}/"
+
+    page.goto(screen)
+    audit("coding-one-answer")
+    page.goto(f"{screen}?view=table")
+    listed = page.locator(".coding-answer blockquote").all_inner_texts()  # in the screen's order
+    assert sorted(listed) == sorted(texts)
+    for number, text in enumerate(listed, start=1):
+        row = page.get_by_role("group", name=f"Categories of answer {number}, “{text}”")
+        expect(row).to_have_count(1)
+        expect(row.get_by_role("checkbox", name=re.compile("More data"))).to_have_count(1)
+        expect(page.get_by_role("button", name=f"Save codes of answer {number}", exact=True)).to_have_count(1)
+    audit("coding-table")
+    page.goto(f"{screen}?view=table&filter=disagreement")
+    expect(
+        page.get_by_role("group", name=re.compile(r"^Adjudicate answer 1, “More data every year”"))
+    ).to_have_count(1)
+    audit("coding-disagreement")
+
+    page.goto(f"{screen}codebook/")
+    audit("codebook")
+    page.get_by_label("Code", exact=True).fill("other")
+    page.get_by_label("Label", exact=True).last.fill("Other reasons")
+    page.get_by_role("button", name="Add").click()
+    page.get_by_role("button", name="Delete other").click()
+    expect(page.locator("h1")).to_have_text("Delete the category other?")
+    audit("codebook-delete-confirmation")
+
+    assert len(audit.pages) == 5
     assert not audit.found, "axe found WCAG 2.1 A/AA violations:\n" + audit.report()
