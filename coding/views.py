@@ -283,7 +283,10 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
         {
             "edition": book.edition,
             "book": book,
-            "categories": [{"category": c, "usage": usage[c.pk]} for c in categories],
+            "categories": [
+                {"category": c, "usage": usage[c.pk], "examples_text": "\n".join(c.examples)}
+                for c in categories
+            ],
             "others": others,
         },
     )

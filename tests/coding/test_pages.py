@@ -595,3 +595,34 @@ def test_each_row_of_the_table_view_names_its_answer_to_a_screen_reader(client, 
     legends(client.get(screen, {"view": "table", "page": 2}), 51)  # numbered through the list
     legends(client.get(screen, {"filter": "disagreement", "view": "table"}), 1)
     legends(client.get(screen, {"page": 3}), 3)  # one answer a page: its number is the page's
+
+
+def test_the_codebook_page_shows_a_category_s_examples_one_a_line_and_save_keeps_them(
+    client, analyst_ann, coded_item
+):
+    """The examples box showed its own template source ({{ c.examples|join:"..." }}: a tag split over
+    two lines is not a tag), and saving a new label posted that text back as the category's examples."""
+    from coding.models import Category
+
+    edition, _ = coded_item
+    category = Category.objects.get(codebook__edition=edition, codebook__item_code=ITEM, code="more_data")
+    category.examples = ["terabytes per case", "more phones"]
+    category.save()
+    client = login_with_mfa(client, analyst_ann)
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    body = client.get(url).content.decode()
+    row = re.search(r'name="code" value="more_data">.*?</form>', body, re.S).group(0)
+    assert '<textarea name="examples" rows="2">terabytes per case\nmore phones</textarea>' in row
+    posted = {
+        "action": "update",
+        "code": "more_data",
+        "label": "More data, more devices",
+        "description": re.search(r'<textarea name="description" rows="2">(.*?)</textarea>', row, re.S).group(
+            1
+        ),
+        "examples": re.search(r'<textarea name="examples" rows="2">(.*?)</textarea>', row, re.S).group(1),
+    }
+    client.post(url, posted)
+    category.refresh_from_db()
+    assert category.label == "More data, more devices"
+    assert category.examples == ["terabytes per case", "more phones"]
