@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, ProtectedError, Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -292,13 +292,19 @@ def category_remove(*, category: Category, delete_confirmed: bool = False) -> st
     if not usage.used and not delete_confirmed:
         raise CategoryDeleteUnconfirmed(category, usage)
     results_invalidate(edition_id=category.codebook.edition_id)
-    if usage.used:
-        category.retired = True
-        category.save(update_fields=["retired"])
-        return "retired"
-    AnswerCode.objects.filter(category=category).delete()
-    category.delete()
-    return "deleted"
+    if not usage.used:
+        # Only the suggestions go with it. A code a coder saved since the count is PROTECTed: the category
+        # is then retired instead (deleting every code of it deleted that person's code, unseen).
+        try:
+            with transaction.atomic():
+                AnswerCode.objects.filter(category=category, source=CodeSource.SUGGESTION).delete()
+                category.delete()
+            return "deleted"
+        except ProtectedError:
+            pass
+    category.retired = True
+    category.save(update_fields=["retired"])
+    return "retired"
 
 
 def category_restore(*, category: Category) -> Category:

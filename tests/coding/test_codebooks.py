@@ -198,3 +198,22 @@ def test_a_label_is_measured_without_its_surrounding_spaces(open_2017):
     assert category.label == "x" * 200
     with pytest.raises(services.CodebookInvalid, match="1 to 200"):
         services.category_create(codebook=book, code="other2", label="x" * 201)
+
+
+def test_a_code_saved_after_the_count_is_never_deleted_with_its_category(coded_item, monkeypatch):
+    """A coder's save landing between category_remove's count and its delete: the delete removed every
+    code of the category, that person's code with it, unseen. Now only suggestions go with a category, a
+    code that came in the meantime is protected, and the category is retired instead."""
+    from coding.models import AnswerCode
+
+    edition, pairs = coded_item
+    book = Codebook.objects.get(edition=edition, item_code="workload_reasons")
+    other = services.category_create(codebook=book, code="other", label="Other reasons")
+    counted_before_the_save = selectors.category_usage(category_ids=[other.pk])
+    services.answer_codes_set(answer_id=pairs[0][0].pk, codes=["other"], coder="A")
+    monkeypatch.setattr(selectors, "category_usage", lambda **_: counted_before_the_save)
+
+    assert services.category_remove(category=other, delete_confirmed=True) == "retired"
+    other.refresh_from_db()
+    assert other.retired
+    assert AnswerCode.objects.filter(category=other, coder="A", answer=pairs[0][0]).exists()
