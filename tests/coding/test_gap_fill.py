@@ -251,3 +251,28 @@ def test_the_screen_counts_the_filled_answers_the_figures_call_mixed_after_a_ret
     text = body.content.decode()
     assert "For 20 human-coded answers, the trained model decided" in text
     assert "Method: <strong>mixed</strong>" in text
+
+
+def test_a_gap_code_needs_the_relative_cut_itself_where_people_gave_a_code():
+    """People's codes count as probability 1 in the relative cut, not the model's probability of them (kept
+    by measurement: docs/performance.md, "Gap fills: which relative cut"). An answer people gave no code
+    weighs its gap against its gaps alone."""
+    coded, uncoded = uuid.uuid4(), uuid.uuid4()
+    codes = ["a", "b"]
+    probabilities = np.array([[0.6, 0.4], [0.1, 0.4]])
+    result = SimpleNamespace(
+        classifier=SimpleNamespace(predict_proba=lambda texts: probabilities[: len(texts)]),
+        thresholds=np.full(2, 0.3),
+        relative_cut=0.5,
+        max_codes=2,
+    )
+    human = {coded: {"a"}, uncoded: set()}
+    fill = services._gap_fill(
+        result, [(coded, "x"), (uncoded, "y")], human, {"b": {coded, uncoded}}, codes, flagged=set()
+    )
+    # coded: 0.4 < 0.5 x 1 (against the model's 0.6 for a it would pass: 0.4 >= 0.3).
+    # uncoded: 0.4 >= 0.5 x 0.4.
+    assert {(aid, codes[k]): given for (aid, k), _, given in fill} == {
+        (coded, "b"): False,
+        (uncoded, "b"): True,
+    }
