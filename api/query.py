@@ -35,7 +35,7 @@ class KnownQuerySerializer(serializers.Serializer):
         if unknown:
             problems.append(
                 f"unknown query parameter{pluralize(len(unknown))} {', '.join(unknown)}; "
-                f"known: {', '.join(self.fields)}"
+                f"known: {', '.join(self.fields) or 'none'}"
             )
         repeated = sorted(name for name in set(params) & set(known) if len(params.getlist(name)) > 1)
         if repeated:

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from api.permissions import IsAdministrator, IsStaff, IsVettedOfficer
+from api.query import KnownQuerySerializer
 from api.serializers import (
     AnswerErrorsSerializer,
     EditionImportSerializer,
@@ -67,8 +68,19 @@ class EditionListView(APIView):
             return [IsAdministrator()]
         return super().get_permissions()
 
-    @extend_schema(responses=EditionSerializer(many=True), summary="List editions")
+    @extend_schema(
+        responses={
+            200: EditionSerializer(many=True),
+            400: OpenApiResponse(
+                inline_serializer("EditionsQueryRefused", {"detail": serializers.CharField()}),
+                description="a query parameter: the list takes none (?status=open would list every edition)",
+            ),
+        },
+        summary="List editions",
+    )
     def get(self, request: Request) -> Response:
+        if refusal := KnownQuerySerializer(data=request.query_params).refusal():
+            return Response({"detail": refusal}, status=status.HTTP_400_BAD_REQUEST)
         return Response(EditionSerializer(_visible_editions(request), many=True).data)
 
     @extend_schema(
