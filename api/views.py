@@ -7,15 +7,17 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from accounts.models import Role
 from api.permissions import IsAdministrator, IsStaff, IsVettedOfficer
+from api.query import KnownQuerySerializer
 from api.serializers import (
     AnswerErrorsSerializer,
     EditionImportSerializer,
@@ -66,8 +68,19 @@ class EditionListView(APIView):
             return [IsAdministrator()]
         return super().get_permissions()
 
-    @extend_schema(responses=EditionSerializer(many=True), summary="List editions")
+    @extend_schema(
+        responses={
+            200: EditionSerializer(many=True),
+            400: OpenApiResponse(
+                inline_serializer("EditionsQueryRefused", {"detail": serializers.CharField()}),
+                description="a query parameter: the list takes none (?status=open would list every edition)",
+            ),
+        },
+        summary="List editions",
+    )
     def get(self, request: Request) -> Response:
+        if refusal := KnownQuerySerializer(data=request.query_params).refusal():
+            return Response({"detail": refusal}, status=status.HTTP_400_BAD_REQUEST)
         return Response(EditionSerializer(_visible_editions(request), many=True).data)
 
     @extend_schema(
@@ -194,18 +207,29 @@ class EditionResultsView(APIView):
             ),
         ],
         responses={
-            200: OpenApiResponse(description="respondents and per-item counts under disclosure control")
+            200: OpenApiResponse(description="respondents and per-item counts under disclosure control"),
+            400: OpenApiResponse(
+                inline_serializer("ResultsQueryRefused", {"detail": serializers.CharField()}),
+                description="a parameter other than f_ITEM and bins_ITEM, one given twice, a filter on an "
+                "item that is not a choice item of the edition or with a choice it does not have, bins of "
+                "an item that is not a number item or with edges that are not numbers in range (fewer "
+                "than two, or more than 50); every problem in one message",
+            ),
         },
         summary="Aggregated results of the released responses (cells under 10 suppressed)",
     )
     def get(self, request: Request, edition_id: int) -> Response:
-        from results.params import bins_from_query, filters_from_query
+        from results.params import bins_from_query, filters_from_query, query_problems
         from results.selectors import edition_results
 
         edition = get_object_or_404(Edition.objects.exclude(status=EditionStatus.DRAFT), pk=edition_id)
+        questionnaire = edition_questionnaire(edition)
+        ignored = [api_settings.URL_FORMAT_OVERRIDE]  # ?format=json chooses the rendering
+        if problems := query_problems(request.query_params, questionnaire, ignored=ignored):
+            return Response({"detail": "; ".join(problems)}, status=status.HTTP_400_BAD_REQUEST)
         results = edition_results(
             edition=edition,
-            filters=filters_from_query(request.query_params, edition_questionnaire(edition)),
+            filters=filters_from_query(request.query_params, questionnaire),
             bins=bins_from_query(request.query_params),
         )
         return Response(results)

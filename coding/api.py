@@ -4,44 +4,22 @@ services and selectors. Staff only (administrators and analysts)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 from django.core.validators import ProhibitNullCharactersValidator
 from django.shortcuts import get_object_or_404
-from django.template.defaultfilters import pluralize
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from api.permissions import IsStaff
+from api.query import PagedQuerySerializer, ValidatedPagination
 from coding import selectors, services
 from coding.models import CodingRun
 from responses.models import Answer
 from surveys.models import Edition, Item
-
-
-class AnswerPagination(PageNumberPagination):
-    """Pages of the answers listing, at the page and size its query was validated to (AnswerQuerySerializer):
-    DRF's own reading fell back to 50 for a bad page_size and cut one over 500 to 500, in silence."""
-
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-    def __init__(self, query: Mapping[str, Any]) -> None:
-        self.query = query
-
-    def get_page_size(self, request: Request) -> int:
-        return int(self.query.get("page_size", self.page_size))
-
-    def get_page_number(self, request: Request, paginator: Any) -> int:
-        # A page past the last is still DRF's 404 ("Invalid page."): the caller has read every page.
-        return int(self.query.get("page", 1))
 
 
 class CodeSerializer(serializers.Serializer):
@@ -68,33 +46,6 @@ class KnownKeysSerializer(serializers.Serializer):
         return attrs
 
 
-class KnownQuerySerializer(serializers.Serializer):
-    """Query parameters read through a serializer, refused rather than ignored: a misspelt name
-    (?filtre=uncoded) listed every answer as if filtered. Unknown and repeated names are refused too, and
-    every problem is said in one message (`refusal`), as {"detail": ...} in a 400."""
-
-    def refusal(self) -> str | None:
-        """Why the query is refused, or None: then `validated_data` holds it."""
-        params = self.initial_data
-        problems = [
-            f"{name}: {message}"
-            for name, messages in ({} if self.is_valid() else self.errors).items()
-            for message in messages
-        ]
-        # DRF's own ?format=json (or api, the browsable page) chooses how the answer is rendered.
-        known = [*self.fields, api_settings.URL_FORMAT_OVERRIDE]
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            problems.append(
-                f"unknown query parameter{pluralize(len(unknown))} {', '.join(unknown)}; "
-                f"known: {', '.join(self.fields)}"
-            )
-        repeated = sorted(name for name in set(params) & set(known) if len(params.getlist(name)) > 1)
-        if repeated:
-            problems.append(f"given more than once: {', '.join(repeated)}")
-        return "; ".join(problems) or None
-
-
 ANSWER_FILTERS = [f for f in selectors.ITEM_ANSWER_FILTERS if f]
 
 
@@ -107,17 +58,7 @@ class SearchField(serializers.CharField):
         self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
 
-class AnswerQuerySerializer(KnownQuerySerializer):
-    page = serializers.IntegerField(
-        required=False, min_value=1, help_text="1 (the default) or more; a page past the last is a 404"
-    )
-    page_size = serializers.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=AnswerPagination.max_page_size,
-        help_text=f"answers a page, 1 to {AnswerPagination.max_page_size}"
-        f" ({AnswerPagination.page_size} if left out)",
-    )
+class AnswerQuerySerializer(PagedQuerySerializer):
     filter = serializers.ChoiceField(
         choices=ANSWER_FILTERS,
         required=False,
@@ -226,7 +167,7 @@ class ItemAnswersView(APIView):
             filter=query.validated_data.get("filter", ""),
             search=query.validated_data.get("q", ""),
         ).only("id", "text")
-        paginator = AnswerPagination(query.validated_data)
+        paginator = ValidatedPagination(query.validated_data)
         page = paginator.paginate_queryset(qs, request, view=self) or []
         codes = selectors.answers_final_codes([a.pk for a in page])
         data = [{"id": a.pk, "text": a.text, "codes": codes[a.pk]} for a in page]

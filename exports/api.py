@@ -11,12 +11,12 @@ from django.utils.http import urlencode
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.permissions import IsStaff
+from api.query import PagedQuerySerializer, ValidatedPagination
 from exports import review, services
 from exports.anonymise.kanon import MIN_K
 from exports.exporters import EXPORTERS
@@ -110,10 +110,13 @@ class ReviewApproveSerializer(serializers.Serializer[None]):
     digest = serializers.CharField(max_length=64)
 
 
-class ReviewPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
+class ReviewQuerySerializer(PagedQuerySerializer):
+    show = serializers.ChoiceField(
+        choices=list(review.FILTERS),
+        required=False,
+        help_text="which answers: all (the default), redacted, unchanged, edited or excluded",
+        error_messages={"invalid_choice": f'"{{input}}" is not one of {", ".join(review.FILTERS)}'},
+    )
 
 
 DETAIL = inline_serializer("ExportReviewError", {"detail": serializers.CharField()})
@@ -217,23 +220,28 @@ class ExportReviewView(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "show", str, enum=list(review.FILTERS), description="which answers (default all)"
+        parameters=[ReviewQuerySerializer],
+        responses={
+            200: ReviewPageSerializer,
+            400: OpenApiResponse(
+                inline_serializer("ReviewQueryRefused", {"detail": serializers.CharField()}),
+                description="an unknown or repeated query parameter, an unknown show, or a page or "
+                "page_size that is not a whole number in range; every problem in one message",
             ),
-            OpenApiParameter("page", int),
-        ],
-        responses={200: ReviewPageSerializer, 409: DETAIL},
+            404: OpenApiResponse(DETAIL, description="no such export of yours, or a page past the last"),
+            409: DETAIL,
+        },
         summary="The free text of an export waiting for review, as it will be released (paginated)",
     )
     def get(self, request: Request, export_id: UUID) -> Response:
         job = _job(request, export_id)
         if not job.awaiting_review:
             return Response({"detail": "This export is not waiting for a review."}, status.HTTP_409_CONFLICT)
-        show = request.query_params.get("show", "all")
-        if show not in review.FILTERS:
-            raise ValidationError({"show": [f"Choose one of {', '.join(review.FILTERS)}."]})
-        paginator = ReviewPagination()
+        query = ReviewQuerySerializer(data=request.query_params)
+        if refusal := query.refusal():
+            return Response({"detail": refusal}, status.HTTP_400_BAD_REQUEST)
+        show = query.validated_data.get("show", "all")
+        paginator = ValidatedPagination(query.validated_data)
         rows = (
             paginator.paginate_queryset(review.review_entries(job=job, show=show), request, view=self) or []
         )

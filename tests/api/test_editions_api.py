@@ -62,6 +62,15 @@ def test_officers_see_published_editions_only(officer_alice, open_2017, series):
     assert client.get(f"/api/v1/editions/{draft.pk}/").status_code == 404
 
 
+def test_the_list_refuses_a_query_rather_than_list_every_edition(officer_alice, open_2017):
+    """The list takes no parameters: ?status=open listed drafts and closed editions too, as if filtered."""
+    client = api_client_for(officer_alice)
+    refused = client.get("/api/v1/editions/?status=open&series=x")
+    assert refused.status_code == 400
+    assert refused.json() == {"detail": "unknown query parameters series, status; known: none"}
+    assert [e["id"] for e in client.get("/api/v1/editions/?format=json").json()] == [open_2017.pk]
+
+
 def test_the_detail_holds_the_frozen_definition_by_code(officer_alice, open_2017):
     body = api_client_for(officer_alice).get(f"/api/v1/editions/{open_2017.pk}/").json()
     assert body["definition"] == open_2017.frozen_definition

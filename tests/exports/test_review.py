@@ -441,10 +441,51 @@ def test_the_api_lists_edits_and_approves(open_2017, texts, analyst_ann, export_
     assert "the [ORG] crew" in body and "blue falcon" not in body
 
 
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("show=redcated", 'show: "redcated" is not one of all, redacted, unchanged, edited, excluded'),
+        ("sho=redacted", "unknown query parameter sho; known: page, page_size, show"),
+        ("page_size=abc", "page_size: A valid integer is required."),
+        ("page_size=0", "page_size: Ensure this value is greater than or equal to 1."),
+        ("page_size=501", "page_size: Ensure this value is less than or equal to 500."),
+        ("page=0", "page: Ensure this value is greater than or equal to 1."),
+        ("page=x", "page: A valid integer is required."),
+        ("show=edited&show=all", "given more than once: show"),
+    ],
+)
+def test_a_review_query_the_listing_does_not_understand_is_a_400_not_a_guess(
+    open_2017, texts, analyst_ann, export_dir, query, said
+):
+    """A misspelt ?sho=redacted listed every answer as if filtered, a bad page_size gave 50 a page and one
+    over 500 was cut to 500, page=0 was a 404 "Invalid page.", all without a word."""
+    job = run(request(analyst_ann, open_2017, format="csv", free_text="redacted"))
+    refused = api_client_for(analyst_ann).get(f"/api/v1/exports/{job.pk}/review/?{query}")
+    assert refused.status_code == 400 and refused.json() == {"detail": said}
+
+
+def test_the_review_listing_pages_at_the_size_asked(open_2017, texts, analyst_ann, export_dir):
+    client = api_client_for(analyst_ann)
+    job = run(request(analyst_ann, open_2017, format="csv", free_text="redacted"))
+    url = f"/api/v1/exports/{job.pk}/review/"
+    first = client.get(f"{url}?page_size=4&show=all&format=json").json()
+    assert first["count"] == 6 and len(first["results"]) == 4
+    assert "page=2" in first["next"] and "page_size=4" in first["next"]
+    last = client.get(f"{url}?page=2&page_size=4").json()
+    assert len(last["results"]) == 2 and last["next"] is None
+    assert client.get(f"{url}?page=3&page_size=4").status_code == 404  # past the last: DRF's 404
+    assert len(client.get(f"{url}?page=&page_size=&show=").json()["results"]) == 6  # empty = left out
+
+
 def test_the_openapi_schema_describes_the_review(client):
     schema = client.get("/api/v1/schema/?format=json").json()
     paths = schema["paths"]
-    assert "get" in paths["/api/v1/exports/{export_id}/review/"]
+    listing = paths["/api/v1/exports/{export_id}/review/"]["get"]
+    assert {"200", "400", "404", "409"} <= set(listing["responses"])
+    parameters = {p["name"]: p["schema"] for p in listing["parameters"]}
+    assert parameters["page"] == {"type": "integer", "minimum": 1}
+    assert parameters["page_size"] == {"type": "integer", "minimum": 1, "maximum": 500}
+    assert parameters["show"]["enum"] == list(review.FILTERS)
     assert "post" in paths["/api/v1/exports/{export_id}/review/answers/{answer_id}/"]
     approve = paths["/api/v1/exports/{export_id}/review/approve/"]["post"]
     assert {"202", "409"} <= set(approve["responses"])

@@ -237,13 +237,70 @@ def test_results_pages_are_for_staff(edition, client, officer_alice):
     assert client.get(f"/staff/results/{edition.pk}/").status_code == 403
 
 
-@pytest.mark.parametrize("edges", ["0,1e999999999", "-1e31,0,100", "0,1E-999999999,100"])
-def test_bins_beyond_what_an_answer_can_hold_are_no_server_error(edition, analyst_ann, edges):
+@pytest.mark.parametrize("edges", ["0,1e999999999", "-1e31,0,100", "NaN,1"])
+def test_bins_beyond_what_an_answer_can_hold_are_a_400_not_a_server_error(edition, analyst_ann, edges):
+    """PostgreSQL refuses a numeric like 1e999999999 outright (it was a 500); then such bins were dropped in
+    silence, and the default bins came back as if they were the ones asked for."""
     release(edition, people(12, children_rescued=5))
     client = api_client_for(analyst_ann)
     response = client.get(f"/api/v1/editions/{edition.pk}/results/?bins_children_rescued={edges}")
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "bins_children_rescued: every edge must be a number of at most 30 digits before the "
+        "decimal point, separated by commas"
+    }
+
+
+def test_tiny_bin_edges_are_rounded_to_what_an_answer_holds(edition, analyst_ann):
+    release(edition, people(12, children_rescued=5))
+    client = api_client_for(analyst_ann)
+    response = client.get(f"/api/v1/editions/{edition.pk}/results/?bins_children_rescued=0,1E-999999999,100")
     assert response.status_code == 200
     assert response.json()["items"]["children_rescued"]["summary"]["count"] == 12
+
+
+AGENCY_TYPES = "national, regional, local, international, other"
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("f_agency=local", "f_agency: no choice item 'agency' in this edition"),
+        (
+            "f_agency_type=locale",
+            "f_agency_type: 'locale' is not one of " + AGENCY_TYPES,
+        ),
+        ("f_children_rescued=5", "f_children_rescued: no choice item 'children_rescued' in this edition"),
+        (
+            "filter_agency_type=local",
+            "unknown query parameter filter_agency_type; known: f_ITEM=CHOICE, bins_ITEM=EDGES",
+        ),
+        ("f_agency_type=local&f_agency_type=national", "given more than once: f_agency_type"),
+        ("bins_agency_type=0,10", "bins_agency_type: no number item 'agency_type' in this edition"),
+        ("bins_children_rescued=5", "bins_children_rescued: give two different edges or more"),
+        ("bins_children_rescued=5,5.00", "bins_children_rescued: give two different edges or more"),
+        ("bins_children_rescued=" + ",".join(map(str, range(51))), "bins_children_rescued: at most 50 edges"),
+        (
+            "f_agency_type=locale&bins_children_rescued=a,b",
+            "bins_children_rescued: every edge must be a number of at most 30 digits before the "
+            "decimal point, separated by commas; f_agency_type: 'locale' is not one of " + AGENCY_TYPES,
+        ),
+    ],
+)
+def test_a_results_query_the_api_does_not_understand_is_a_400_not_everyone(edition, analyst_ann, query, said):
+    """A misspelt filter or an unknown choice was dropped in silence: the totals of every respondent came
+    back as if filtered."""
+    release(edition, people(12, agency_type="national") + people(11, agency_type="local"))
+    response = api_client_for(analyst_ann).get(f"/api/v1/editions/{edition.pk}/results/?{query}")
+    assert response.status_code == 400 and response.json() == {"detail": said}
+
+
+def test_empty_results_parameters_count_as_left_out(edition, analyst_ann):
+    release(edition, people(12, agency_type="national") + people(11, agency_type="local"))
+    client = api_client_for(analyst_ann)
+    url = f"/api/v1/editions/{edition.pk}/results/"
+    body = client.get(f"{url}?f_agency_type=&bins_children_rescued=&format=json").json()
+    assert body == client.get(url).json() and body["respondents"] == 23
 
 
 def test_a_cell_hidden_with_a_small_one_is_not_labelled_under_ten(edition, staff_client):
