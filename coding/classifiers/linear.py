@@ -219,7 +219,7 @@ class _ClauseMax:
     reference items and micro-F1 on the NHS benchmark rose."""
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        whole = super().predict_proba(texts)  # type: ignore[misc]
+        whole = super().predict_proba(texts)
         pieces: list[str] = []
         owner: list[int] = []
         for index, text in enumerate(texts):
@@ -227,7 +227,7 @@ class _ClauseMax:
             pieces += parts
             owner += [index] * len(parts)
         if pieces:
-            np.maximum.at(whole, np.asarray(owner), super().predict_proba(pieces))  # type: ignore[misc]
+            np.maximum.at(whole, np.asarray(owner), super().predict_proba(pieces))
         return whole
 
 
