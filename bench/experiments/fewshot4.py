@@ -29,6 +29,11 @@ Usage: OMP_NUM_THREADS=1 .venv/bin/python bench/experiments/fewshot4.py --part r
            --members map,lr,map1,map2,map3,map4,mapsvm
        .venv/bin/python bench/experiments/fewshot4.py --part combos --combos map+lr,map+map1+map2
        OMP_NUM_THREADS=1 .venv/bin/python bench/experiments/fewshot4.py --part nhs
+
+The clause boundary (`--part boundaries`, `boundaries-summary`, `counts`; members `shipped-strict` and
+`shipped-neutral` for `--part reference`): the shipped `tfidf-minilm-map-clauses-lr` with
+features.CLAUSE_BOUNDARY set to each rule in BOUNDARIES, against `tfidf-minilm-map-lr`, on NHS samples
+of 5 / 10 / 20 per category with three seeds each; `--out /tmp/h5-fewshot4` keeps them apart.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ import numpy as np
 from common import SEED, Clock, data
 
 from bench.coding import reference_corpus, sample_per_category
-from coding.classifiers import CLASSIFIERS, CategorySpec
+from coding.classifiers import CLASSIFIERS, CategorySpec, features
 from coding.classifiers.features import StoredEmbeddings, minilm, normalise_text
 from coding.classifiers.linear import (
     TfidfMappedMiniLMLogistic,
@@ -166,6 +171,26 @@ for _how in CLAUSE_SPLIT:
     MEMBERS[f"svm-clause-{_how}"] = _cls.identifier
 MEMBERS["mapsvm"] = MappedSvm.identifier
 
+# The product's clause boundary (features.CLAUSE_BOUNDARY, which features.clauses reads at each call)
+# set per run, so `shipped-<boundary>` measures the shipped classifier with that rule:
+# - strict: the first shipped rule; "plus" and "also" are English and were joiners of the synthetic
+#   reference corpus's two-code answers (with "; " and ". "), so they partly decode our own generator;
+# - neutral: only where a writer ends a sentence or a list item: `;`, `.` `!` `?` before whitespace, a
+#   line break.
+BOUNDARIES = {
+    "strict": re.compile(r"\s*(?:;|\.\s+|\bplus\b|\balso\b)\s*", re.IGNORECASE),
+    "neutral": re.compile(r"\s*(?:;|[.!?]\s+|\n)\s*"),
+}
+for _boundary in BOUNDARIES:
+    MEMBERS[f"shipped-{_boundary}"] = "tfidf-minilm-map-clauses-lr"
+
+
+def use_boundary(member: str) -> None:
+    """Set the product's clause boundary for a `shipped-<boundary>` member."""
+    _, _, boundary = member.partition("shipped-")
+    if boundary:
+        features.CLAUSE_BOUNDARY = BOUNDARIES[boundary]
+
 
 def stored_embedder() -> StoredEmbeddings:
     return StoredEmbeddings({}, minilm())
@@ -209,6 +234,7 @@ def run_reference(members: list[str]) -> None:
             if path.exists():
                 continue
             draws = []
+            use_boundary(member)
             for draw in range(DRAWS):
                 idx = train[sample_per_category(labels[train], 10, SEED + draw)]
                 codebook = codebook_for_training(specs, len(idx))
@@ -449,6 +475,117 @@ def run_nhs(methods: list[str], size: int | None, per_category: int | None) -> N
         )
 
 
+NHS_VARIANTS = {"none": "tfidf-minilm-map-lr", "strict": "shipped-strict", "neutral": "shipped-neutral"}
+NHS_SEEDS = (SEED, 1, 2)
+
+
+def run_nhs_boundaries(per_categories: list[int]) -> None:
+    """The map classifier without clauses, with the strict and with the neutral boundary, on NHS
+    per-category samples (bench/coding.py's `sample_per_category`, three seeds each): the product's
+    training step, the whole answers' vectors stored (as in a coding run) and the clauses embedded on
+    demand by a fresh lookup per variant, so each variant's CPU includes its own clauses' embedding."""
+    texts, labels, codes, train, test = data()
+    whole = stored_embedder()
+    with Clock() as clock:
+        whole.encode(sorted({texts[i] for i in np.concatenate([train, test])}))
+    print(
+        json.dumps({"embedding_cpu_s": round(clock.cpu, 1), "wall_s": round(clock.wall, 1)}), file=sys.stderr
+    )
+    specs = [CategorySpec(code=c, label=c) for c in codes]
+    test_texts = [texts[i] for i in test]
+    truth = labels[test] > 0
+    with (OUT / "nhs-boundaries.jsonl").open("a") as out:
+        for per_category in per_categories:
+            for seed in NHS_SEEDS:
+                idx = train[sample_per_category(labels[train], per_category, seed)]
+                for variant, member in NHS_VARIANTS.items():
+                    use_boundary(member)
+                    embedder = StoredEmbeddings(whole.vectors, whole.embedder)
+                    with Clock() as clock:
+                        result = train_with_cross_validation(
+                            [texts[i] for i in idx],
+                            labels[idx],
+                            codes,
+                            classifier_id=MEMBERS.get(member, member),
+                            seed=SEED,
+                            embedder=embedder,
+                            codebook=codebook_for_training(specs, len(idx)),
+                        )
+                    with Clock() as coding:
+                        probabilities = result.classifier.predict_proba(test_texts)
+                    accepted = result.accept(probabilities)
+                    held = agreement(labels[test], accepted, probabilities, codes)
+                    row = {
+                        "per_category": per_category,
+                        "seed": seed,
+                        "variant": variant,
+                        "train_answers": len(idx),
+                        "micro_f1": round(micro_f1(truth, accepted), 4),
+                        "macro_f1": held["macro_f1"],
+                        "cv_micro_f1": result.metrics["micro_f1"],
+                        "share_error_estimated_pp": held["share_error_estimated_pp"],
+                        "train_cpu_s": round(clock.cpu, 2),
+                        "train_wall_s": round(clock.wall, 2),
+                        "coding_cpu_s": round(coding.cpu, 2),
+                        "load": os.getloadavg(),
+                    }
+                    print(json.dumps(row), flush=True)
+                    out.write(json.dumps(row) + "\n")
+                    out.flush()
+
+
+def summarise_nhs_boundaries() -> None:
+    """Per size and over all (size, seed) cells: each variant's means, and the paired differences
+    (mean ± standard error over the cells) of strict and neutral to no clauses and of neutral to strict."""
+    rows = [json.loads(line) for line in (OUT / "nhs-boundaries.jsonl").read_text().splitlines()]
+    cell = {(r["per_category"], r["seed"], r["variant"]): r for r in rows}
+    metrics = ("micro_f1", "macro_f1", "cv_micro_f1", "share_error_mean", "train_cpu_s")
+    for r in rows:
+        r["share_error_mean"] = r["share_error_estimated_pp"]["mean"]
+    sizes = sorted({r["per_category"] for r in rows})
+    pairs = (("strict", "none"), ("neutral", "none"), ("neutral", "strict"))
+    table = {}
+    for group in [*[[s] for s in sizes], sizes]:
+        keys = sorted({(p, s) for p, s, _ in cell if p in group})
+        name = "all" if len(group) > 1 else f"{group[0]} per category"
+        entry = {"cells": len(keys)}
+        for variant in NHS_VARIANTS:
+            entry[variant] = {
+                m: round(float(np.mean([cell[(*k, variant)][m] for k in keys])), 4) for m in metrics
+            }
+        for a, b in pairs:
+            for m in metrics:
+                d = np.array([cell[(*k, a)][m] - cell[(*k, b)][m] for k in keys])
+                se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+                entry[f"{a}-{b} {m}"] = (
+                    f"{d.mean():+.4f} ± {se:.4f} ({int((d > 0).sum())} up / {int((d < 0).sum())} down)"
+                )
+        table[name] = entry
+    print(json.dumps(table, indent=1))
+
+
+def count_boundaries() -> None:
+    """How many reference answers carry each joiner of the synthetic corpus's two-code answers, and how
+    many answers (reference and NHS) split into clauses under each boundary."""
+    reference = [
+        r["text"]
+        for rows in json.loads(Path("coding/reference/answers-2017.json").read_text())["items"].values()
+        for r in rows
+    ]
+    texts = data()[0]
+    counts = {"reference_answers": len(reference)}
+    for joiner in ("; ", " plus ", ". ", ", also "):
+        counts[f"reference containing {joiner!r}"] = sum(joiner in t.lower() for t in reference)
+    for corpus, answers in (("reference", reference), ("nhs", list(texts))):
+        counts[f"{corpus}_answers"] = len(answers)
+        for boundary, pattern in BOUNDARIES.items():
+            features.CLAUSE_BOUNDARY = pattern
+            split = [features.clauses(t) for t in answers]
+            counts[f"{corpus} split {boundary}"] = sum(bool(c) for c in split)
+            counts[f"{corpus} clauses {boundary}"] = sum(len(c) for c in split)
+    print(json.dumps(counts, indent=1))
+
+
 def run_product() -> None:
     """The shipped classifier through bench/coding.py's own reference_items (the figure `make bench`
     prints), and its coding speed on the NHS test answers with the whole answers' vectors stored (the
@@ -500,7 +637,7 @@ def run_speed() -> None:
                 {
                     "method": method,
                     "answers": len(test_texts),
-                    "clauses_embedded": sum(len(clauses(t, "strict")) for t in test_texts),
+                    "clauses_embedded": sum(len(features.clauses(t)) for t in test_texts),
                     "answers_per_s": round(len(test_texts) / clock.wall, 1),
                     "answers_per_cpu_s": round(len(test_texts) / clock.cpu, 1),
                     "first_time_answers_per_s": round(len(test_texts) / first.wall, 1),
@@ -514,16 +651,39 @@ def run_speed() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--part", choices=("reference", "combos", "nhs", "product", "speed"), required=True)
+    parser.add_argument(
+        "--part",
+        choices=(
+            "reference",
+            "combos",
+            "nhs",
+            "product",
+            "speed",
+            "boundaries",
+            "boundaries-summary",
+            "counts",
+        ),
+        required=True,
+    )
     parser.add_argument("--members", default="map,lr")
     parser.add_argument("--combos", default="lr")
     parser.add_argument("--baseline", default="map")
     parser.add_argument("--nhs-methods", default="svm,mapsvm")
     parser.add_argument("--nhs-size", type=int)
     parser.add_argument("--nhs-per-category", type=int)
+    parser.add_argument("--sizes", default="5,10,20", help="per-category sizes for --part boundaries")
+    parser.add_argument("--out", type=Path, help=f"where members' probabilities are kept ({OUT})")
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    if args.part == "reference":
+    if args.out:
+        globals()["OUT"] = args.out
+    globals()["OUT"].mkdir(exist_ok=True)
+    if args.part == "boundaries":
+        run_nhs_boundaries([int(s) for s in args.sizes.split(",")])
+    elif args.part == "boundaries-summary":
+        summarise_nhs_boundaries()
+    elif args.part == "counts":
+        count_boundaries()
+    elif args.part == "reference":
         run_reference(args.members.split(","))
     elif args.part == "combos":
         run_combos(args.combos.split(","), args.baseline)

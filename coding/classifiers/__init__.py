@@ -33,8 +33,10 @@ DEFAULT_ZERO_SHOT = LabelMatch.identifier
 # as the rest of the training step again (10 s against 5.7 s at 506 answers), 24.5 s against 10.6 s at
 # 1,000: past the retraining target for no gain.
 # Since 2026-12-06 (evening) that classifier also scores each answer clause by clause and keeps the
-# highest probability (linear.py::_ClauseMax): with 10 human codes per category, alpha on the reference
-# items rose by 0.06-0.10 and NHS micro-F1 by 0.02 (docs/performance.md, "Few-shot, a fourth round").
+# highest probability (linear.py::_ClauseMax). On the NHS benchmark (real answers; 5, 10 and 20 codes
+# per category, three samples each): macro-F1 +0.019 ± 0.007, out-of-fold micro-F1 +0.028 ± 0.004,
+# held-out micro-F1 +0.006 ± 0.005 (within noise). The synthetic reference items gain more (alpha
+# +0.01 to +0.06) and overstate it (docs/performance.md, "Few-shot, a fourth round").
 MAPPED_BELOW_HUMAN_CODED = 500
 # From this many human-coded answers on, the default trained classifier is the Platt-calibrated SVM;
 # below it, logistic regression. Measured on the NHS benchmark (docs/performance.md, "The default
