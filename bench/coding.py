@@ -386,7 +386,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("CODING_BENCH_DATA", DEFAULT_DATA)))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--methods", default="label-match,tfidf-lr,tfidf-minilm-lr,tfidf-minilm-map-lr,tfidf-minilm-svm"
+        "--methods",
+        default="label-match,tfidf-lr,tfidf-minilm-lr,tfidf-minilm-map-lr,tfidf-minilm-map-clauses-lr,tfidf-minilm-svm",
     )
     parser.add_argument("--sizes", default="5,10,20,all")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference items")

@@ -38,6 +38,24 @@ def normalise_text(text: str) -> str:
     return re.sub(r"[^\w]+", " ", text).strip()
 
 
+# Where one reason ends and the next begins in an answer that lists several ("understaffed; every case
+# brings more terabytes"): where the writer ends a sentence or a list item, a semicolon, a full stop, "!"
+# or "?" before whitespace, or a line break. No joining words: "plus" and "also" were split on first,
+# but they are English only, and they were the joiners of the synthetic reference corpus's two-code
+# answers, so splitting there partly decoded our own generator; on real (NHS) answers the two rules score
+# alike (docs/performance.md, "Few-shot, a fourth round"). Commas and "and" join the parts of one reason
+# as often as two reasons ("images and videos").
+CLAUSE_BOUNDARY = re.compile(r"\s*(?:;|[.!?]\s+|\n)\s*")
+
+
+def clauses(text: str) -> list[str]:
+    """The clauses of an answer that lists several reasons (each of at least two words); [] when it has
+    fewer than two such clauses (nothing to score apart from the whole answer)."""
+    parts = [part.strip(" ,.;") for part in CLAUSE_BOUNDARY.split(text)]
+    kept = [part for part in parts if len(part.split()) >= 2]
+    return kept if len(kept) > 1 else []
+
+
 def tfidf_features() -> FeatureUnion:
     """Words and word pairs, plus character n-grams inside words (robust to typos and inflection).
     The caps keep a fit on 5,000 answers x 50 categories within seconds on 2 cores."""

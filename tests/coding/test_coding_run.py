@@ -233,15 +233,15 @@ def test_a_run_whose_worker_died_is_requeued_by_the_beat_sweep_and_completes(cel
 def test_the_default_classifier_follows_the_number_of_human_codes(
     coded_item, django_capture_on_commit_callbacks, monkeypatch
 ):
-    """Logistic regression over mapped sentence vectors below MAPPED_BELOW_HUMAN_CODED answers, plain
-    logistic regression from there, the calibrated SVM from SVM_FROM_HUMAN_CODED answers on
-    (docs/performance.md); all code through the same job."""
+    """Logistic regression over mapped sentence vectors, each answer also scored clause by clause, below
+    MAPPED_BELOW_HUMAN_CODED answers, plain logistic regression from there, the calibrated SVM from
+    SVM_FROM_HUMAN_CODED answers on (docs/performance.md); all code through the same job."""
     import coding.classifiers
 
     edition, pairs = coded_item
     code_by_human(pairs, 30)
     small = start(edition, django_capture_on_commit_callbacks)
-    assert small.classifier == "tfidf-minilm-map-lr"
+    assert small.classifier == "tfidf-minilm-map-clauses-lr"
     assert services.coding_run_execute(run_id=small.pk)
     small.refresh_from_db()
     assert small.status == RunStatus.SUCCEEDED, small.error_message
