@@ -41,13 +41,20 @@ def _edge(part: str) -> Decimal | None:
         return None
 
 
+def _edges(value: str) -> list[Decimal | None]:
+    """The edges a ?bins_ITEM value gives, None for a part that is no edge; empty parts are no edge at
+    all. The one reading behind bins_from_query and query_problems, so what the API accepts is what it
+    bins at."""
+    return [_edge(part) for part in value.split(",") if part.strip()]
+
+
 def bins_from_query(query: Mapping[str, str]) -> dict[str, list[Decimal]]:
     """?bins_ITEM=0,50000,100000 sets the histogram edges of a number item."""
     bins = {}
     for key, value in query.items():
         if not key.startswith("bins_"):
             continue
-        parsed = [_edge(part) for part in value.split(",")[:_MAX_EDGES] if part.strip()]
+        parsed = _edges(value)[:_MAX_EDGES]
         if None in parsed:
             continue
         edges = sorted(set(parsed))
@@ -89,14 +96,14 @@ def query_problems(
                 problems.append(f"{key}: {value!r} is not one of {listed}")
         elif key.startswith("bins_"):
             item = questionnaire.items.get(key.removeprefix("bins_"))
-            parts = [part for part in value.split(",") if part.strip()]
-            if not parts:  # left out: the default bins
+            edges = _edges(value)
+            if not edges:  # left out: the default bins
                 continue
             if item is None or item.type not in _NUMBER_TYPES:
                 problems.append(f"{key}: no number item {key.removeprefix('bins_')!r} in this edition")
-            elif len(parts) > _MAX_EDGES:
+            elif len(edges) > _MAX_EDGES:
                 problems.append(f"{key}: at most {_MAX_EDGES} edges")
-            elif None in (edges := [_edge(part) for part in parts]):
+            elif None in edges:
                 problems.append(
                     f"{key}: every edge must be a number of at most {_LIMIT.adjusted()} digits before the "
                     "decimal point, separated by commas"

@@ -303,6 +303,18 @@ def test_empty_results_parameters_count_as_left_out(edition, analyst_ann):
     assert body == client.get(url).json() and body["respondents"] == 23
 
 
+def test_the_results_api_bins_at_the_edges_it_accepted(edition, analyst_ann):
+    """The API's check and the reader it guards count edges alike: 50 edges after an empty part were
+    accepted, then read as the first 50 parts, so the last edge (and its bin) went in silence."""
+    release(edition, people(12, children_rescued=5))
+    edges = ",".join(str(edge) for edge in range(50))
+    response = api_client_for(analyst_ann).get(
+        f"/api/v1/editions/{edition.pk}/results/?bins_children_rescued=,{edges}"
+    )
+    assert response.status_code == 200
+    assert len(response.json()["items"]["children_rescued"]["summary"]["bins"]) == 49
+
+
 def test_a_cell_hidden_with_a_small_one_is_not_labelled_under_ten(edition, staff_client):
     import re
 
