@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, ProtectedError, Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -288,23 +288,42 @@ def category_remove(*, category: Category, delete_confirmed: bool = False) -> st
     loaded while the category still had codes offered a one-click retire, not a delete)."""
     from coding import selectors
 
-    usage = selectors.category_usage(category_ids=[category.pk])[category.pk]
-    if not usage.used and not delete_confirmed:
-        raise CategoryDeleteUnconfirmed(category, usage)
-    results_invalidate(edition_id=category.codebook.edition_id)
-    if not usage.used:
-        # Only the suggestions go with it. A code a coder saved since the count is PROTECTed: the category
-        # is then retired instead (deleting every code of it deleted that person's code, unseen).
-        try:
-            with transaction.atomic():
-                AnswerCode.objects.filter(category=category, source=CodeSource.SUGGESTION).delete()
-                category.delete()
-            return "deleted"
-        except ProtectedError:
-            pass
-    category.retired = True
-    category.save(update_fields=["retired"])
-    return "retired"
+    with transaction.atomic():
+        # The category's row is locked before its codes are counted, until commit: a coder saving a code
+        # of it locks it first (answer_codes_set), so that code is either counted here or refused there.
+        # Counted unlocked, a code not yet committed was unseen, and one side failed on the foreign key.
+        list(Category.objects.select_for_update().filter(pk=category.pk).values_list("pk"))
+        usage = selectors.category_usage(category_ids=[category.pk])[category.pk]
+        if not usage.used and not delete_confirmed:
+            raise CategoryDeleteUnconfirmed(category, usage)
+        results_invalidate(edition_id=category.codebook.edition_id)
+        if not usage.used:
+            # Only the suggestions go with it. A trained run's codes committed since the count are
+            # PROTECTed: the category is then retired instead.
+            try:
+                with transaction.atomic():
+                    AnswerCode.objects.filter(category=category, source=CodeSource.SUGGESTION).delete()
+                    category.delete()
+                return "deleted"
+            except ProtectedError:
+                pass
+        category.retired = True
+        category.save(update_fields=["retired"])
+        return "retired"
+
+
+def _lock_categories(categories: Sequence[Category]) -> set[str]:
+    """Key-share locks on the categories a save refers to, until commit (the lock the foreign keys' check
+    takes, but at once: Django defers it to the commit); returns the codes of those still there. A delete
+    (category_remove) waits for the save, or the save for the delete and then finds the category gone."""
+    if not categories or connection.vendor != "postgresql":  # SQLite runs one writer at a time
+        return {c.code for c in categories}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT code FROM {Category._meta.db_table} WHERE id = ANY(%s) FOR KEY SHARE",  # noqa: S608
+            [[c.pk for c in categories]],
+        )
+        return {code for (code,) in cursor.fetchall()}
 
 
 def category_restore(*, category: Category) -> Category:
@@ -404,11 +423,17 @@ def answer_codes_set(
     # the coder may give count, and a code given was shown. Any other category is unknown for this coding,
     # not absent (coding/finals.py).
     on_form = None if shown is None else set(shown) | set(wanted)
-    offered = [
-        c.pk
+    on_offer = [
+        c
         for c in categories.values()
         if (not c.retired or c.code in had) and (on_form is None or c.code in on_form)
     ]
+    # Locked, so none is deleted before this commits; one deleted since it was read is no longer offered.
+    present = _lock_categories(on_offer)
+    gone = sorted(set(wanted) - present)
+    if gone:
+        raise CodesInvalid(f"not in the codebook: {', '.join(gone)}")
+    offered = [c.pk for c in on_offer if c.code in present]
     if not offered:
         # Nothing was decided (every category retired, say): saved, it counted as a human-coded answer.
         raise CodesInvalid("no category to code with: add or restore one in the codebook first")

@@ -137,3 +137,60 @@ def test_adding_the_same_category_twice_at_once_refuses_the_second_with_a_messag
     outcomes = run_second_while_first_holds_its_locks(add_other, add_other)
     assert outcomes == {"first": "added", "second": "other: already in this codebook"}
     assert Category.objects.filter(codebook=book, code="other").count() == 1
+
+
+def unused_category(series):
+    edition = import_reference(series, "2017")
+    services.codebooks_import_reference(edition=edition)
+    codebook = edition.codebooks.get(item_code=ITEM)
+    extra = services.category_create(codebook=codebook, code="new_reason", label="A new reason")
+    (answer,) = add_answers(edition, ITEM, ["A reason nobody had listed"])
+    return extra, answer
+
+
+def removal(category):
+    return lambda: services.category_remove(category=category, delete_confirmed=True)
+
+
+def save_code(answer, code):
+    def call() -> str:
+        services.answer_codes_set(answer_id=answer.pk, codes=[code], coder="A")
+        return "saved"
+
+    return call
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_category_deleted_while_a_coder_saves_a_code_of_it_is_retired_with_the_code_kept(series):
+    """The confirmed delete of an unused category meets a coder's first code of it: the delete waits for
+    the save, counts the code and retires the category. Counted without a lock, the code was unseen (not
+    yet committed) and the delete failed at commit on the foreign key (a 500), or took the category the
+    coder's commit then failed on."""
+    extra, answer = unused_category(series)
+    outcomes = run_second_while_first_holds_its_locks(save_code(answer, extra.code), removal(extra))
+    assert outcomes == {"first": "saved", "second": "retired"}
+    extra.refresh_from_db()
+    assert extra.retired
+    assert AnswerCode.objects.filter(answer=answer, category=extra, coder="A").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_code_saved_while_its_category_is_deleted_is_refused_not_a_server_error(series):
+    extra, answer = unused_category(series)
+    outcomes = run_second_while_first_holds_its_locks(removal(extra), save_code(answer, extra.code))
+    assert outcomes["first"] == "deleted"
+    assert outcomes["second"] == "CodesInvalid('not in the codebook: new_reason')"
+    assert not AnswerCode.objects.filter(answer=answer).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_that_offered_a_category_deleted_meanwhile_is_saved_without_it(series):
+    """The coder gave another code; the deleted category was on their form, so the save recorded it as
+    seen, and its commit failed on the foreign key (a 500)."""
+    from coding.models import HumanCoding
+
+    extra, answer = unused_category(series)
+    outcomes = run_second_while_first_holds_its_locks(removal(extra), save_code(answer, "technology"))
+    assert outcomes == {"first": "deleted", "second": "saved"}
+    seen = HumanCoding.objects.get(answer=answer, coder="A").categories_seen.values_list("code", flat=True)
+    assert "technology" in seen and extra.code not in seen
