@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.template.defaultfilters import pluralize
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -74,4 +75,14 @@ class PagedQuerySerializer(KnownQuerySerializer):
         max_value=ValidatedPagination.max_page_size,
         help_text=f"results a page, 1 to {ValidatedPagination.max_page_size}"
         f" ({ValidatedPagination.page_size} if left out)",
+    )
+
+
+def paged_query_refused(name: str, own: str) -> OpenApiResponse:
+    """The 400 of a listing read through a `PagedQuerySerializer`, for its OpenAPI schema; `own`: what
+    else of its query the listing refuses."""
+    return OpenApiResponse(
+        inline_serializer(name, {"detail": serializers.CharField()}),
+        description=f"an unknown or repeated query parameter, {own}, or a page or page_size that is not a "
+        "whole number in range; every problem in one message",
     )

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.permissions import IsStaff
-from api.query import PagedQuerySerializer, ValidatedPagination
+from api.query import PagedQuerySerializer, ValidatedPagination, paged_query_refused
 from coding import selectors, services
 from coding.models import CodingRun
 from responses.models import Answer
@@ -139,11 +139,7 @@ class ItemAnswersView(APIView):
         parameters=[AnswerQuerySerializer],
         responses={
             200: AnswerPageSerializer,
-            400: OpenApiResponse(
-                inline_serializer("AnswerQueryRefused", {"detail": serializers.CharField()}),
-                description="an unknown or repeated query parameter, an unknown filter, or a page or "
-                "page_size that is not a whole number in range; every problem in one message",
-            ),
+            400: paged_query_refused("AnswerQueryRefused", "an unknown filter"),
             404: OpenApiResponse(
                 inline_serializer("ItemNotFound", {"detail": serializers.CharField()}),
                 description="not a free-text item of the edition, or a page past the last",

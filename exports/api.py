@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.permissions import IsStaff
-from api.query import PagedQuerySerializer, ValidatedPagination
+from api.query import PagedQuerySerializer, ValidatedPagination, paged_query_refused
 from exports import review, services
 from exports.anonymise.kanon import MIN_K
 from exports.exporters import EXPORTERS
@@ -223,11 +223,7 @@ class ExportReviewView(APIView):
         parameters=[ReviewQuerySerializer],
         responses={
             200: ReviewPageSerializer,
-            400: OpenApiResponse(
-                inline_serializer("ReviewQueryRefused", {"detail": serializers.CharField()}),
-                description="an unknown or repeated query parameter, an unknown show, or a page or "
-                "page_size that is not a whole number in range; every problem in one message",
-            ),
+            400: paged_query_refused("ReviewQueryRefused", "an unknown show"),
             404: OpenApiResponse(DETAIL, description="no such export of yours, or a page past the last"),
             409: DETAIL,
         },

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from coding import services
@@ -11,6 +12,14 @@ from tests.responses.conftest import celery_worker, officers, worker_keys  # noq
 CORPUS = json.loads(
     (Path(__file__).resolve().parents[2] / "coding" / "reference" / "answers-2017.json").read_text()
 )
+
+
+def reference(item: str, count: int):
+    """The first `count` answers of a reference item: texts, 0/1 labels per code, and the codes."""
+    rows = CORPUS["items"][item][:count]
+    codes = sorted({c for r in rows for c in r["codes"]})
+    labels = np.array([[1 if c in r["codes"] else 0 for c in codes] for r in rows], dtype=np.int8)
+    return [r["text"] for r in rows], labels, codes
 
 
 def add_answers(edition, item_code: str, texts: list[str]) -> list[Answer]:

@@ -19,14 +19,7 @@ from coding.training import (
     tune_shared_threshold,
     tune_thresholds,
 )
-from tests.coding.conftest import CORPUS
-
-
-def reference(item: str, count: int):
-    rows = CORPUS["items"][item][:count]
-    codes = sorted({c for r in rows for c in r["codes"]})
-    labels = np.array([[1 if c in r["codes"] else 0 for c in codes] for r in rows], dtype=np.int8)
-    return [r["text"] for r in rows], labels, codes
+from tests.coding.conftest import reference
 
 
 def test_platt_scaling_is_monotone_and_never_certain_on_a_separable_sample():

@@ -10,7 +10,7 @@ from coding.classifiers import CLASSIFIERS, MAPPED_BELOW_HUMAN_CODED, default_tr
 from coding.classifiers.features import clauses
 from coding.classifiers.linear import TfidfMappedMiniLMClausesLogistic, TfidfMappedMiniLMLogistic
 from coding.training import train_with_cross_validation
-from tests.coding.conftest import CORPUS
+from tests.coding.conftest import reference
 
 
 class HashedVectors:
@@ -29,13 +29,6 @@ class HashedVectors:
             vector = np.random.default_rng(seed).normal(size=self.dimensions)
             rows.append(vector / np.linalg.norm(vector))
         return np.array(rows, dtype=np.float32).reshape(len(rows), self.dimensions)
-
-
-def reference(item: str, count: int):
-    rows = CORPUS["items"][item][:count]
-    codes = sorted({c for r in rows for c in r["codes"]})
-    labels = np.array([[1 if c in r["codes"] else 0 for c in codes] for r in rows], dtype=np.int8)
-    return [r["text"] for r in rows], labels, codes
 
 
 def test_an_answer_splits_where_a_sentence_or_list_item_ends_into_clauses_of_two_words_or_more():
