@@ -199,11 +199,16 @@ class EditionResultsView(APIView):
 
     @extend_schema(
         parameters=[
+            # Their names hold an item's code, so they are one free-form object sent as its own key=value
+            # pairs (form style, exploded); named f_ITEM and bins_ITEM, a client sent those names, refused.
             OpenApiParameter(
-                "f_ITEM", str, description="filter: keep respondents whose answer to ITEM is this choice"
-            ),
-            OpenApiParameter(
-                "bins_ITEM", str, description="histogram edges for number item ITEM, e.g. 0,50000,100000"
+                "filters_and_bins",
+                {"type": "object", "additionalProperties": {"type": "string"}},
+                style="form",
+                explode=True,
+                description="f_ITEM=CHOICE keeps the respondents whose answer to the choice item ITEM is "
+                "CHOICE; bins_ITEM=EDGES sets the histogram edges of the number item ITEM, e.g. "
+                "bins_salary=0,50000,100000 (ITEM: an item's code; this parameter's own name is not sent)",
             ),
         ],
         responses={

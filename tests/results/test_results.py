@@ -330,3 +330,16 @@ def test_a_cell_hidden_with_a_small_one_is_not_labelled_under_ten(edition, staff
     # 12 people said "unchanged": hidden (else 3 = 55 - 40 - 12), but it is not "fewer than 10".
     unchanged = next(v for k, v in rows.items() if k.strip().lower().startswith("unchanged"))
     assert "&lt; 10" not in unchanged and "not shown" in unchanged
+
+
+def test_the_results_api_schema_describes_the_item_named_parameters_as_the_api_reads_them():
+    """f_ITEM and bins_ITEM stood in the schema as parameters of those names, which the API refuses
+    ("no choice item 'ITEM'"): they are one free-form object, sent as its own key=value pairs."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    parameters = schema["paths"]["/api/v1/editions/{edition_id}/results/"]["get"]["parameters"]
+    query = [p for p in parameters if p["in"] == "query"]
+    assert len(query) == 1
+    assert query[0]["schema"] == {"type": "object", "additionalProperties": {"type": "string"}}
+    assert query[0]["style"] == "form" and query[0]["explode"] is True
