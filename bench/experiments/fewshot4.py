@@ -56,6 +56,7 @@ from coding.classifiers.linear import (
     TfidfMappedMiniLMLogistic,
     _PerCategorySvm,
     _TfidfMappedMiniLMFeatures,
+    highest_of_answer_and_clauses,
 )
 from coding.classifiers.vector_map import learn_vector_map
 from coding.training import (
@@ -119,18 +120,14 @@ def clause_max(base: type, how: str) -> type:
         identifier = f"experiment-{base.identifier}-clause-{how}"
 
         def predict_proba(self, texts):
-            whole = super().predict_proba(texts)
-            pieces, owner = [], []
-            for i, text in enumerate(texts):
-                parts = clauses(text, how)
-                if len(parts) > 1:
-                    pieces += parts
-                    owner += [i] * len(parts)
-            if pieces:
-                np.maximum.at(whole, np.array(owner), super().predict_proba(pieces))
-            return whole
+            return highest_of_answer_and_clauses(super().predict_proba, texts, split_by(how))
 
     return ClauseMax
+
+
+def split_by(how: str):
+    """The clauses of an answer by the rule `how`; [] for fewer than two (scored whole only)."""
+    return lambda text: parts if len(parts := clauses(text, how)) > 1 else []
 
 
 def clause_max_scores(base: type, how: str) -> type:
@@ -142,16 +139,7 @@ def clause_max_scores(base: type, how: str) -> type:
         identifier = f"experiment-{base.identifier}-clause-{how}"
 
         def decision_function(self, texts):
-            whole = super().decision_function(texts)
-            pieces, owner = [], []
-            for i, text in enumerate(texts):
-                parts = clauses(text, how)
-                if len(parts) > 1:
-                    pieces += parts
-                    owner += [i] * len(parts)
-            if pieces:
-                np.maximum.at(whole, np.array(owner), super().decision_function(pieces))
-            return whole
+            return highest_of_answer_and_clauses(super().decision_function, texts, split_by(how))
 
     return ClauseMaxScores
 

@@ -4,7 +4,7 @@ scores are turned into probabilities by Platt scaling on the cross-validation's 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -220,16 +220,26 @@ class _ClauseMax:
     +0.006 (within noise); on the synthetic reference items alpha rose more."""
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        whole = super().predict_proba(texts)
-        pieces: list[str] = []
-        owner: list[int] = []
-        for index, text in enumerate(texts):
-            parts = clauses(text)
-            pieces += parts
-            owner += [index] * len(parts)
-        if pieces:
-            np.maximum.at(whole, np.asarray(owner), super().predict_proba(pieces))
-        return whole
+        return highest_of_answer_and_clauses(super().predict_proba, texts)
+
+
+def highest_of_answer_and_clauses(
+    score: Callable[[Sequence[str]], np.ndarray],
+    texts: Sequence[str],
+    split: Callable[[str], list[str]] = clauses,
+) -> np.ndarray:
+    """Per text and category, the highest `score` of the text and of its clauses (`split`: [] for a text
+    scored whole only)."""
+    whole = score(texts)
+    pieces: list[str] = []
+    owner: list[int] = []
+    for index, text in enumerate(texts):
+        parts = split(text)
+        pieces += parts
+        owner += [index] * len(parts)
+    if pieces:
+        np.maximum.at(whole, np.asarray(owner), score(pieces))
+    return whole
 
 
 class TfidfLogistic(_TfidfFeatures, _PerCategoryLogistic):
