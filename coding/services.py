@@ -199,7 +199,7 @@ def codebook_import(*, edition: Edition, item_code: str, categories: Any, source
     wanted = {c["code"] for c in cleaned}
     # The list is the caller's instruction (an import, or a carry-over with "replace" ticked): the
     # categories it leaves out go without a second question.
-    for category in codebook.categories.exclude(code__in=wanted):
+    for category in codebook.categories.exclude(code__in=wanted).order_by("pk"):  # lock order: by id
         category_remove(category=category, delete_confirmed=True)
     for position, data in enumerate(cleaned):
         Category.objects.update_or_create(
@@ -320,7 +320,8 @@ def _lock_categories(categories: Sequence[Category]) -> set[str]:
         return {c.code for c in categories}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT code FROM {Category._meta.db_table} WHERE id = ANY(%s) FOR KEY SHARE",  # noqa: S608
+            # In id order, as codebook_import removes categories, so the two cannot deadlock.
+            f"SELECT code FROM {Category._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",  # noqa: S608
             [[c.pk for c in categories]],
         )
         return {code for (code,) in cursor.fetchall()}
