@@ -249,22 +249,25 @@ def codebook_for(*, edition_id: int, item_code: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class CategoryUsage:
-    """What removing a category would touch: the codes people gave with it, a trained run's decisions on
-    it (given or not: the record of what the run decided) and zero-shot suggestions of it."""
+    """What removing a category would touch: the codes people gave with it, the human codings it was
+    offered to (ticked or not: an unticked one is that person's "no"), a trained run's decisions on it
+    (given or not: the record of what the run decided) and zero-shot suggestions of it."""
 
     human: int = 0
     automatic: int = 0
     suggestions: int = 0
+    offered: int = 0
 
     @property
     def used(self) -> bool:
-        """A used category is retired, never deleted (coding.services.category_remove): its codes are
-        history and old figures. Suggestions were never codes: they go with a deleted category."""
-        return bool(self.human or self.automatic)
+        """A used category is retired, never deleted (coding.services.category_remove): its codes, and the
+        "no" of every coder it was offered to, are history and old figures (a category offered to all and
+        ticked by none is a measured 0 %). Suggestions were never codes: they go with a deleted category."""
+        return bool(self.human or self.automatic or self.offered)
 
 
 def category_usage(*, category_ids: Iterable[int]) -> dict[int, CategoryUsage]:
-    """category id → its usage (zeros for one nobody used); one grouped query."""
+    """category id → its usage (zeros for one nobody used); two grouped queries."""
     ids = list(category_ids)
     counted: dict[int, dict[str, int]] = defaultdict(dict)
     rows = (
@@ -275,11 +278,18 @@ def category_usage(*, category_ids: Iterable[int]) -> dict[int, CategoryUsage]:
     )
     for category_id, source, n in rows:
         counted[category_id][source] = n
+    offered = dict(
+        CategorySeen.objects.filter(category_id__in=ids)
+        .values("category_id")
+        .annotate(n=Count("*"))
+        .values_list("category_id", "n")
+    )
     return {
         pk: CategoryUsage(
             human=counted[pk].get(CodeSource.HUMAN, 0),
             automatic=counted[pk].get(CodeSource.AUTO, 0),
             suggestions=counted[pk].get(CodeSource.SUGGESTION, 0),
+            offered=offered.get(pk, 0),
         )
         for pk in ids
     }

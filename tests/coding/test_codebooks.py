@@ -217,3 +217,21 @@ def test_a_code_saved_after_the_count_is_never_deleted_with_its_category(coded_i
     other.refresh_from_db()
     assert other.retired
     assert AnswerCode.objects.filter(category=other, coder="A", answer=pairs[0][0]).exists()
+
+
+def test_a_category_coders_were_offered_is_retired_not_deleted_even_if_nobody_ticked_it(coded_item):
+    """Offered to a coder and left unticked, a category holds that person's "no": its figure is a measured
+    0 %, not a missing one. Deleting it took those decisions with it (CategorySeen cascades), so it is
+    retired like a category with codes, and the codebook page says it was offered."""
+    from coding.models import CategorySeen
+
+    edition, pairs = coded_item
+    book = Codebook.objects.get(edition=edition, item_code="workload_reasons")
+    other = services.category_create(codebook=book, code="other", label="Other reasons")
+    services.answer_codes_set(answer_id=pairs[0][0].pk, codes=[pairs[0][1][0]], coder="A")
+    assert CategorySeen.objects.filter(category=other).count() == 1
+
+    assert services.category_remove(category=other, delete_confirmed=True) == "retired"
+    other.refresh_from_db()
+    assert other.retired and CategorySeen.objects.filter(category=other).count() == 1
+    assert selectors.category_usage(category_ids=[other.pk])[other.pk] == selectors.CategoryUsage(offered=1)
