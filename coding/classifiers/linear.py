@@ -214,10 +214,8 @@ class _ClauseMax:
     blends them into one mean-pooled vector, which a few training answers per category cannot undo,
     while each clause alone reads as its own reason. The training step's out-of-fold probabilities go
     through the same rule, so the thresholds are tuned for it. The clauses' vectors are not stored: the
-    embedder computes them on demand (once per run: StoredEmbeddings keeps them). Measured
-    (docs/performance.md, "Few-shot, a fourth round"): on the NHS benchmark (real answers, 5-20 codes
-    per category, 9 samples) macro-F1 +0.019 and the out-of-fold micro-F1 +0.028, held-out micro-F1
-    +0.006 (within noise); on the synthetic reference items alpha rose more."""
+    embedder computes them on demand (once per run: StoredEmbeddings keeps them). What it gains is
+    recorded once, where it was made the default (coding/classifiers/__init__.py)."""
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return highest_of_answer_and_clauses(super().predict_proba, texts)
