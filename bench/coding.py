@@ -162,14 +162,15 @@ def run_method(method, texts, labels, codes, train, test, per_category, repeats,
                 codebook=codebook_for_training(specs, len(train_idx)),
             )
             model, accept = result.classifier, result.accept
-            relative_cut = result.relative_cut
+            relative_cut, predict = result.relative_cut, result.probabilities
         else:
             model, relative_cut = cls().describe(specs), 0.0
             accept = lambda p: decide(p, np.full(len(codes), 0.5))  # noqa: E731
+            predict = model.predict_proba
     rates = []
     for _ in range(repeats):
         with Clock() as coding:
-            probabilities = model.predict_proba(test_texts)
+            probabilities = predict(test_texts)
         rates.append(len(test_texts) / coding.wall)
     metrics = agreement(labels[test], accept(probabilities), probabilities, codes)
     row = {
@@ -198,7 +199,7 @@ def run_method(method, texts, labels, codes, train, test, per_category, repeats,
         for _ in range(repeats):
             model.embedder = StoredEmbeddings({}, stored.embedder)
             with Clock() as coding:
-                model.predict_proba(test_texts)
+                predict(test_texts)
             first_rates.append(len(test_texts) / coding.wall)
         model.embedder = stored
         row["answers_per_second_first_time"] = round(statistics.median(first_rates), 1)
@@ -295,7 +296,7 @@ def reference_items(methods: list[str], samples: int = REFERENCE_SAMPLES, embedd
                     codebook=codebook,
                     embedder=embedder,
                 )  # embedder None: embeds with MiniLM directly (a few hundred short answers)
-                probabilities = result.classifier.predict_proba([texts[i] for i in test])
+                probabilities = result.probabilities([texts[i] for i in test])
                 metrics = agreement(labels[test], result.accept(probabilities), probabilities, codes)
                 draws.append((metrics, result, codebook is not None, len(idx)))
             alphas = [m["alpha"] if m["alpha"] is not None else 0.0 for m, *_ in draws]

@@ -714,7 +714,7 @@ def _execute(run: CodingRun, attempt: int) -> None:
             embedder=embedder,
             codebook=codebook,
         )
-        probabilities = result.classifier.predict_proba(texts) if texts else np.zeros((0, len(codes)))
+        probabilities = result.probabilities(texts) if texts else np.zeros((0, len(codes)))
         thresholds = result.thresholds
         accepted = result.accept(probabilities)
         metrics["cross_validation"] = result.metrics
@@ -853,7 +853,7 @@ def _gap_fill(
     answers = [(aid, text) for aid, text in coded if any(aid in gaps[codes[k]] for k in fillable)]
     if not answers:
         return []
-    predicted = result.classifier.predict_proba([text for _, text in answers])
+    predicted = result.probabilities([text for _, text in answers])
     decided = np.array([[1.0 if code in human[aid] else 0.0 for code in codes] for aid, _ in answers])
     # Only the categories it may code: a "human coding only" one left at 0 takes no place under the cap.
     is_gap = np.array(

@@ -189,7 +189,7 @@ def test_the_cap_on_codes_per_answer_counts_the_model_s_codes_only():
     codes = ["a", "b", "c", "d"]
     probabilities = np.array([[0.9, 0.9, 0.8, 0.1], [0.9, 0.1, 0.7, 0.9]])
     result = SimpleNamespace(
-        classifier=SimpleNamespace(predict_proba=lambda texts: probabilities[: len(texts)]),
+        probabilities=lambda texts: probabilities[: len(texts)],
         thresholds=np.full(4, 0.5),
         relative_cut=0.5,
         max_codes=1,
@@ -261,7 +261,7 @@ def test_a_gap_code_needs_the_relative_cut_itself_where_people_gave_a_code():
     codes = ["a", "b"]
     probabilities = np.array([[0.6, 0.4], [0.1, 0.4]])
     result = SimpleNamespace(
-        classifier=SimpleNamespace(predict_proba=lambda texts: probabilities[: len(texts)]),
+        probabilities=lambda texts: probabilities[: len(texts)],
         thresholds=np.full(2, 0.3),
         relative_cut=0.5,
         max_codes=2,
