@@ -23,6 +23,7 @@ from tests.coding.conftest import code_by_human
 from tests.coding.test_coding_run import ITEM
 from tests.coding.test_concurrency import wait_until_a_query_waits_for_a_lock
 from tests.coding.test_gap_fill import GAP, code_with_a_gap
+from tests.conftest import login_with_mfa
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,7 +81,9 @@ def finished(run) -> CodingRun:
     return run
 
 
-def test_a_category_deleted_while_a_run_trains_is_left_out_of_what_it_writes(coded_item, monkeypatch):
+def test_a_category_deleted_while_a_run_trains_is_left_out_of_what_it_writes(
+    coded_item, monkeypatch, client, analyst_ann
+):
     """The analyst deletes an unused category while the run trains: the run used to fail at commit on the
     foreign key (its codes and its covered categories named the category) and had to be started again."""
     edition, pairs = coded_item
@@ -101,6 +104,11 @@ def test_a_category_deleted_while_a_run_trains_is_left_out_of_what_it_writes(cod
     written = AnswerCode.objects.filter(run=run, source=CodeSource.AUTO)
     assert written.filter(accepted=True).count() == run.metrics["codes_written"] > 0
     assert FinalCode.objects.filter(source="auto").count() > 0
+    # The coding screen says so, beside the run and in its per-category report.
+    page = login_with_mfa(client, analyst_ann).get(f"/staff/coding/editions/{edition.pk}/items/{ITEM}/")
+    assert "no codes written for <code>new_reason</code> (deleted while it ran)" in page.content.decode()
+    report = {row["code"]: row for row in page.context["model_report"]["categories"]}
+    assert report["new_reason"]["dropped"] == "deleted" and report["technology"]["dropped"] is None
 
 
 def test_a_category_retired_while_a_run_trains_gets_no_automatic_codes(coded_item, monkeypatch):
