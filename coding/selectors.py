@@ -549,6 +549,8 @@ def latest_trained_run_report(*, edition_id: int, item_code: str) -> dict[str, A
     thresholds = cv.get("thresholds", {})
     shares = metrics.get("estimated_shares", {})
     flagged = set(metrics.get("human_only", []))
+    # Deleted or retired while the run worked: learnt and estimated, but given no codes.
+    dropped = metrics.get("categories_dropped", {})
     labels = dict(
         Category.objects.filter(codebook__edition_id=edition_id, codebook__item_code=item_code).values_list(
             "code", "label"
@@ -574,6 +576,7 @@ def latest_trained_run_report(*, edition_id: int, item_code: str) -> dict[str, A
                 "threshold": thresholds.get(code),
                 "estimated_share": shares.get(code),
                 "human_only": code in flagged,
+                "dropped": dropped.get(code),
             }
             for code, entry in cv.get("categories", {}).items()
         ],

@@ -442,6 +442,7 @@ def answer_codes_set(
     coding.categories_seen.set(offered)
     # A person has now decided these categories: a model's earlier decision of one for this answer (a
     # filled gap) must not come back if it becomes a gap again (say, adjudicated while it is retired).
+    # A run writing decisions for the answer holds its row (_run_write_lock): they are committed by now.
     AutoFill.objects.filter(answer_id=answer.pk, category_id__in=offered).delete()
     AnswerCode.objects.filter(answer_id=answer.pk, source=CodeSource.HUMAN, coder=coder).delete()
     AnswerCode.objects.bulk_create(
@@ -776,6 +777,18 @@ def _execute(run: CodingRun, attempt: int) -> None:
         # The run's row stays locked until commit: if another attempt took over, this one writes nothing.
         if not _current(run.pk, attempt).select_for_update().exists():
             raise AttemptSuperseded(str(run.pk))
+        item_id = _text_item(run.edition, run.item_code).pk
+        dropped = _run_write_lock(categories=categories, item_id=item_id)
+        if len(dropped) == len(categories):
+            raise CodingRunRefused("every category this run coded was deleted or retired while it ran")
+        if dropped:
+            # Codes only of the categories still active; what the model learnt and estimated stays as it
+            # was (the report marks the categories left out).
+            metrics["categories_dropped"] = {c.code: dropped[c.pk] for c in categories if c.pk in dropped}
+            rows = [r for r in rows if r.category_id not in dropped]
+            fill = [d for d in fill if categories[d[0][1]].pk not in dropped]
+        columns = [k for k, c in enumerate(categories) if c.pk not in dropped]
+        kept = [categories[k] for k in columns]
         item_answers = Answer.objects.filter(item__edition_id=run.edition_id, item__code=run.item_code)
         # Earlier automatic output of either kind is replaced; human codes are never touched.
         AnswerCode.objects.filter(
@@ -786,21 +799,20 @@ def _execute(run: CodingRun, attempt: int) -> None:
         # as automatically coded with no category (their codes were just deleted), lowering every share.
         AutoCoding.objects.filter(answer__in=item_answers).delete()
         AutoFill.objects.filter(answer__in=item_answers).delete()
-        # The categories the run coded: any other one is unknown for the answers it coded (coding/finals.py).
-        run.categories.set(categories)
+        # The categories the run coded, less those gone or retired meanwhile: any other one is unknown for
+        # the answers it coded (coding/finals.py).
+        run.categories.set(kept)
         if run.kind == RunKind.TRAINED:
             AutoCoding.objects.bulk_create([AutoCoding(answer_id=aid, run=run) for aid, _ in to_code])
             AutoFill.objects.bulk_create(
                 [AutoFill(answer_id=aid, category=categories[k], run=run) for (aid, k), _, _ in fill],
                 batch_size=2000,
             )
-            Category.objects.filter(pk__in=[c.pk for c in categories]).update(human_only=False)
-            Category.objects.filter(pk__in=[c.pk for c in categories if c.code in flagged]).update(
-                human_only=True
-            )
+            Category.objects.filter(pk__in=[c.pk for c in kept]).update(human_only=False)
+            Category.objects.filter(pk__in=[c.pk for c in kept if c.code in flagged]).update(human_only=True)
         AnswerCode.objects.bulk_create(rows, batch_size=2000)
         if len(texts):
-            priority = review_priority(probabilities, thresholds)
+            priority = review_priority(probabilities[:, columns], thresholds[columns])
             order = np.argsort(-priority, kind="stable")[:REVIEW_QUEUE_SIZE]
             ReviewItem.objects.bulk_create(
                 [
@@ -810,9 +822,10 @@ def _execute(run: CodingRun, attempt: int) -> None:
                 ]
             )
         metrics["coded"] = len(to_code)
-        final_codes_refresh(item_id=_text_item(run.edition, run.item_code).pk)
+        final_codes_refresh(item_id=item_id)
         # A gap a person decided while the run worked is no gap now: its decision must not be kept to
-        # stand in for theirs if the category becomes a gap again.
+        # stand in for theirs if the category becomes a gap again. (A save of an answer written for here
+        # has committed before the refresh read the codes, or waits for this commit: _run_write_lock.)
         AutoFill.objects.filter(run=run).exclude(
             Exists(
                 FinalFilled.objects.filter(
@@ -831,6 +844,43 @@ def _execute(run: CodingRun, attempt: int) -> None:
 
 # A run's decision on one category of one answer: ((answer id, category index), probability, given).
 _Decision = tuple[tuple[uuid.UUID, int], float, bool]
+
+
+def _run_write_lock(*, categories: Sequence[Category], item_id: int) -> dict[int, str]:
+    """The first step of a run's write, in its transaction: key-share locks until commit on the categories
+    it coded, then on the item's free-text answers (those it writes rows for among them), each in id
+    order. Returns category id → why it is
+    left out of what the run writes: "deleted" or "retired" while the run worked (a retired category
+    gets no new codes, from a person or a run; one started now would not code it).
+
+    Categories: the lock answer_codes_set takes, so an analyst's remove (category_remove: a row lock)
+    waits for this write, not for the whole run, or the write for the remove and then reads its result;
+    before, the remove deleted the category under the run and the run failed at commit on the foreign key.
+    Answers: a person's save locks its answer before anything else, so it and this write go one after
+    the other: a save that came first has committed when the refresh reads the codes (a gap it decided is
+    no gap, and the run keeps no decision of it), a later one sees the run's rows and deletes the
+    decisions it overrides. Unlocked, the two interleaved: the foreign keys' check took these locks at
+    the run's commit, while the run held the item's refresh lock that such a save was waiting for (a
+    deadlock), or a save's delete missed the run's decision it overrode."""
+    ids = sorted(c.pk for c in categories)
+    if connection.vendor != "postgresql":  # SQLite runs one writer at a time: reading again is enough
+        state = dict(Category.objects.filter(pk__in=ids).values_list("pk", "retired"))
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, retired FROM {Category._meta.db_table} WHERE id = ANY(%s) "  # noqa: S608
+                "ORDER BY id FOR KEY SHARE",
+                [ids],
+            )
+            state = dict(cursor.fetchall())
+            # By item, not by a list of ids: in a scratch table of 100,000 rows, the ids as one parameter
+            # took 1.0-1.1 s; by item 0.6-0.9 s, the lock 0.2-0.3 s of it (docs/architecture.md).
+            cursor.execute(
+                f"SELECT id FROM {Answer._meta.db_table} WHERE item_id = %s AND text IS NOT NULL "  # noqa: S608
+                "ORDER BY id FOR KEY SHARE",
+                [item_id],
+            )
+    return {pk: "deleted" if pk not in state else "retired" for pk in ids if state.get(pk, True)}
 
 
 def _gap_fill(

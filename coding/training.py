@@ -227,7 +227,10 @@ def agreement(
         per_category[code] = entry
     known = _known(labels)
     overall_alpha = alpha_binary(_given(labels[known]).astype(int), predicted[known].astype(int))
-    share_errors_hard = [abs(e["share_hard"] - e["share_human"]) for e in per_category.values()]
+    # Share errors only where human codes speak for the category: a category every human-coded answer is
+    # unknown for (added after they were coded) has no human share to compare with (and no estimated one).
+    compared = [per_category[code] for k, code in enumerate(codes) if _known(labels[:, k]).any()]
+    share_errors_hard = [abs(e["share_hard"] - e["share_human"]) for e in compared]
     result: dict[str, Any] = {
         "n": int(labels.shape[0]),
         "micro_f1": round(f1(tps, fps, fns), 4),
@@ -238,7 +241,7 @@ def agreement(
     }
     if probabilities is not None:
         result["share_error_estimated_pp"] = _summary(
-            [abs(e["share_estimated"] - e["share_human"]) for e in per_category.values()]
+            [abs(e["share_estimated"] - e["share_human"]) for e in compared]
         )
     return result
 

@@ -11,6 +11,7 @@ from coding.training import (
     RELATIVE_CUT_GRID,
     THRESHOLD_SHRINKAGE,
     CodebookTexts,
+    agreement,
     decide,
     max_codes_coded,
     shrink_thresholds,
@@ -200,3 +201,14 @@ def test_a_text_labelled_minus_one_is_left_out_of_that_category_only():
     np.testing.assert_allclose(model.models_[1].coef_, alone.coef_)
     without_extra = model._estimator(1).fit(features, labels[:, 0])
     assert not np.allclose(model.models_[0].coef_, without_extra.coef_)
+
+
+def test_the_agreement_report_compares_shares_only_where_human_codes_speak_for_the_category():
+    """A category added after every human-coded answer was coded is unknown (-1) for all of them: it has no
+    human share, and the report failed on its missing estimated share (KeyError: the whole run failed)."""
+    labels = np.array([[1, -1], [0, -1], [1, -1], [0, -1]], dtype=np.int8)
+    probabilities = np.array([[0.9, 0.2], [0.3, 0.7], [0.8, 0.1], [0.2, 0.6]])
+    report = agreement(labels, probabilities >= 0.5, probabilities, ["old", "added"])
+    assert "share_estimated" not in report["categories"]["added"]
+    assert report["share_error_estimated_pp"] == {"mean": 5.0, "max": 5.0}  # |50 - 55|, "old" alone
+    assert report["share_error_hard_pp"] == {"mean": 0.0, "max": 0.0}
