@@ -197,6 +197,10 @@ def codebook_import(*, edition: Edition, item_code: str, categories: Any, source
         codebook.source = source
         codebook.save(update_fields=["source"])
     wanted = {c["code"] for c in cleaned}
+    # Every category row locked first, in id order, as a run's write and a coder's save lock them (key
+    # share, id order); update_or_create below would lock them one by one in the list's order, and two
+    # orders can deadlock.
+    list(codebook.categories.select_for_update().order_by("pk").values_list("pk", flat=True))
     # The list is the caller's instruction (an import, or a carry-over with "replace" ticked): the
     # categories it leaves out go without a second question.
     for category in codebook.categories.exclude(code__in=wanted).order_by("pk"):  # lock order: by id

@@ -5,7 +5,7 @@ product's code) on real PostgreSQL connections: the run never fails and leaves n
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from coding import services, training
 from coding.models import (
@@ -266,3 +266,40 @@ def assert_the_person_decided_the_gap(answer, corpus) -> None:
     )
     # The other gaps the run decided are kept.
     assert AutoFill.objects.filter(category__code=GAP).count() == FinalFilled.objects.count() == 19
+
+
+def test_an_import_that_reorders_the_categories_does_not_deadlock_with_a_save_or_a_run(open_2017):
+    """A save (and a run's write) takes key-share locks on the categories in id order. An import that
+    lists them in another order used to lock them one by one in its list's order: holding the second
+    while waiting for the first, it deadlocked with a save holding the first and asking for the second,
+    and PostgreSQL aborted one of them. Now the import locks every category in id order first."""
+    services.codebooks_import_reference(edition=open_2017)
+    first, second = Category.objects.filter(codebook__item_code=ITEM).order_by("pk")[:2]
+    listed = [{"code": c.code, "label": c.label, "description": c.description} for c in (second, first)]
+    holder_has_first, holder_asks_second = threading.Event(), threading.Event()
+    outcomes: dict = {}
+
+    def hold_first_then_ask_for_second() -> str:
+        with transaction.atomic():
+            assert services._lock_categories([first]) == {first.code}
+            holder_has_first.set()
+            holder_asks_second.wait(10)
+            services._lock_categories([second])
+        return "locked both"
+
+    holder = in_thread("holder", hold_first_then_ask_for_second, outcomes)
+    assert holder_has_first.wait(10)
+    importer = in_thread(
+        "import",
+        lambda: services.codebook_import(edition=open_2017, item_code=ITEM, categories=listed),
+        outcomes,
+    )
+    wait_until_a_query_waits_for_a_lock()  # the import waits for the first category
+    holder_asks_second.set()
+    holder.join(30)
+    importer.join(30)
+    assert outcomes["holder"] == "locked both"
+    assert not isinstance(outcomes["import"], str), outcomes["import"]  # no "deadlock detected"
+    assert list(
+        Category.objects.filter(codebook__item_code=ITEM).order_by("position").values_list("code", flat=True)
+    ) == [second.code, first.code]
