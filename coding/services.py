@@ -219,10 +219,13 @@ def codebook_import(*, edition: Edition, item_code: str, categories: Any, source
     return codebook
 
 
+@transaction.atomic
 def codebooks_import_reference(*, edition: Edition, path: Any = None) -> list[Codebook]:
     """The reference coding frames (surveys/reference/codebooks.json) for the edition's items that have
     no codebook yet. One that has is left as analysts made it: importing over it reverted their labels
-    and deleted the categories they had added (a second click on the edition page's import button)."""
+    and deleted the categories they had added (a second click on the edition page's import button).
+    All or nothing: one refused (a code an analyst relabelled in another edition of the series) refuses
+    the import, with every item's reasons."""
     raw = json.loads((path or REFERENCE_DIR / "codebooks.json").read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise CodebookInvalid(["codebooks.json: must map item codes to lists of categories"])
@@ -231,11 +234,21 @@ def codebooks_import_reference(*, edition: Edition, path: Any = None) -> list[Co
         .exclude(code__in=Codebook.objects.filter(edition=edition).values("item_code"))
         .values_list("code", flat=True)
     )
-    return [
-        codebook_import(edition=edition, item_code=item_code, categories=categories, source="reference")
-        for item_code, categories in raw.items()
-        if item_code in codes
-    ]
+    books, errors = [], []
+    for item_code, categories in raw.items():
+        if item_code not in codes:
+            continue
+        try:
+            books.append(
+                codebook_import(
+                    edition=edition, item_code=item_code, categories=categories, source="reference"
+                )
+            )
+        except CodebookInvalid as exc:
+            errors.extend(f"{item_code}: {error}" for error in exc.errors)
+    if errors:
+        raise CodebookInvalid(errors)
+    return books
 
 
 @transaction.atomic

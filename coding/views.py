@@ -39,10 +39,16 @@ def _codebook(edition_id: int, item_code: str) -> Codebook:
 def edition_codebooks(request: HttpRequest, edition_id: int) -> HttpResponse:
     edition = get_object_or_404(Edition, pk=edition_id)
     if request.method == "POST":
-        books = services.codebooks_import_reference(edition=edition)
-        messages.success(
-            request, f"Imported {len(books)} reference codebook(s); items that had a codebook keep theirs."
-        )
+        try:
+            books = services.codebooks_import_reference(edition=edition)
+            messages.success(
+                request,
+                f"Imported {len(books)} reference codebook(s); items that had a codebook keep theirs.",
+            )
+        except services.CodebookInvalid as exc:
+            messages.error(request, "No reference codebook imported, because:")
+            for error in exc.errors:
+                messages.error(request, error)
         return redirect("coding:edition", edition_id=edition.pk)
     books = [
         {"book": b, "progress": selectors.coding_progress(edition_id=edition.pk, item_code=b.item_code)}
