@@ -233,13 +233,14 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
         action = request.POST.get("action")
         try:
             if action == "add":
-                services.category_create(
+                added = services.category_create(
                     codebook=book,
                     code=request.POST.get("code", "").strip(),
                     label=request.POST.get("label", ""),
                     description=request.POST.get("description", ""),
                     examples=[e.strip() for e in request.POST.get("examples", "").splitlines() if e.strip()],
                 )
+                messages.success(request, f"{added.code}: added.")
             elif action in {"remove", "restore", "update"}:
                 category = get_object_or_404(Category, codebook=book, code=request.POST.get("code"))
                 if action == "remove":
@@ -257,6 +258,7 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                     messages.info(request, _removed_message(category, outcome))
                 elif action == "restore":
                     services.category_restore(category=category)
+                    messages.success(request, f"{category.code}: restored; it is offered for coding again.")
                 else:
                     services.category_update(
                         category=category,
@@ -266,6 +268,8 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                             e.strip() for e in request.POST.get("examples", "").splitlines() if e.strip()
                         ],
                     )
+                    # Said in the page's status region: the page looks the same after a save.
+                    messages.success(request, f"{category.code}: saved.")
             elif action == "carry":
                 try:
                     to_edition = int(request.POST.get("to_edition", ""))
