@@ -654,3 +654,19 @@ def test_importing_reference_codebooks_that_clash_with_the_series_is_refused_wit
     body = response.content.decode()
     assert "offender_change_how" in body and escape("means 'Younger offenders, reworded'") in body
     assert not Codebook.objects.filter(edition=next_edition).exists()
+
+
+def test_a_refused_category_edit_names_the_category_not_a_list_position(client, analyst_ann, coded_item):
+    """A label of spaces passes the browser's `required`; the refusal read "workload_reasons[0].label: ...",
+    naming the first place of a list the analyst never saw, whichever category they edited."""
+    edition, _ = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    saved = client.post(url, {"action": "update", "code": "technology", "label": "   "}, follow=True)
+    body = saved.content.decode()
+    assert f"{ITEM}.technology.label: a label of 1 to 200 characters is required" in body
+    assert "[0]" not in body
+    added = client.post(url, {"action": "add", "code": "Other", "label": "Other"}, follow=True)
+    assert f"{ITEM}.Other.code: {escape(repr('Other'))} is not a code" in added.content.decode()
+    labels = {c["code"]: c["label"] for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
+    assert labels["technology"].startswith("Challenges following") and "Other" not in labels
