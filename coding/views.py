@@ -46,7 +46,11 @@ def edition_codebooks(request: HttpRequest, edition_id: int) -> HttpResponse:
                 f"Imported {len(books)} reference codebook(s); items that had a codebook keep theirs.",
             )
         except services.CodebookInvalid as exc:
-            messages.error(request, "No reference codebook imported, because:")
+            messages.error(
+                request,
+                "No reference codebook imported (an edited codebook is carried over from its codebook page "
+                "instead), because:",
+            )
             for error in exc.errors:
                 messages.error(request, error)
         return redirect("coding:edition", edition_id=edition.pk)
