@@ -170,3 +170,17 @@ def test_each_category_row_of_the_codebook_names_its_category_and_a_save_is_anno
     page.get_by_label("Label", exact=True).last.fill("Other reasons")
     page.get_by_role("button", name="Add").click()
     expect(page.get_by_role("status")).to_have_text("other: added.")
+
+
+def test_the_coding_screen_s_progress_bar_has_a_name(login, open_2017, analyst_ann):
+    """The coding screen's progress bar had no name (a screen reader said "progress bar, 33 %" alone);
+    the auto-coding one had."""
+    item = "workload_reasons"
+    coding_services.codebooks_import_reference(edition=open_2017)
+    answers = add_answers(open_2017, item, ["More data every year", "Less staff", "Bigger devices"])
+    coding_services.answer_codes_set(answer_id=answers[0].pk, codes=["more_data"], coder="A")
+    page = login(analyst_ann, mfa=True)
+    page.goto(f"/staff/coding/editions/{open_2017.pk}/items/{item}/")
+    bar = page.get_by_role("progressbar", name="Answers coded", exact=True)
+    expect(bar).to_have_count(1)
+    expect(bar).to_have_attribute("value", "1")
