@@ -102,43 +102,60 @@ def codebook_validate(data: Any, *, where: str = "codebook") -> list[dict[str, A
         if not isinstance(raw, Mapping):
             errors.append(f"{at}: must be an object with code and label")
             continue
-        unknown = set(raw) - {"code", "label", "description", "examples"}
-        if unknown:
-            errors.append(f"{at}: unknown field(s) {', '.join(sorted(unknown))}")
-        code, label = raw.get("code"), raw.get("label")
-        if not isinstance(code, str) or not CODE_PATTERN.match(code):
-            errors.append(f"{at}.code: {code!r} is not a code (lower-case letters, digits, _; up to 64)")
-        elif code in seen:
-            errors.append(f"{at}.code: {code!r} appears twice")
-        else:
+        category, problems = _category_clean(raw, at=at)
+        errors.extend(problems)
+        code = category["code"]
+        if not any(p.startswith(f"{at}.code:") for p in problems):  # a code, so a string
+            if code in seen:
+                errors.append(f"{at}.code: {code!r} appears twice")
             seen.add(code)
-        if not isinstance(label, str) or not label.strip() or len(label.strip()) > 200:
-            errors.append(f"{at}.label: a label of 1 to 200 characters is required")
-        description = raw.get("description", "")
-        if not isinstance(description, str):
-            errors.append(f"{at}.description: must be text")
-        examples = raw.get("examples", [])
-        if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
-            errors.append(f"{at}.examples: must be a list of texts")
-        texts = {"label": label, "description": description}
-        if isinstance(examples, list):
-            texts.update({f"examples[{n}]": e for n, e in enumerate(examples)})
-        errors.extend(
-            f"{at}.{field}: {problem}"
-            for field, text in texts.items()
-            if isinstance(text, str) and (problem := _unstorable(text))
-        )
-        out.append(
-            {
-                "code": code,
-                "label": (label or "").strip() if isinstance(label, str) else "",
-                "description": description if isinstance(description, str) else "",
-                "examples": examples if isinstance(examples, list) else [],
-            }
-        )
+        out.append(category)
     if errors:
         raise CodebookInvalid(errors)
     return out
+
+
+def category_validate(raw: Mapping[str, Any], *, item_code: str) -> dict[str, Any]:
+    """One category as the codebook page sends it, normalised, or CodebookInvalid naming it by item and
+    code (a list position, as an import's errors give, meant nothing on that page)."""
+    category, problems = _category_clean(raw, at=f"{item_code}.{raw.get('code')}")
+    if problems:
+        raise CodebookInvalid(problems)
+    return category
+
+
+def _category_clean(raw: Mapping[str, Any], *, at: str) -> tuple[dict[str, Any], list[str]]:
+    """A category normalised, and what is wrong with it (each problem prefixed with `at`)."""
+    errors: list[str] = []
+    unknown = set(raw) - {"code", "label", "description", "examples"}
+    if unknown:
+        errors.append(f"{at}: unknown field(s) {', '.join(sorted(unknown))}")
+    code, label = raw.get("code"), raw.get("label")
+    if not isinstance(code, str) or not CODE_PATTERN.match(code):
+        errors.append(f"{at}.code: {code!r} is not a code (lower-case letters, digits, _; up to 64)")
+    if not isinstance(label, str) or not label.strip() or len(label.strip()) > 200:
+        errors.append(f"{at}.label: a label of 1 to 200 characters is required")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        errors.append(f"{at}.description: must be text")
+    examples = raw.get("examples", [])
+    if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+        errors.append(f"{at}.examples: must be a list of texts")
+    texts = {"label": label, "description": description}
+    if isinstance(examples, list):
+        texts.update({f"examples[{n}]": e for n, e in enumerate(examples)})
+    errors.extend(
+        f"{at}.{field}: {problem}"
+        for field, text in texts.items()
+        if isinstance(text, str) and (problem := _unstorable(text))
+    )
+    category = {
+        "code": code,
+        "label": (label or "").strip() if isinstance(label, str) else "",
+        "description": description if isinstance(description, str) else "",
+        "examples": examples if isinstance(examples, list) else [],
+    }
+    return category, errors
 
 
 def _unstorable(text: str) -> str:
@@ -223,10 +240,13 @@ def codebook_import(*, edition: Edition, item_code: str, categories: Any, source
     return codebook
 
 
+@transaction.atomic
 def codebooks_import_reference(*, edition: Edition, path: Any = None) -> list[Codebook]:
     """The reference coding frames (surveys/reference/codebooks.json) for the edition's items that have
     no codebook yet. One that has is left as analysts made it: importing over it reverted their labels
-    and deleted the categories they had added (a second click on the edition page's import button)."""
+    and deleted the categories they had added (a second click on the edition page's import button).
+    All or nothing: one refused (a code an analyst relabelled in another edition of the series) refuses
+    the import, with every item's reasons."""
     raw = json.loads((path or REFERENCE_DIR / "codebooks.json").read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise CodebookInvalid(["codebooks.json: must map item codes to lists of categories"])
@@ -235,20 +255,30 @@ def codebooks_import_reference(*, edition: Edition, path: Any = None) -> list[Co
         .exclude(code__in=Codebook.objects.filter(edition=edition).values("item_code"))
         .values_list("code", flat=True)
     )
-    return [
-        codebook_import(edition=edition, item_code=item_code, categories=categories, source="reference")
-        for item_code, categories in raw.items()
-        if item_code in codes
-    ]
+    books, errors = [], []
+    for item_code, categories in raw.items():
+        if item_code not in codes:
+            continue
+        try:
+            books.append(
+                codebook_import(
+                    edition=edition, item_code=item_code, categories=categories, source="reference"
+                )
+            )
+        except CodebookInvalid as exc:
+            errors.extend(f"{item_code}: {error}" for error in exc.errors)
+    if errors:
+        raise CodebookInvalid(errors)
+    return books
 
 
 @transaction.atomic
 def category_create(
     *, codebook: Codebook, code: str, label: str, description: str = "", examples: Sequence[str] = ()
 ) -> Category:
-    (data,) = codebook_validate(
-        [{"code": code, "label": label, "description": description, "examples": list(examples)}],
-        where=codebook.item_code,
+    data = category_validate(
+        {"code": code, "label": label, "description": description, "examples": list(examples)},
+        item_code=codebook.item_code,
     )
     _check_series_meaning(codebook.edition, codebook.item_code, [data])
     # The codebook's row is locked until commit, so a second Add of the same code at once (a double
@@ -270,9 +300,9 @@ def category_create(
 def category_update(
     *, category: Category, label: str, description: str = "", examples: Sequence[str] = ()
 ) -> Category:
-    (data,) = codebook_validate(
-        [{"code": category.code, "label": label, "description": description, "examples": list(examples)}],
-        where=category.codebook.item_code,
+    data = category_validate(
+        {"code": category.code, "label": label, "description": description, "examples": list(examples)},
+        item_code=category.codebook.item_code,
     )
     # A new label must not give the code another meaning than it has in the series' other editions.
     _check_series_meaning(category.codebook.edition, category.codebook.item_code, [data])

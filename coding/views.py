@@ -39,10 +39,20 @@ def _codebook(edition_id: int, item_code: str) -> Codebook:
 def edition_codebooks(request: HttpRequest, edition_id: int) -> HttpResponse:
     edition = get_object_or_404(Edition, pk=edition_id)
     if request.method == "POST":
-        books = services.codebooks_import_reference(edition=edition)
-        messages.success(
-            request, f"Imported {len(books)} reference codebook(s); items that had a codebook keep theirs."
-        )
+        try:
+            books = services.codebooks_import_reference(edition=edition)
+            messages.success(
+                request,
+                f"Imported {len(books)} reference codebook(s); items that had a codebook keep theirs.",
+            )
+        except services.CodebookInvalid as exc:
+            messages.error(
+                request,
+                "No reference codebook imported (an edited codebook is carried over from its codebook page "
+                "instead), because:",
+            )
+            for error in exc.errors:
+                messages.error(request, error)
         return redirect("coding:edition", edition_id=edition.pk)
     books = [
         {"book": b, "progress": selectors.coding_progress(edition_id=edition.pk, item_code=b.item_code)}
@@ -227,13 +237,14 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
         action = request.POST.get("action")
         try:
             if action == "add":
-                services.category_create(
+                added = services.category_create(
                     codebook=book,
                     code=request.POST.get("code", "").strip(),
                     label=request.POST.get("label", ""),
                     description=request.POST.get("description", ""),
                     examples=[e.strip() for e in request.POST.get("examples", "").splitlines() if e.strip()],
                 )
+                messages.success(request, f"{added.code}: added.")
             elif action in {"remove", "restore", "update"}:
                 category = get_object_or_404(Category, codebook=book, code=request.POST.get("code"))
                 if action == "remove":
@@ -251,6 +262,7 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                     messages.info(request, _removed_message(category, outcome))
                 elif action == "restore":
                     services.category_restore(category=category)
+                    messages.success(request, f"{category.code}: restored; it is offered for coding again.")
                 else:
                     services.category_update(
                         category=category,
@@ -260,6 +272,8 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                             e.strip() for e in request.POST.get("examples", "").splitlines() if e.strip()
                         ],
                     )
+                    # Said in the page's status region: the page looks the same after a save.
+                    messages.success(request, f"{category.code}: saved.")
             elif action == "carry":
                 try:
                     to_edition = int(request.POST.get("to_edition", ""))

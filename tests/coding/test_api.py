@@ -115,6 +115,8 @@ def test_an_unknown_filter_is_a_400_not_every_answer(coded_item, analyst_ann):
         ("page=0", "page: Ensure this value is greater than or equal to 1."),
         ("page=last", "page: A valid integer is required."),
         ("filter=uncoded&filter=automatic", "given more than once: filter"),
+        # DRF answered an unknown rendering 404 "Not found.", as if the item did not exist.
+        ("format=xml", "format: 'xml' is not one of json, api"),
         (
             "pagesize=10&filter=nope",
             'filter: "nope" is not one of uncoded, automatic, low_confidence, disagreement, incomplete; '

@@ -626,3 +626,47 @@ def test_the_codebook_page_shows_a_category_s_examples_one_a_line_and_save_keeps
     category.refresh_from_db()
     assert category.label == "More data, more devices"
     assert category.examples == ["terabytes per case", "more phones"]
+
+
+def test_importing_reference_codebooks_that_clash_with_the_series_is_refused_with_the_reasons(
+    client, analyst_ann, open_2017, series
+):
+    """An analyst gave a reference code another label in 2017; importing the reference codebooks into
+    the next edition then clashed with it: a 500, with the items before the clash imported. Now nothing
+    is imported and the page names the item and the code."""
+    from coding.models import Category, Codebook
+    from surveys import services as survey_services
+    from surveys.reference import REFERENCE_DIR
+
+    services.codebooks_import_reference(edition=open_2017)
+    younger = Category.objects.get(
+        codebook__edition=open_2017, codebook__item_code="offender_change_how", code="younger"
+    )
+    services.category_update(category=younger, label="Younger offenders, reworded")
+    with (REFERENCE_DIR / "netclean-2017.xlsx").open("rb") as fh:
+        definition = survey_services.definition_from_upload(fileobj=fh, filename=fh.name)
+    next_edition = survey_services.edition_import_definition(
+        series=series, label="2018", definition=definition
+    )
+    client = login_with_mfa(client, analyst_ann)
+    response = client.post(f"/staff/coding/editions/{next_edition.pk}/", follow=True)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "offender_change_how" in body and escape("means 'Younger offenders, reworded'") in body
+    assert not Codebook.objects.filter(edition=next_edition).exists()
+
+
+def test_a_refused_category_edit_names_the_category_not_a_list_position(client, analyst_ann, coded_item):
+    """A label of spaces passes the browser's `required`; the refusal read "workload_reasons[0].label: ...",
+    naming the first place of a list the analyst never saw, whichever category they edited."""
+    edition, _ = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    saved = client.post(url, {"action": "update", "code": "technology", "label": "   "}, follow=True)
+    body = saved.content.decode()
+    assert f"{ITEM}.technology.label: a label of 1 to 200 characters is required" in body
+    assert "[0]" not in body
+    added = client.post(url, {"action": "add", "code": "Other", "label": "Other"}, follow=True)
+    assert f"{ITEM}.Other.code: {escape(repr('Other'))} is not a code" in added.content.decode()
+    labels = {c["code"]: c["label"] for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
+    assert labels["technology"].startswith("Challenges following") and "Other" not in labels

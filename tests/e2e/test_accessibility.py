@@ -145,3 +145,42 @@ def test_the_coding_screen_and_the_codebook_pass_axe_and_name_each_answer_s_cont
 
     assert len(audit.pages) == 5
     assert not audit.found, "axe found WCAG 2.1 A/AA violations:\n" + audit.report()
+
+
+def test_each_category_row_of_the_codebook_names_its_category_and_a_save_is_announced(
+    login, open_2017, analyst_ann
+):
+    """Every row of the codebook page had fields named "Label", "Description", "Examples" and a button
+    named "Save": a screen-reader user moving through the form could not tell which category they edit,
+    and after Save the page said nothing, so nobody could tell whether it took."""
+    item = "workload_reasons"
+    coding_services.codebooks_import_reference(edition=open_2017)
+    page = login(analyst_ann, mfa=True)
+    page.goto(f"/staff/coding/editions/{open_2017.pk}/items/{item}/codebook/")
+    for code in ("more_data", "technology"):
+        expect(page.get_by_role("textbox", name=f"Label of {code}", exact=True)).to_have_count(1)
+        expect(
+            page.get_by_role("textbox", name=f"Examples of {code} (one a line)", exact=True)
+        ).to_have_count(1)
+        expect(page.get_by_role("button", name=f"Save {code}", exact=True)).to_have_count(1)
+    page.get_by_role("textbox", name="Label of technology", exact=True).fill("Technology (new devices)")
+    page.get_by_role("button", name="Save technology", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("technology: saved.")
+    page.get_by_label("Code", exact=True).fill("other")
+    page.get_by_label("Label", exact=True).last.fill("Other reasons")
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("status")).to_have_text("other: added.")
+
+
+def test_the_coding_screen_s_progress_bar_has_a_name(login, open_2017, analyst_ann):
+    """The coding screen's progress bar had no name (a screen reader said "progress bar, 33 %" alone);
+    the auto-coding one had."""
+    item = "workload_reasons"
+    coding_services.codebooks_import_reference(edition=open_2017)
+    answers = add_answers(open_2017, item, ["More data every year", "Less staff", "Bigger devices"])
+    coding_services.answer_codes_set(answer_id=answers[0].pk, codes=["more_data"], coder="A")
+    page = login(analyst_ann, mfa=True)
+    page.goto(f"/staff/coding/editions/{open_2017.pk}/items/{item}/")
+    bar = page.get_by_role("progressbar", name="Answers coded", exact=True)
+    expect(bar).to_have_count(1)
+    expect(bar).to_have_attribute("value", "1")
