@@ -10,7 +10,7 @@ DEMO ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vetted_survey
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: constraints install run test load audit lint typecheck format migrations bench bench-quick bench-submissions bench-coding clean js js-check
+.PHONY: constraints install run test load audit lint typecheck format migrations openapi bench bench-quick bench-submissions bench-coding clean js js-check
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,11 @@ format: install
 
 migrations: install
 	DEBUG=1 $(PY) manage.py makemigrations
+
+# docs/openapi.yaml, the API's OpenAPI schema generated from the code (drf-spectacular; no database, no
+# network: scripts/openapi.sh). Run it after changing an endpoint: `make test` fails until the file matches.
+openapi: install
+	scripts/openapi.sh docs/openapi.yaml
 
 # Every benchmark, one JSON report with the DESIGN figures (needs PostgreSQL, Redis and `wrk`; loopback
 # only): docs/bench-report.json and the growth chart docs/performance-growth.svg (docs/performance.md).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from itertools import pairwise
 from urllib.parse import urlencode
 
@@ -237,13 +238,21 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
         action = request.POST.get("action")
         try:
             if action == "add":
-                added = services.category_create(
-                    codebook=book,
-                    code=request.POST.get("code", "").strip(),
-                    label=request.POST.get("label", ""),
-                    description=request.POST.get("description", ""),
-                    examples=[e.strip() for e in request.POST.get("examples", "").splitlines() if e.strip()],
-                )
+                typed = {
+                    field: request.POST.get(field, "")
+                    for field in ("code", "label", "description", "examples")
+                }
+                try:
+                    added = services.category_create(
+                        codebook=book,
+                        code=typed["code"].strip(),
+                        label=typed["label"],
+                        description=typed["description"],
+                        examples=[e.strip() for e in typed["examples"].splitlines() if e.strip()],
+                    )
+                except services.CodebookInvalid as exc:
+                    # The page again with what was typed and why it was refused: a redirect emptied the form.
+                    return _codebook_page(request, book, add_typed=typed, add_errors=exc.errors)
                 messages.success(request, f"{added.code}: added.")
             elif action in {"remove", "restore", "update"}:
                 category = get_object_or_404(Category, codebook=book, code=request.POST.get("code"))
@@ -288,7 +297,18 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
             for error in exc.errors:
                 messages.error(request, error)
         return redirect("coding:codebook", edition_id=edition_id, item_code=item_code)
-    others = Edition.objects.filter(series_id=book.edition.series_id).exclude(pk=edition_id)
+    return _codebook_page(request, book)
+
+
+def _codebook_page(
+    request: HttpRequest,
+    book: Codebook,
+    *,
+    add_typed: dict[str, str] | None = None,
+    add_errors: Sequence[str] = (),
+) -> HttpResponse:
+    """The codebook page; `add_typed` and `add_errors` fill the Add form again after a refusal."""
+    others = Edition.objects.filter(series_id=book.edition.series_id).exclude(pk=book.edition_id)
     categories = list(book.categories.all())
     usage = selectors.category_usage(category_ids=[c.pk for c in categories])
     return render(
@@ -302,6 +322,8 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                 for c in categories
             ],
             "others": others,
+            "add_typed": add_typed or {},
+            "add_errors": add_errors,
         },
     )
 

@@ -116,10 +116,24 @@ def item_csv(request: HttpRequest, edition_id: int, item_code: str) -> HttpRespo
         f'attachment; filename="{edition.series.slug}-{edition.label}-{item_code}.csv"'
     )
     writer = csv.writer(response)
-    writer.writerow(["item", "value", "count", "percent_of_respondents", "respondents"])
+    header = ["item", "value", "count", "percent_of_respondents", "respondents"]
+    # Free text: the method behind the figures (summary.method; empty when not coded or withheld) and,
+    # per category, whether only people code it (its share is of the human-coded respondents), as
+    # columns rather than notes so a spreadsheet reads every row alike.
+    coded_text = questionnaire.items[item_code].type in TEXT_TYPES
+    method = item["summary"].get("method", "")
+    human_only = set(item["summary"].get("human_only", ()))
+
+    def row(*cells: object, code: str) -> list[object]:
+        if not coded_text:
+            return [item_code, code, *cells]
+        flag = ("yes" if code in human_only else "no") if method else ""
+        return [item_code, code, *cells, method, flag]
+
+    writer.writerow([*header, "method", "human_coding_only"] if coded_text else header)
     for code, count in item["counts"].items():
         base = category_base(item, code)  # a "human coding only" category: the human-coded respondents
-        writer.writerow([item_code, code, count, round(100 * count / base, 1) if base else "", base])
+        writer.writerow(row(count, round(100 * count / base, 1) if base else "", base, code=code))
     n = item["n"]
     for bin_ in item["summary"].get("bins", []):
         writer.writerow(
@@ -133,7 +147,7 @@ def item_csv(request: HttpRequest, edition_id: int, item_code: str) -> HttpRespo
         )
     for code in item["suppressed"]:
         if not code.startswith("bin"):
-            writer.writerow([item_code, code, "suppressed", "", n if n else "suppressed"])
+            writer.writerow(row("suppressed", "", n if n else "suppressed", code=code))
     return response
 
 

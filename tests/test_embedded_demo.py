@@ -67,7 +67,10 @@ def share(item, code):
 
 def chart(demo, key):
     rows = step(demo, "chart_csvs")[key]
-    assert rows[0] == ["item", "value", "count", "percent_of_respondents", "respondents"]
+    columns = ["item", "value", "count", "percent_of_respondents", "respondents"]
+    if key.endswith(":trends"):  # coded free text: the method and the human-only flag too
+        columns += ["method", "human_coding_only"]
+    assert rows[0] == columns
     return {row[1]: row for row in rows[1:]}
 
 
@@ -158,9 +161,12 @@ def test_every_chart_has_its_csv(demo):
         sum(int(row[2]) for row in countries.values() if row[2] != "suppressed") <= api["2017"]["respondents"]
     )
     trends = api["2017"]["trends"]
-    assert chart(demo, "2017:trends")["apps_chatrooms"][2:4] == [
+    assert chart(demo, "2017:trends")["apps_chatrooms"][2:] == [
         str(trends["counts"]["apps_chatrooms"]),
         str(share(trends, "apps_chatrooms")),
+        str(trends["summary"].get("bases", {}).get("apps_chatrooms", trends["n"])),
+        trends["summary"]["method"],
+        "no",
     ]
 
 

@@ -65,12 +65,12 @@ def test_the_codebook_page_adds_and_retires(client, analyst_ann, coded_item):
     client = login_with_mfa(client, analyst_ann)
     url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
     client.post(url, {"action": "add", "code": "other", "label": "Other reasons"})
-    client.post(url, {"action": "add", "code": "Bad Code", "label": "x"})
+    refused = client.post(url, {"action": "add", "code": "Bad Code", "label": "x"})
+    assert "not a code" in refused.content.decode()
     codes = {c["code"]: c for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
     assert "other" in codes and "Bad Code" not in codes
     client.post(url, {"action": "remove", "code": "other", "confirm": "delete"})
     assert "other" not in {c["code"] for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
-    assert "not a code" in client.get(url).content.decode()
 
 
 def test_deleting_an_unused_category_takes_a_confirmation_the_server_checks(client, analyst_ann, coded_item):
@@ -670,3 +670,39 @@ def test_a_refused_category_edit_names_the_category_not_a_list_position(client, 
     assert f"{ITEM}.Other.code: {escape(repr('Other'))} is not a code" in added.content.decode()
     labels = {c["code"]: c["label"] for c in selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)}
     assert labels["technology"].startswith("Challenges following") and "Other" not in labels
+
+
+def test_a_refused_add_shows_the_form_again_with_what_was_typed_and_why(client, analyst_ann, coded_item):
+    """A duplicate code or a label of spaces was refused with a redirect to an empty Add form: the analyst
+    typed the label, description and examples again. The page now comes back with them and the reason."""
+    edition, _ = coded_item
+    client = login_with_mfa(client, analyst_ann)
+    url = f"/staff/coding/editions/{edition.pk}/items/{ITEM}/codebook/"
+    before = selectors.codebook_for(edition_id=edition.pk, item_code=ITEM)
+    typed = {
+        "action": "add",
+        "code": "more_data",  # already in the codebook
+        "label": "More & better data",
+        "description": "Said <data> is missing",
+        "examples": "We lack data\nNo statistics",
+    }
+    refused = client.post(url, typed)
+    assert refused.status_code == 200  # the page itself, not a redirect to an empty form
+    add_form = refused.content.decode().split("<legend>Add a category</legend>")[1].split("</form>")[0]
+    assert "more_data: already in this codebook" in add_form
+    assert 'name="code" value="more_data"' in add_form
+    assert f'name="label" value="{escape(typed["label"])}"' in add_form
+    assert f">{escape(typed['description'])}</textarea>" in add_form
+    assert f">{escape(typed['examples'])}</textarea>" in add_form
+
+    spaces = client.post(url, {"action": "add", "code": "staffing", "label": "   ", "examples": "Too few"})
+    add_form = spaces.content.decode().split("<legend>Add a category</legend>")[1].split("</form>")[0]
+    assert f"{ITEM}.staffing.label: a label of 1 to 200 characters is required" in add_form
+    assert 'name="code" value="staffing"' in add_form and ">Too few</textarea>" in add_form
+    assert selectors.codebook_for(edition_id=edition.pk, item_code=ITEM) == before  # nothing saved changed
+
+    added = client.post(url, {"action": "add", "code": "staffing", "label": "Staffing"})
+    assert added.status_code == 302  # an accepted add still redirects (a reload does not post it again)
+    page = client.get(added["Location"]).content.decode()
+    assert "staffing: added." in page
+    assert 'name="code" value=""' in page.split("<legend>Add a category</legend>")[1]  # an empty form again

@@ -1,6 +1,7 @@
 """Coded free text on results pages: example quotes (redacted, escaped, above the threshold only, hideable)
 and categories that only people code (a share of the human-coded respondents)."""
 
+import csv
 import io
 import re
 
@@ -224,6 +225,26 @@ def test_a_human_only_category_is_a_share_of_the_human_coded_respondents(mixed_t
     csv_body = staff.get(f"/staff/results/{mixed_trends.pk}/items/trends.csv").content.decode()
     assert "trends,grooming,12,60.0,20" in csv_body
     assert "trends,apps_chatrooms,30,60.0,50" in csv_body
+
+
+def test_the_item_csv_names_the_method_and_marks_the_human_only_categories(mixed_trends, staff):
+    body = staff.get(f"/staff/results/{mixed_trends.pk}/items/trends.csv").content.decode()
+    rows = {row["value"]: row for row in csv.DictReader(io.StringIO(body))}
+    assert rows["grooming"] == {
+        "item": "trends",
+        "value": "grooming",
+        "count": "12",
+        "percent_of_respondents": "60.0",
+        "respondents": "20",
+        "method": "mixed",  # the item's figures: human and automatic codes
+        "human_coding_only": "yes",  # this share is of the 20 human-coded respondents
+    }
+    assert (rows["apps_chatrooms"]["method"], rows["apps_chatrooms"]["human_coding_only"]) == ("mixed", "no")
+    hidden = rows["younger_offenders"]  # withheld (4 respondents), still marked
+    assert (hidden["count"], hidden["method"], hidden["human_coding_only"]) == ("suppressed", "mixed", "yes")
+    # Other item types keep their columns.
+    choice = staff.get(f"/staff/results/{mixed_trends.pk}/items/country.csv").content.decode()
+    assert choice.splitlines()[0] == "item,value,count,percent_of_respondents,respondents"
 
 
 def test_human_only_categories_are_hidden_under_ten_human_coded_respondents(edition):
