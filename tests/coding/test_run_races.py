@@ -75,6 +75,22 @@ def analyst_removes(category, outcomes: dict):
     return act
 
 
+def run_paused_in_its_write(run, monkeypatch, outcomes: dict) -> tuple[threading.Thread, threading.Event]:
+    """Execute `run` on its own connection and return once it pauses at the end of its write, its
+    transaction open; setting the returned event lets it commit."""
+    writing, go_on = threading.Event(), threading.Event()
+
+    def pause_at_the_end_of_the_write(point: str) -> None:
+        if point == "coding.writing":
+            writing.set()
+            go_on.wait(30)
+
+    monkeypatch.setattr(services, "fault_pause", pause_at_the_end_of_the_write)
+    runner = in_thread("run", lambda: services.coding_run_execute(run_id=run.pk), outcomes)
+    assert writing.wait(120)
+    return runner, go_on
+
+
 def finished(run) -> CodingRun:
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, f"{run.status}: {run.error_type} {run.error_message}"
@@ -151,17 +167,8 @@ def test_a_delete_that_meets_the_run_s_write_waits_for_it_then_counts_what_it_wr
         edition=edition, item_code=ITEM, classifier="tfidf-lr" if kind == "trained" else None
     )
     assert run.kind == kind
-    writing, go_on = threading.Event(), threading.Event()
-
-    def pause_at_the_end_of_the_write(point: str) -> None:
-        if point == "coding.writing":
-            writing.set()
-            go_on.wait(30)
-
-    monkeypatch.setattr(services, "fault_pause", pause_at_the_end_of_the_write)
     outcomes: dict = {}
-    runner = in_thread("run", lambda: services.coding_run_execute(run_id=run.pk), outcomes)
-    assert writing.wait(120)
+    runner, go_on = run_paused_in_its_write(run, monkeypatch, outcomes)
     analyst = in_thread(
         "removed", lambda: services.category_remove(category=extra, delete_confirmed=True), outcomes
     )
@@ -190,17 +197,8 @@ def test_a_person_deciding_a_gap_while_the_run_writes_leaves_no_model_decision_o
     code_with_a_gap(edition, pairs)
     answer, corpus = pairs[1]
     run = queue_run(edition, monkeypatch)
-    writing, go_on = threading.Event(), threading.Event()
-
-    def pause_at_the_end_of_the_write(point: str) -> None:
-        if point == "coding.writing":
-            writing.set()
-            go_on.wait(30)
-
-    monkeypatch.setattr(services, "fault_pause", pause_at_the_end_of_the_write)
     outcomes: dict = {}
-    runner = in_thread("run", lambda: services.coding_run_execute(run_id=run.pk), outcomes)
-    assert writing.wait(120)
+    runner, go_on = run_paused_in_its_write(run, monkeypatch, outcomes)
     assert AutoFill.objects.filter(answer=answer, category__code=GAP).count() == 0  # not committed yet
 
     def save() -> str:
