@@ -248,7 +248,7 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                         code=typed["code"].strip(),
                         label=typed["label"],
                         description=typed["description"],
-                        examples=[e.strip() for e in typed["examples"].splitlines() if e.strip()],
+                        examples=_examples(typed["examples"]),
                     )
                 except services.CodebookInvalid as exc:
                     # The page again with what was typed and why it was refused: a redirect emptied the form.
@@ -277,9 +277,7 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                         category=category,
                         label=request.POST.get("label", ""),
                         description=request.POST.get("description", ""),
-                        examples=[
-                            e.strip() for e in request.POST.get("examples", "").splitlines() if e.strip()
-                        ],
+                        examples=_examples(request.POST.get("examples", "")),
                     )
                     # Said in the page's status region: the page looks the same after a save.
                     messages.success(request, f"{category.code}: saved.")
@@ -298,6 +296,11 @@ def codebook_edit(request: HttpRequest, edition_id: int, item_code: str) -> Http
                 messages.error(request, error)
         return redirect("coding:codebook", edition_id=edition_id, item_code=item_code)
     return _codebook_page(request, book)
+
+
+def _examples(text: str) -> list[str]:
+    """A category's examples as the codebook page's textarea holds them: one a line, blank lines dropped."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _codebook_page(

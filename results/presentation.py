@@ -132,3 +132,35 @@ def page_figures(
 
     walk(page.blocks)
     return figures
+
+
+def item_csv_rows(item: dict[str, Any], item_code: str, *, coded_text: bool) -> list[list[Any]]:
+    """The rows of one item's CSV (header first): each category or choice with its count, percent and
+    denominator, histogram bins, then the withheld values. A free-text item also has the method behind
+    the figures (summary.method; empty when not coded or withheld) and, per category, whether only people
+    code it (its share is of the human-coded respondents), as columns rather than notes so a spreadsheet
+    reads every row alike."""
+    method = item["summary"].get("method", "")
+    human_only = set(item["summary"].get("human_only", ()))
+
+    def row(*cells: object, code: str) -> list[Any]:
+        if not coded_text:
+            return [item_code, code, *cells]
+        flag = ("yes" if code in human_only else "no") if method else ""
+        return [item_code, code, *cells, method, flag]
+
+    header = ["item", "value", "count", "percent_of_respondents", "respondents"]
+    rows: list[list[Any]] = [[*header, "method", "human_coding_only"] if coded_text else header]
+    for code, count in item["counts"].items():
+        base = category_base(item, code)  # a "human coding only" category: the human-coded respondents
+        rows.append(row(count, round(100 * count / base, 1) if base else "", base, code=code))
+    n = item["n"]
+    for bin_ in item["summary"].get("bins", []):
+        count = bin_["count"] if bin_["count"] is not None else "suppressed"
+        rows.append([item_code, f"{bin_['from']}-{bin_['to']}", count, "", n])
+    rows.extend(
+        row("suppressed", "", n if n else "suppressed", code=code)
+        for code in item["suppressed"]
+        if not code.startswith("bin")
+    )
+    return rows

@@ -18,9 +18,9 @@ from responses.models import Answer
 from results.models import HiddenQuote
 from results.params import bins_from_query, filters_from_query
 from results.pdf import html_to_pdf
-from results.presentation import page_figures
+from results.presentation import item_csv_rows, page_figures
 from results.quotes import example_quotes
-from results.selectors import category_base, edition_results, editions_compare
+from results.selectors import edition_results, editions_compare
 from results.services import quote_hide, quote_show
 from results.tallies import FILTER_TYPES
 from surveys.models import Edition, EditionStatus
@@ -115,39 +115,9 @@ def item_csv(request: HttpRequest, edition_id: int, item_code: str) -> HttpRespo
     response["Content-Disposition"] = (
         f'attachment; filename="{edition.series.slug}-{edition.label}-{item_code}.csv"'
     )
-    writer = csv.writer(response)
-    header = ["item", "value", "count", "percent_of_respondents", "respondents"]
-    # Free text: the method behind the figures (summary.method; empty when not coded or withheld) and,
-    # per category, whether only people code it (its share is of the human-coded respondents), as
-    # columns rather than notes so a spreadsheet reads every row alike.
-    coded_text = questionnaire.items[item_code].type in TEXT_TYPES
-    method = item["summary"].get("method", "")
-    human_only = set(item["summary"].get("human_only", ()))
-
-    def row(*cells: object, code: str) -> list[object]:
-        if not coded_text:
-            return [item_code, code, *cells]
-        flag = ("yes" if code in human_only else "no") if method else ""
-        return [item_code, code, *cells, method, flag]
-
-    writer.writerow([*header, "method", "human_coding_only"] if coded_text else header)
-    for code, count in item["counts"].items():
-        base = category_base(item, code)  # a "human coding only" category: the human-coded respondents
-        writer.writerow(row(count, round(100 * count / base, 1) if base else "", base, code=code))
-    n = item["n"]
-    for bin_ in item["summary"].get("bins", []):
-        writer.writerow(
-            [
-                item_code,
-                f"{bin_['from']}-{bin_['to']}",
-                bin_["count"] if bin_["count"] is not None else "suppressed",
-                "",
-                n,
-            ]
-        )
-    for code in item["suppressed"]:
-        if not code.startswith("bin"):
-            writer.writerow(row("suppressed", "", n if n else "suppressed", code=code))
+    csv.writer(response).writerows(
+        item_csv_rows(item, item_code, coded_text=questionnaire.items[item_code].type in TEXT_TYPES)
+    )
     return response
 
 
